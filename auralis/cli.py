@@ -1,0 +1,92 @@
+"""The `auralis` command: serve, compose, render, doctor.
+
+Each command's work lives in its layer; this module only parses arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from auralis.music.params import MODES, PRESETS, MusicParams
+
+
+def _add_music_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--minutes", type=float, required=True, help="length of the piece in minutes")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same music)")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="preset (keeps --key)")
+    p.add_argument("--key", type=int, default=60, help="key root as a MIDI pitch 60-71 (default 60 = C)")
+    p.add_argument("--mode", choices=MODES, help="mode (default aeolian)")
+    p.add_argument("--bpm", type=float, help="tempo 40-90 (default 60)")
+    p.add_argument("--intensity", type=float, help="density 0.0-1.0 (default 0.5)")
+
+
+def music_params_from_args(args: argparse.Namespace) -> MusicParams:
+    """Build validated parameters: the preset first, then explicit flags on top."""
+    params = MusicParams(key=args.key)
+    if args.preset:
+        params = params.with_preset(args.preset)
+    changes = {k: getattr(args, k) for k in ("mode", "bpm", "intensity") if getattr(args, k) is not None}
+    return params.with_changes(**changes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="auralis", description="Real-time generative ambient music.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the music over HTTP and WebSocket")
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    serve.add_argument("--soundfont", default=None, help="path to a General MIDI .sf2 SoundFont")
+
+    compose = sub.add_parser("compose", help="write composed music to a MIDI file (no audio)")
+    _add_music_args(compose)
+    compose.add_argument("--midi", required=True, help="output .mid path")
+
+    render = sub.add_parser("render", help="render composed music to a WAV file, offline")
+    _add_music_args(render)
+    render.add_argument("--wav", required=True, help="output .wav path (44.1 kHz, 16-bit stereo)")
+    render.add_argument("--midi", default=None, help="also write the MIDI file")
+    render.add_argument("--soundfont", default=None, help="path to a General MIDI .sf2 SoundFont")
+
+    sub.add_parser("doctor", help="check FluidSynth and the SoundFont, and say what to install")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            from auralis.server.app import serve
+
+            return serve(host=args.host, port=args.port, soundfont=args.soundfont) or 0
+        if args.command == "doctor":
+            from auralis.audio.doctor import run_doctor
+
+            return run_doctor()
+        params = music_params_from_args(args)
+        if args.command == "compose":
+            from auralis.music.export import compose_midi
+
+            compose_midi(args.midi, minutes=args.minutes, seed=args.seed, params=params)
+            return 0
+        if args.command == "render":
+            from auralis.audio.offline import render_offline
+
+            render_offline(
+                args.wav,
+                minutes=args.minutes,
+                seed=args.seed,
+                params=params,
+                midi_path=args.midi,
+                soundfont=args.soundfont,
+            )
+            return 0
+    except ValueError as exc:
+        print(f"auralis {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""The timed events the composer produces and every later layer consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+EventKind = Literal["note_on", "note_off", "marker", "tempo"]
+
+#: MIDI channels of the voices.
+MELODY_CHANNEL = 0  # piano
+PAD_CHANNEL = 1  # warm pad
+BASS_CHANNEL = 2  # drone / bass (further voices use 2 and up)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event at an absolute time in seconds from the start of the composition.
+
+    - ``note_on`` / ``note_off``: ``channel``, ``pitch`` (0-127), ``velocity`` (1-127 for on).
+    - ``marker``: ``text`` such as ``"chord D min7"``, ``"context D dorian"``, ``"section 3"``.
+    - ``tempo``: ``bpm`` in effect from ``time`` on.
+    """
+
+    time: float
+    kind: EventKind
+    channel: int = 0
+    pitch: int = 0
+    velocity: int = 0
+    text: str = ""
+    bpm: float = 0.0

@@ -1,0 +1,104 @@
+"""Musical parameters, their ranges, and the presets (musical facts, so they live here)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+MODES: tuple[str, ...] = ("aeolian", "dorian", "lydian", "phrygian", "ionian", "mixolydian")
+KEY_MIN, KEY_MAX = 60, 71
+BPM_MIN, BPM_MAX = 40.0, 90.0
+INTENSITY_MIN, INTENSITY_MAX = 0.0, 1.0
+
+PITCH_CLASS_NAMES: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+#: The presets of the streaming protocol. A preset keeps the current key.
+PRESETS: dict[str, dict[str, Any]] = {
+    "focus": {"mode": "dorian", "bpm": 60.0, "intensity": 0.5},
+    "meditation": {"mode": "aeolian", "bpm": 50.0, "intensity": 0.3},
+    "sleep": {"mode": "phrygian", "bpm": 40.0, "intensity": 0.2},
+    "bright": {"mode": "lydian", "bpm": 70.0, "intensity": 0.6},
+}
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return v
+
+
+def validate_key(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+        raise ValueError(f"key must be an integer MIDI pitch between {KEY_MIN} and {KEY_MAX}, got {value!r}")
+    if not KEY_MIN <= int(value) <= KEY_MAX:
+        raise ValueError(f"key must be between {KEY_MIN} and {KEY_MAX}, got {value!r}")
+    return int(value)
+
+
+def validate_mode(value: Any) -> str:
+    if not isinstance(value, str) or value.lower() not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {value!r}")
+    return value.lower()
+
+
+def validate_bpm(value: Any) -> float:
+    v = _number("bpm", value)
+    if not BPM_MIN <= v <= BPM_MAX:
+        raise ValueError(f"bpm must be between {BPM_MIN:g} and {BPM_MAX:g}, got {value!r}")
+    return v
+
+
+def validate_intensity(value: Any) -> float:
+    v = _number("intensity", value)
+    if not INTENSITY_MIN <= v <= INTENSITY_MAX:
+        raise ValueError(
+            f"intensity must be between {INTENSITY_MIN:g} and {INTENSITY_MAX:g}, got {value!r}"
+        )
+    return v
+
+
+_VALIDATORS = {
+    "key": validate_key,
+    "mode": validate_mode,
+    "bpm": validate_bpm,
+    "intensity": validate_intensity,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MusicParams:
+    """The listener's musical controls. Immutable; every instance is valid."""
+
+    key: int = 60
+    mode: str = "aeolian"
+    bpm: float = 60.0
+    intensity: float = 0.5
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, _VALIDATORS[f.name](getattr(self, f.name)))
+
+    def with_changes(self, **changes: Any) -> MusicParams:
+        """A copy with `changes` applied; ValueError (naming the field) and nothing applied if any is bad."""
+        unknown = sorted(set(changes) - set(_VALIDATORS))
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r}; allowed: key, mode, bpm, intensity")
+        clean = {name: _VALIDATORS[name](value) for name, value in changes.items()}
+        return replace(self, **clean)
+
+    def with_preset(self, name: str) -> MusicParams:
+        """Apply a preset by name, keeping the current key."""
+        if not isinstance(name, str) or name not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
+        return self.with_changes(**PRESETS[name])
+
+    @property
+    def key_name(self) -> str:
+        return PITCH_CLASS_NAMES[self.key % 12]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "mode": self.mode, "bpm": self.bpm, "intensity": self.intensity}

@@ -1,0 +1,1 @@
+"""auralis.streaming layer."""
