@@ -12,6 +12,13 @@ MELODY_CHANNEL = 0  # piano
 PAD_CHANNEL = 1  # warm pad
 BASS_CHANNEL = 2  # drone / bass (further voices use 2 and up)
 
+#: General MIDI programs (0-based) of the voices, as written into MIDI files.
+GM_PROGRAMS: dict[int, int] = {
+    MELODY_CHANNEL: 0,  # Acoustic Grand Piano
+    PAD_CHANNEL: 89,  # Pad 2 (warm)
+    BASS_CHANNEL: 43,  # Contrabass: a bowed, sustained drone
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

@@ -1,0 +1,243 @@
+"""Render composer events to audio with FluidSynth, in memory.
+
+One :class:`Renderer` is one FluidSynth synth plus the mix (voice gains, loudness ride) and
+the true-peak limiter. It keeps its position in frames, so consecutive :meth:`Renderer.render`
+calls form one continuous signal: the synth is never reset, notes ring over block boundaries,
+and the ride and limiter carry their state.
+
+**Timing.** Each block is split at the frame offsets of its events
+(``round(time * sample_rate)`` minus the block start); the synth renders up to an event, the
+event is applied, and rendering resumes. FluidSynth starts voices at its internal 64-frame
+boundaries, so an onset lands at most 63 frames (1.4 ms) after its exact frame, the same
+whatever the block size (blocks of 4,410 frames or one 10-minute block give identical synth
+output), instead of up to a whole block late if events were applied at block starts.
+
+**Synth settings.** Chorus off; reverb on with a large, soft room (ambient); polyphony 64
+with FluidSynth's voice stealing (it releases the quietest, oldest voice when full); one
+effects group and 16 MIDI channels to keep per-synth memory small; one CPU core per synth
+(the stream engine runs synths in parallel itself). No audio driver is ever created.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from auralis.audio.fluid import FluidSynth, captured_fluid_log
+from auralis.audio.limiter import TruePeakLimiter
+from auralis.audio.mixer import LOUDNESS_TARGET_LUFS, LoudnessRider, cc7_for_gain
+from auralis.audio.soundfont import SoundFontError, program_label
+
+
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """One MIDI channel's instrument and place in the mix."""
+
+    channel: int
+    program: int  # GM program, bank 0
+    gain: float  # linear, applied as CC 7 (see auralis.audio.mixer)
+    reverb_send: int  # CC 91, 0-127
+
+
+DEFAULT_VOICES: tuple[Voice, ...] = (
+    Voice(channel=0, program=0, gain=0.5, reverb_send=70),  # melody: Acoustic Grand Piano
+    Voice(channel=1, program=89, gain=0.4, reverb_send=100),  # pad: Pad 2 (warm)
+    Voice(channel=2, program=89, gain=0.3, reverb_send=90),  # low drone/bass: warm pad, softer
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderConfig:
+    sample_rate: int = 44100
+    synth_gain: float = 1.1  # puts the focus preset near the target before the ride
+    polyphony: int = 64
+    reverb_room_size: float = 0.85
+    reverb_damping: float = 0.35
+    reverb_width: float = 90.0
+    reverb_level: float = 0.7
+    voices: tuple[Voice, ...] = DEFAULT_VOICES
+    loudness_target_lufs: float = LOUDNESS_TARGET_LUFS
+    loudness_ride: bool = True
+    limiter_threshold_db: float = -1.5
+    extra_settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.polyphony < 32:
+            raise ValueError(f"polyphony must be at least 32, got {self.polyphony}")
+        for v in self.voices:
+            cc7_for_gain(v.gain)
+
+    @property
+    def programs(self) -> tuple[int, ...]:
+        return tuple(sorted({v.program for v in self.voices}))
+
+    def synth_settings(self) -> dict[str, Any]:
+        """FluidSynth settings (also what the benchmark passes to the fluidsynth CLI)."""
+        settings: dict[str, Any] = {
+            "synth.sample-rate": float(self.sample_rate),
+            "synth.gain": float(self.synth_gain),
+            "synth.polyphony": int(self.polyphony),
+            "synth.midi-channels": 16,
+            "synth.effects-groups": 1,
+            "synth.cpu-cores": 1,
+            "synth.chorus.active": 0,
+            "synth.reverb.active": 1,
+            "synth.reverb.room-size": float(self.reverb_room_size),
+            "synth.reverb.damp": float(self.reverb_damping),
+            "synth.reverb.width": float(self.reverb_width),
+            "synth.reverb.level": float(self.reverb_level),
+        }
+        settings.update(self.extra_settings)
+        return settings
+
+
+def to_pcm16(frames: np.ndarray) -> bytes:
+    """Float frames in [-1, 1] as signed 16-bit little-endian interleaved PCM."""
+    q = np.rint(np.asarray(frames) * 32767.0)
+    np.clip(q, -32768, 32767, out=q)
+    return q.astype("<i2").tobytes()
+
+
+class Renderer:
+    """A FluidSynth synth with the mix and limiter, rendering events to float32 stereo."""
+
+    def __init__(self, soundfont: str | os.PathLike[str], config: RenderConfig = RenderConfig()) -> None:
+        self.config = config
+        self.soundfont = Path(soundfont)
+        self.sample_rate = config.sample_rate
+        self._synth = FluidSynth(config.synth_settings())
+        try:
+            with captured_fluid_log() as messages:
+                sfont_id = self._synth.sfload(self.soundfont)
+            if sfont_id < 0:
+                reason = "; ".join(m for m in messages if m) or "unknown reason"
+                raise SoundFontError(
+                    f"SoundFont {self.soundfont}: FluidSynth fails to load it ({reason})",
+                    self.soundfont,
+                )
+            for v in config.voices:
+                if not self._synth.program_select(v.channel, sfont_id, 0, v.program):
+                    raise SoundFontError(
+                        f"SoundFont {self.soundfont}: lacks {program_label(v.program)} in bank 0",
+                        self.soundfont,
+                    )
+                self._synth.cc(v.channel, 7, cc7_for_gain(v.gain))
+                self._synth.cc(v.channel, 91, v.reverb_send)
+                self._synth.cc(v.channel, 93, 0)
+        except BaseException:
+            self._synth.close()
+            raise
+        self._rider = (
+            LoudnessRider(config.sample_rate, target_lufs=config.loudness_target_lufs)
+            if config.loudness_ride
+            else None
+        )
+        self._limiter = TruePeakLimiter(config.sample_rate, threshold_db=config.limiter_threshold_db)
+        self._frame = 0  # frames rendered so far (synth time)
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def frames_rendered(self) -> int:
+        return self._frame
+
+    @property
+    def latency_frames(self) -> int:
+        """How far the output lags the synth (the limiter's look-ahead)."""
+        return self._limiter.latency
+
+    @property
+    def loudness_gain_db(self) -> float:
+        return self._rider.gain_db if self._rider else 0.0
+
+    @property
+    def limiter_reduction_db(self) -> float:
+        return self._limiter.reduction_db
+
+    @property
+    def closed(self) -> bool:
+        return self._synth.closed
+
+    def active_voices(self) -> int:
+        return self._synth.active_voices()
+
+    # -- rendering ---------------------------------------------------------------------------
+    def _apply(self, ev: Any) -> None:
+        kind = ev.kind
+        if kind == "note_on":
+            if ev.velocity <= 0:
+                self._synth.noteoff(ev.channel, ev.pitch)
+            else:
+                self._synth.noteon(ev.channel, ev.pitch, min(int(ev.velocity), 127))
+        elif kind == "note_off":
+            self._synth.noteoff(ev.channel, ev.pitch)
+        # markers and tempo changes carry no sound
+
+    def render_raw(self, events: Iterable[Any], n_frames: int) -> np.ndarray:
+        """The synth's own output for the next ``n_frames`` (float32, (n, 2)), events applied
+        at their frames; no ride, no limiter."""
+        if n_frames < 0:
+            raise ValueError(f"n_frames must be >= 0, got {n_frames}")
+        sr = self.sample_rate
+        pos = self._frame
+        raw = np.empty((n_frames, 2), dtype=np.float32)
+        cursor = 0
+        synth = self._synth
+        with synth.lock:
+            for ev in events:
+                if ev.kind not in ("note_on", "note_off"):
+                    continue
+                if not (0 <= ev.channel <= 15 and 0 <= ev.pitch <= 127):
+                    raise ValueError(f"event out of MIDI range: {ev!r}")
+                off = math.floor(ev.time * sr + 0.5) - pos
+                off = min(max(off, cursor), n_frames)
+                if off > cursor:
+                    synth.write(raw, cursor, off - cursor)
+                    cursor = off
+                self._apply(ev)
+            if cursor < n_frames:
+                synth.write(raw, cursor, n_frames - cursor)
+        self._frame += n_frames
+        return raw
+
+    def render(self, events: Iterable[Any], n_frames: int) -> np.ndarray:
+        """The next ``n_frames`` of finished audio: float32 (n_frames, 2) within [-1, 1].
+
+        ``events`` are those whose time falls in this block (absolute seconds, sorted); late
+        ones play at the block start, ones at or past its end at its end.
+        """
+        y = self.render_raw(events, n_frames)
+        if self._rider is not None:
+            y = self._rider.process(y)
+        y = self._limiter.process(y)
+        np.clip(y, -1.0, 1.0, out=y)
+        return y.astype(np.float32)
+
+    def release_all(self) -> None:
+        """Note-off on every channel (pads then ring out through their release)."""
+        for v in self.config.voices:
+            self._synth.all_notes_off(v.channel)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Delete the synth (exactly once; idempotent and thread-safe)."""
+        synth = getattr(self, "_synth", None)
+        if synth is not None:
+            synth.close()
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

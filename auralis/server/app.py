@@ -1,0 +1,228 @@
+"""The FastAPI app factory and `serve()` (what `auralis serve` runs).
+
+Routes (http-api.md and websocket-protocol.md):
+
+- ``GET /api/status``, ``GET /api/metrics``: JSON, pydantic response models (see /openapi.json)
+- ``GET /metrics``: Prometheus text exposition
+- ``GET /``, ``GET /debug``, ``GET /client/{filename}``: the static client from ``auralis/web``
+- ``WS /ws/stream``: the streaming protocol
+
+Every HTTP response carries ``Cache-Control: no-cache`` unless it sets its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, WebSocket
+from fastapi.responses import FileResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from auralis.monitoring.metrics import PROMETHEUS_CONTENT_TYPE
+from auralis.monitoring.models import PerformanceMetrics, SystemStatus
+from auralis.server import protocol as P
+from auralis.server.hub import Hub
+from auralis.server.logs import configure_logging, log_config
+from auralis.server.session import ListenerSession, _close_reason
+from auralis.server.settings import Settings
+
+log = logging.getLogger("auralis.server")
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+#: Media types of the files the client directory may serve; any other file is a 404.
+MEDIA_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "application/javascript; charset=utf-8",
+    ".mjs": "application/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+}
+#: A plain file name: no separators, no leading dot, so no way out of the directory.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
+
+
+def static_file(web_dir: Path, name: str) -> Path | None:
+    """The file `name` directly inside `web_dir` if it may be served, else None."""
+    if not _SAFE_NAME.fullmatch(name) or Path(name).suffix not in MEDIA_TYPES:
+        return None
+    path = web_dir / name
+    try:
+        if not path.is_file() or path.resolve().parent != web_dir.resolve():
+            return None
+    except OSError:
+        return None
+    return path
+
+
+class _NoCacheAndRawSend:
+    """Pure ASGI middleware: `Cache-Control: no-cache` on HTTP responses that set none, and the
+    server's own `send` kept in a WebSocket scope (to cut a connection that cannot take a close
+    frame). Installed outermost."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            scope["auralis.raw_send"] = send
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_cache(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-cache"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_no_cache)
+
+
+def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> FastAPI:
+    """A new, independent app: its own hub (engine, listeners) and its own metrics registry."""
+    settings = settings or Settings()
+    hub = Hub(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.start()
+        log.info("server started", extra={"event": "startup", "max_connections": settings.max_connections})
+        try:
+            yield
+        finally:
+            await hub.stop()
+            log.info("server stopped", extra={"event": "shutdown"})
+
+    app = FastAPI(
+        title="Auralis API",
+        version="1.0.0",
+        description="Real-time generative ambient music: status, metrics, the client and the stream.",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+    app.state.settings = settings
+
+    @app.get("/api/status", response_model=SystemStatus, tags=["monitoring"])
+    async def get_status() -> SystemStatus:
+        """Current operational state; every figure is read when the request arrives."""
+        return hub.monitor.status()
+
+    @app.get("/api/metrics", response_model=PerformanceMetrics, tags=["monitoring"])
+    async def get_metrics() -> PerformanceMetrics:
+        """Latency histograms (rolling window), event counters and memory."""
+        return hub.monitor.metrics()
+
+    @app.get(
+        "/metrics",
+        tags=["monitoring"],
+        response_class=Response,
+        responses={200: {"content": {PROMETHEUS_CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
+    )
+    async def prometheus_metrics() -> Response:
+        """Prometheus exposition: Auralis histograms, counters and gauges, process and Python."""
+        return Response(hub.monitor.prometheus(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+    def _file(name: str) -> FileResponse:
+        path = static_file(web_dir, name)
+        if path is None:
+            raise HTTPException(status_code=404, detail="Not Found")
+        return FileResponse(path, media_type=MEDIA_TYPES[path.suffix])
+
+    @app.get("/", response_class=FileResponse, tags=["client"])
+    @app.head("/", include_in_schema=False)
+    async def root() -> FileResponse:
+        """The listening page."""
+        return _file("index.html")
+
+    @app.get("/debug", response_class=FileResponse, tags=["client"])
+    @app.head("/debug", include_in_schema=False)
+    async def debug() -> FileResponse:
+        """The metrics dashboard."""
+        return _file("debug.html")
+
+    @app.get("/client/{filename}", response_class=FileResponse, tags=["client"])
+    @app.head("/client/{filename}", include_in_schema=False)
+    async def client_file(filename: str) -> FileResponse:
+        """A client asset (JavaScript, CSS, HTML) from the client directory; 404 otherwise."""
+        return _file(filename)
+
+    @app.websocket("/ws/stream")
+    async def stream(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            request = P.parse_stream_query(dict(ws.query_params))
+        except P.ProtocolError as exc:
+            log.info("listener refused: bad query", extra={"event": "ws_refused", "param": exc.field})
+            await ws.close(P.CLOSE_POLICY, _close_reason(str(exc)))
+            return
+        if hub.stopping:
+            await ws.close(P.CLOSE_GOING_AWAY, "server shutting down")
+            return
+        if len(hub.sessions) >= settings.max_connections:
+            log.warning("listener refused: at capacity", extra={"event": "ws_refused", "listeners": len(hub.sessions)})
+            await ws.close(
+                P.CLOSE_TRY_AGAIN_LATER,
+                f"server at capacity ({settings.max_connections} listeners); try again later",
+            )
+            return
+        session = ListenerSession(ws, hub, request)
+        hub.sessions.add(session)
+        await session.run()
+
+    app.add_middleware(_NoCacheAndRawSend)
+    return app
+
+
+def _make_server(config: Any, app: FastAPI) -> Any:
+    """uvicorn's Server, closing listeners with 1001 before uvicorn drops connections (1012)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            for server in self.servers:
+                server.close()
+            hub: Hub = app.state.hub
+            await hub.close_sessions(P.CLOSE_GOING_AWAY, "server shutting down", hub.settings.shutdown_grace_s)
+            await super().shutdown(sockets)
+
+    return Server(config)
+
+
+def serve(host: str | None = None, port: int | None = None, soundfont: str | None = None) -> int:
+    """Run the server until SIGINT/SIGTERM (`auralis serve`). Flags override the environment."""
+    import uvicorn
+
+    overrides = {k: v for k, v in (("host", host), ("port", port), ("soundfont", soundfont)) if v is not None}
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=log_config(settings.log_level, settings.log_format),
+        ws_max_size=settings.ws_max_frame_bytes,
+        ws_per_message_deflate=False,  # base64 PCM barely compresses; deflate would cost CPU per listener
+        timeout_graceful_shutdown=2,
+        lifespan="on",
+    )
+    server = _make_server(config, app)
+    log.info(
+        "serving",
+        extra={"event": "serve", "url": f"http://{settings.host}:{settings.port}", "env": settings.env},
+    )
+    server.run()
+    return 0

@@ -1,0 +1,156 @@
+"""The server's live state: the SoundFont and stream engine, and the connected listeners.
+
+The SoundFont is found, validated and loaded in a background thread, so HTTP answers at once;
+`/api/status` shows `soundfont_loaded: false` until it is ready (or for good, if it failed).
+The hub is also the monitor's `StatusProbe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from auralis.monitoring.metrics import Monitor
+from auralis.server.settings import Settings
+
+if TYPE_CHECKING:
+    from auralis.server.session import ListenerSession
+
+log = logging.getLogger("auralis.server")
+
+
+class Hub:
+    """Engine lifecycle, the session registry and the live figures of `/api/status`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.monitor = Monitor(
+            self,
+            device="CPU",  # FluidSynth renders on the CPU; no stage runs on an accelerator
+            window_samples=settings.metrics_window_samples,
+            window_age_s=settings.metrics_window_s,
+        )
+        self.sessions: set[ListenerSession] = set()
+        self.engine: Any = None
+        self.soundfont_path: Path | None = None
+        self.load_error: str | None = None
+        self._loaded = asyncio.Event()  # set when loading finished, either way
+        self._stopping = False
+        self._lock = threading.Lock()
+        self._loader: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin loading the SoundFont in a background thread (returns at once)."""
+        loop = asyncio.get_running_loop()
+        self._loaded = asyncio.Event()
+        self._loader = threading.Thread(target=self._load, args=(loop,), name="auralis-soundfont", daemon=True)
+        self._loader.start()
+
+    def _load(self, loop: asyncio.AbstractEventLoop) -> None:
+        started = time.perf_counter()
+        try:
+            self._load_engine(started)
+        finally:
+            try:
+                loop.call_soon_threadsafe(self._loaded.set)
+            except RuntimeError:
+                pass  # the loop is gone: the server is shutting down
+
+    def _load_engine(self, started: float) -> None:
+        from auralis.audio.soundfont import find_soundfont, validate_soundfont
+        from auralis.streaming.engine import StreamEngine
+
+        try:
+            path = find_soundfont(self.settings.soundfont)
+            info = validate_soundfont(path, programs=(0, 89))
+            engine = StreamEngine(
+                info.path, workers=self.settings.render_workers, on_render=self.monitor.observe_synthesis
+            )
+        except Exception as exc:  # any failure leaves HTTP up and tells listeners why
+            message = str(exc) or exc.__class__.__name__
+            with self._lock:
+                self.load_error = message
+            log.error("soundfont load failed", extra={"event": "soundfont_failed", "error": message})
+            return
+        with self._lock:
+            stopping = self._stopping
+            if not stopping:
+                self.engine, self.soundfont_path = engine, info.path
+        if stopping:
+            engine.close()
+            return
+        log.info(
+            "soundfont loaded",
+            extra={
+                "event": "soundfont_loaded",
+                "path": str(info.path),
+                "soundfont_name": info.name,
+                "load_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )
+
+    async def wait_loaded(self, timeout: float) -> bool:
+        """Wait for the SoundFont; True when the engine is ready."""
+        try:
+            await asyncio.wait_for(self._loaded.wait(), timeout)
+        except TimeoutError:
+            return False
+        return self.engine is not None
+
+    async def close_sessions(self, code: int, reason: str, grace_s: float) -> None:
+        """Tell every listener goodbye with `code` and wait up to `grace_s` for them to finish."""
+        self._stopping = True
+        sessions = list(self.sessions)
+        if not sessions:
+            return
+        log.info("closing listeners", extra={"event": "closing_listeners", "count": len(sessions), "code": code})
+        for s in sessions:
+            s.request_close(code, reason, goodbye=True)
+        done = [asyncio.ensure_future(s.finished.wait()) for s in sessions]
+        _, pending = await asyncio.wait(done, timeout=grace_s)
+        for fut in pending:
+            fut.cancel()
+        for s in sessions:
+            if not s.finished.is_set():
+                s.abort()
+
+    async def stop(self) -> None:
+        """Close the listeners (1001) and the engine; idempotent."""
+        from auralis.server.protocol import CLOSE_GOING_AWAY
+
+        await self.close_sessions(CLOSE_GOING_AWAY, "server shutting down", self.settings.shutdown_grace_s)
+        with self._lock:
+            self._stopping = True
+            engine, self.engine = self.engine, None
+        if engine is not None:
+            await asyncio.to_thread(engine.close)
+            log.info("engine closed", extra={"event": "engine_closed"})
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    # --- StatusProbe -------------------------------------------------------------------------
+
+    def active_connections(self) -> int:
+        return len(self.sessions)
+
+    def buffer_depth(self) -> int:
+        depths = [s.stream.depth for s in list(self.sessions) if s.stream is not None]
+        return min(depths) if depths else 0
+
+    def soundfont_loaded(self) -> bool:
+        return self.engine is not None
+
+    def synthesis_active(self) -> bool:
+        """True while the engine is up and at least one listener's stream renders without failure."""
+        engine = self.engine
+        if engine is None or engine.closed:
+            return False
+        return any(s.stream is not None and s.stream.error is None for s in list(self.sessions))

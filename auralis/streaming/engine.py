@@ -1,0 +1,225 @@
+"""The stream engine: every listener stream of the process, rendered by a small worker pool.
+
+**Why a pool, not a thread per stream.** Rendering is CPU-bound and ctypes releases the GIL
+inside FluidSynth, so the useful parallelism is the number of cores; 100 threads for 100
+listeners would only add context switches, 100 stacks and unfair scheduling (the OS knows
+nothing about which stream is about to underrun). ``workers`` threads (default: the CPU count)
+share one scheduler that always renders the stream in most need: the fewest buffered chunks,
+then the one whose last chunk was taken longest ago (the earliest deadline). A stream is
+rendered when it holds fewer than its ``lead_chunks`` chunks and never while its buffer is
+full; one worker at a time owns a stream, so its synth is used by one thread at a time.
+
+**Shared SoundFont memory.** The engine keeps one idle "anchor" synth with the SoundFont
+loaded for its whole life, so FluidSynth's sample cache always holds the samples and every
+stream's synth (which loads the same file) shares them instead of loading them again. Stream
+synths are created lazily by a worker, off the event loop.
+
+**Faults.** Any exception while a stream renders (including creating its synth) is stored in
+that stream's ``error``, its synth is deleted and the stream stops; the workers and all other
+streams go on.
+
+**Shutdown.** :meth:`StreamEngine.close` stops the workers (each finishes at most one chunk,
+a few ms), joins them with a bound, closes every stream and deletes every synth exactly once.
+Workers are daemon threads and an ``atexit`` hook closes forgotten engines, so a process never
+hangs at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+
+from auralis.audio.fluid import FluidSynth, captured_fluid_log
+from auralis.audio.renderer import RenderConfig, Renderer
+from auralis.audio.soundfont import SoundFontError
+from auralis.music.params import MusicParams
+from auralis.streaming.stream import ListenerStream
+
+log = logging.getLogger("auralis.streaming")
+
+__all__ = ["ListenerStream", "StreamEngine"]
+
+_engines: weakref.WeakSet[StreamEngine] = weakref.WeakSet()
+
+
+class StreamEngine:
+    """All listener streams of a process (see the module docstring)."""
+
+    def __init__(
+        self,
+        soundfont: str | os.PathLike[str],
+        *,
+        workers: int | None = None,
+        on_render: Callable[[float], None] | None = None,
+        config: RenderConfig = RenderConfig(),
+        join_timeout_s: float = 5.0,
+    ) -> None:
+        self.soundfont = Path(soundfont)
+        self.config = config
+        self.on_render = on_render
+        self._join_timeout = join_timeout_s
+        n = workers if workers is not None else (os.cpu_count() or 2)
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        self.workers = n
+        self._anchor = FluidSynth(config.synth_settings())
+        with captured_fluid_log() as messages:
+            ok = self._anchor.sfload(self.soundfont) >= 0
+        if not ok:
+            self._anchor.close()
+            reason = "; ".join(messages) or "unknown reason"
+            raise SoundFontError(
+                f"SoundFont {self.soundfont}: FluidSynth fails to load it ({reason})", self.soundfont
+            )
+        self._cond = threading.Condition()
+        self._streams: list[ListenerStream] = []
+        self._stopping = False
+        self._closed = False
+        self.chunks_rendered = 0
+        self.stream_failures = 0
+        self._threads = [
+            threading.Thread(target=self._work, name=f"auralis-render-{i}", daemon=True)
+            for i in range(n)
+        ]
+        for t in self._threads:
+            t.start()
+        _engines.add(self)
+
+    # -- public ------------------------------------------------------------------------------
+    def open_stream(
+        self, params: MusicParams, seed: int, *, lead_chunks: int = 3, capacity: int = 20
+    ) -> ListenerStream:
+        """A new stream; rendering starts at once (its synth is created by a worker)."""
+        if self._closed:
+            raise RuntimeError("the stream engine is closed")
+        stream = ListenerStream(self, params, seed, lead_chunks=lead_chunks, capacity=capacity)
+        with self._cond:
+            self._streams.append(stream)
+            self._cond.notify()
+        return stream
+
+    @property
+    def active_streams(self) -> int:
+        with self._cond:
+            return sum(1 for s in self._streams if s.active)
+
+    @property
+    def streams(self) -> list[ListenerStream]:
+        with self._cond:
+            return list(self._streams)
+
+    def min_depth(self) -> int:
+        """The smallest buffer depth over active streams (0 when there are none)."""
+        with self._cond:
+            depths = [s.depth for s in self._streams if s.active]
+        return min(depths) if depths else 0
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stop everything, join the workers, delete every synth once. Idempotent; bounded."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = self._stopping = True
+            self._cond.notify_all()
+        stuck = False
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(self._join_timeout)
+                stuck |= t.is_alive()
+        with self._cond:
+            streams, self._streams = self._streams, []
+        for s in streams:
+            with s._lock:
+                s._closed = True
+            if s._rendering and stuck:
+                log.error("a render worker is stuck; leaving its synth for the OS to reclaim")
+                continue
+            s._release_renderer()
+        self._anchor.close()
+
+    def __enter__(self) -> StreamEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals used by ListenerStream ----------------------------------------------------
+    def _new_renderer(self) -> Renderer:
+        return Renderer(self.soundfont, self.config)
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    def _forget(self, stream: ListenerStream) -> None:
+        with self._cond:
+            if stream in self._streams:
+                self._streams.remove(stream)
+            busy = stream._rendering
+        if not busy:
+            stream._release_renderer()
+        # else: the worker rendering it deletes the synth when it finishes the chunk
+
+    # -- workers -----------------------------------------------------------------------------
+    def _pick(self) -> ListenerStream | None:
+        best = None
+        best_key = None
+        for s in self._streams:
+            if s._wants_render():
+                key = s._priority()
+                if best_key is None or key < best_key:
+                    best, best_key = s, key
+        return best
+
+    def _work(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                stream = None
+                while not self._stopping:
+                    stream = self._pick()
+                    if stream is not None:
+                        stream._rendering = True
+                        break
+                    cond.wait(0.5)
+                if stream is None:
+                    return
+            ms = None
+            try:
+                ms = stream._render_next()
+            except BaseException as exc:  # noqa: BLE001 - isolate any failure to its stream
+                log.warning("stream seed=%s failed: %r", stream.seed, exc)
+                stream._fail(exc)
+                with cond:
+                    self.stream_failures += 1
+            with cond:
+                stream._rendering = False
+                closed = stream._closed
+                if ms is not None:
+                    self.chunks_rendered += 1
+                cond.notify()
+            if closed:
+                stream._release_renderer()
+            if ms is not None and self.on_render is not None:
+                try:
+                    self.on_render(ms)
+                except Exception:  # a metrics callback must not stop the audio
+                    log.exception("on_render callback failed")
+
+
+@atexit.register
+def _close_all_engines() -> None:
+    for engine in list(_engines):
+        try:
+            engine.close()
+        except Exception:
+            pass

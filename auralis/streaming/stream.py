@@ -1,0 +1,236 @@
+"""One listener's stream: a composer, a renderer and a ring buffer of chunks.
+
+A stream is created by :meth:`auralis.streaming.engine.StreamEngine.open_stream` and rendered
+by the engine's worker threads; the event loop only calls the non-blocking methods
+(:meth:`ListenerStream.pop`, :meth:`ListenerStream.update_params`, the properties,
+:meth:`ListenerStream.close`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from auralis.audio.renderer import Renderer, to_pcm16
+from auralis.music.params import MusicParams
+from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, SAMPLE_RATE, Chunk
+
+if TYPE_CHECKING:
+    from auralis.streaming.engine import StreamEngine
+
+
+class ListenerStream:
+    """A listener's own, independent stream of chunks.
+
+    The engine keeps ``lead_chunks`` chunks rendered ahead (never more than ``capacity``);
+    popping a chunk makes room and wakes a worker. Chunks left in the buffer when the stream
+    fails or closes can still be popped.
+    """
+
+    def __init__(
+        self,
+        engine: StreamEngine,
+        params: MusicParams,
+        seed: int,
+        *,
+        lead_chunks: int = 3,
+        capacity: int = 20,
+    ) -> None:
+        from auralis.music.composer import Composer
+
+        if not isinstance(params, MusicParams):
+            raise TypeError(f"params must be MusicParams, got {type(params).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        if not isinstance(capacity, int) or capacity < 2:
+            raise ValueError(f"capacity must be an integer >= 2, got {capacity!r}")
+        if not isinstance(lead_chunks, int) or not 1 <= lead_chunks <= capacity:
+            raise ValueError(f"lead_chunks must be an integer within 1..{capacity}, got {lead_chunks!r}")
+        self._engine = engine
+        self.seed = seed
+        self.params = params  # latest requested
+        self.lead_chunks = lead_chunks
+        self._capacity = capacity
+        self._lock = threading.Lock()  # buffer, flags, parameter schedule
+        self._compose_lock = threading.Lock()  # the composer (worker vs update_params)
+        self._composer = Composer(params=params, seed=seed)
+        self._renderer: Renderer | None = None
+        self._buf: deque[Chunk] = deque()
+        self._next_seq = 0
+        self._chunk_params = params
+        self._schedule: list[tuple[int, MusicParams]] = []  # (effective_seq, params)
+        self._chord: str | None = None
+        self._section = 0
+        self._error: BaseException | None = None
+        self._fault: BaseException | None = None
+        self._closed = False
+        self._rendering = False  # a worker holds this stream (engine lock guards it)
+        self._produced = 0
+        self._played = False
+        self._last_pop = 0.0
+        self.overflows = 0
+        self.created_at = time.time()
+
+    # -- consumer side (event loop) ----------------------------------------------------------
+    def pop(self) -> Chunk | None:
+        """The oldest buffered chunk, or None when empty. Non-blocking, thread-safe."""
+        with self._lock:
+            if not self._buf:
+                return None
+            chunk = self._buf.popleft()
+            self._played = True
+            self._last_pop = time.monotonic()
+        self._engine._wake()
+        return chunk
+
+    @property
+    def depth(self) -> int:
+        return len(self._buf)
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def error(self) -> BaseException | None:
+        """The exception that stopped this stream's synthesis, if any."""
+        return self._error
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def active(self) -> bool:
+        return not self._closed and self._error is None
+
+    @property
+    def next_seq(self) -> int:
+        """Seq of the next chunk to be rendered."""
+        return self._next_seq
+
+    @property
+    def state(self) -> str:
+        """'starting' before the first chunk exists; 'buffering' when fewer than 2 chunks are
+        buffered after playing started (first pop); else 'playing'. 'error' after a synthesis
+        failure and 'closed' after close, once the buffer is drained."""
+        depth = len(self._buf)
+        if self._error is not None and depth == 0:
+            return "error"
+        if self._closed and depth == 0:
+            return "closed"
+        if self._produced == 0:
+            return "starting"
+        if self._played and depth < 2:
+            return "buffering"
+        return "playing"
+
+    def update_params(self, params: MusicParams) -> int:
+        """Hand new parameters to the composer; returns the first chunk seq whose music
+        follows them. Thread-safe; nothing is applied if ``params`` is not MusicParams."""
+        if not isinstance(params, MusicParams):
+            raise TypeError(f"params must be MusicParams, got {type(params).__name__}")
+        with self._compose_lock:
+            effective_time = self._composer.set_params(params)
+            with self._lock:
+                seq = int(math.floor(effective_time * SAMPLE_RATE + 0.5)) // CHUNK_FRAMES
+                seq = max(seq, self._next_seq)
+                self._schedule = [(s, p) for s, p in self._schedule if s < seq]
+                self._schedule.append((seq, params))
+                self.params = params
+        return seq
+
+    def inject_fault(self, exc: BaseException | None = None) -> None:
+        """Test hook: make this stream's next synthesis raise ``exc`` (default RuntimeError),
+        exactly as a FluidSynth failure would. The stream then stops with ``error`` set while
+        every other stream goes on."""
+        self._fault = exc if exc is not None else RuntimeError("injected synthesis fault")
+        self._engine._wake()
+
+    def close(self) -> None:
+        """Stop this stream and delete its synth (at once, or as soon as the worker rendering
+        it finishes its chunk). Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._engine._forget(self)
+
+    # -- producer side (engine workers) ------------------------------------------------------
+    def _wants_render(self) -> bool:
+        return (
+            not self._closed
+            and self._error is None
+            and not self._rendering
+            and len(self._buf) < self.lead_chunks
+        )
+
+    def _priority(self) -> tuple[int, float]:
+        """Lower renders first: fewest buffered chunks, then the longest since a pop."""
+        return (len(self._buf), self._last_pop)
+
+    def _render_next(self) -> float:
+        """Render and buffer the next chunk; returns its render time in ms. Runs in a worker."""
+        t0 = time.perf_counter()
+        if self._renderer is None:
+            self._renderer = self._engine._new_renderer()
+        if self._fault is not None:
+            raise self._fault
+        seq = self._next_seq
+        end_time = (seq + 1) * CHUNK_FRAMES / SAMPLE_RATE
+        with self._compose_lock:
+            events = self._composer.events_until(end_time)
+        for ev in events:
+            if ev.kind == "marker":
+                text = ev.text
+                if text.startswith("chord "):
+                    self._chord = text[6:].strip()
+                elif text.startswith("section "):
+                    try:
+                        self._section = int(text.split()[1])
+                    except (IndexError, ValueError):
+                        pass
+        audio = self._renderer.render(events, CHUNK_FRAMES)
+        pcm = to_pcm16(audio)
+        if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
+            raise RuntimeError(f"chunk has {len(pcm)} bytes, expected {CHUNK_BYTES}")
+        render_ms = (time.perf_counter() - t0) * 1000.0
+        with self._lock:
+            while self._schedule and self._schedule[0][0] <= seq:
+                self._chunk_params = self._schedule.pop(0)[1]
+            chunk = Chunk(
+                seq=seq,
+                timestamp=time.time(),
+                pcm=pcm,
+                render_ms=render_ms,
+                chord=self._chord,
+                section=self._section,
+                params=self._chunk_params,
+            )
+            self._next_seq = seq + 1
+            if self._closed:
+                return render_ms
+            if len(self._buf) >= self._capacity:  # forced: drop the oldest, count it
+                self._buf.popleft()
+                self.overflows += 1
+            self._buf.append(chunk)
+            self._produced += 1
+        return render_ms
+
+    def _fail(self, exc: BaseException) -> None:
+        self._error = exc
+        self._release_renderer()
+
+    def _release_renderer(self) -> None:
+        renderer, self._renderer = self._renderer, None
+        if renderer is not None:
+            renderer.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"<ListenerStream seed={self.seed} seq={self._next_seq} depth={len(self._buf)} "
+            f"state={self.state}>"
+        )

@@ -1,0 +1,230 @@
+"""Listener streams on the real engine: format, continuity, live changes, faults, shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from auralis.audio import fluid
+from auralis.audio.renderer import Renderer
+from auralis.music.composer import Composer
+from auralis.music.params import MusicParams
+from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, CHUNK_SECONDS, Chunk
+from auralis.streaming.engine import ListenerStream, StreamEngine
+
+
+@pytest.fixture(scope="module")
+def engine(soundfont_path: Path):
+    renders: list[float] = []
+    eng = StreamEngine(soundfont_path, workers=2, on_render=renders.append)
+    eng.render_log = renders  # type: ignore[attr-defined]
+    yield eng
+    eng.close()
+
+
+def pop_n(stream: ListenerStream, n: int, timeout: float = 20.0) -> list[Chunk]:
+    out: list[Chunk] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < n:
+        chunk = stream.pop()
+        if chunk is None:
+            assert stream.error is None, stream.error
+            assert time.monotonic() < deadline, f"only {len(out)} of {n} chunks"
+            time.sleep(0.0005)
+        else:
+            out.append(chunk)
+    return out
+
+
+def wait_for(cond, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.002)
+
+
+def pcm(chunks: list[Chunk]) -> np.ndarray:
+    return np.frombuffer(b"".join(c.pcm for c in chunks), dtype="<i2").reshape(-1, 2).astype(float)
+
+
+def test_chunk_format_and_metadata(engine: StreamEngine) -> None:
+    p = MusicParams().with_preset("focus")
+    s = engine.open_stream(p, seed=5)
+    t0 = time.time()
+    chunks = pop_n(s, 60)
+    assert [c.seq for c in chunks] == list(range(60))
+    assert all(len(c.pcm) == CHUNK_BYTES for c in chunks)
+    assert all(t0 <= c.timestamp <= time.time() for c in chunks)
+    assert all(b.timestamp >= a.timestamp for a, b in zip(chunks, chunks[1:]))
+    assert all(c.render_ms > 0 for c in chunks)
+    assert all(c.params == p for c in chunks)
+    assert chunks[-1].chord and chunks[-1].section >= 1
+    assert len(engine.render_log) >= 60  # type: ignore[attr-defined]
+    # RMS non-silent over every second after the first
+    x = pcm(chunks)[CHUNK_FRAMES * 10 :]
+    rms = np.sqrt((x.reshape(-1, 44100, 2) ** 2).mean(axis=(1, 2))) / 32767
+    assert (20 * np.log10(rms)).min() > -50
+    s.close()
+
+
+def test_stream_matches_continuous_render(engine: StreamEngine, soundfont_path: Path) -> None:
+    """The chunks are one continuous signal: byte-identical to rendering the same music in one
+    piece, and the jump across chunk boundaries is no larger than the jumps inside chunks."""
+    p = MusicParams().with_preset("bright")
+    s = engine.open_stream(p, seed=21)
+    chunks = pop_n(s, 150)
+    s.close()
+    composer = Composer(params=p, seed=21)
+    with Renderer(soundfont_path) as r:
+        whole = r.render(composer.events_until(15.0), 150 * CHUNK_FRAMES)
+    from auralis.audio.renderer import to_pcm16
+
+    assert b"".join(c.pcm for c in chunks) == to_pcm16(whole)
+    x = pcm(chunks)
+    d = np.abs(np.diff(x, axis=0)).max(axis=1)  # d[i] = jump from frame i to i+1
+    boundary = d[CHUNK_FRAMES - 1 :: CHUNK_FRAMES]
+    inside = np.delete(d, np.arange(CHUNK_FRAMES - 1, len(d), CHUNK_FRAMES))
+    assert boundary.mean() <= inside.mean() * 1.5
+    assert boundary.max() <= np.percentile(inside, 99.99)
+
+
+def test_same_seed_same_bytes(engine: StreamEngine) -> None:
+    p = MusicParams().with_preset("sleep")
+    a, b, c = (engine.open_stream(p, seed=s) for s in (3, 3, 4))
+    ca, cb, cc = (pop_n(x, 40) for x in (a, b, c))
+    assert b"".join(x.pcm for x in ca) == b"".join(x.pcm for x in cb)
+    assert b"".join(x.pcm for x in ca) != b"".join(x.pcm for x in cc)
+    for x in (a, b, c):
+        x.close()
+
+
+def test_live_change_reaches_music_and_audio_within_2s(engine: StreamEngine) -> None:
+    p = MusicParams(key=60).with_preset("meditation")
+    new = p.with_changes(key=62, mode="dorian", bpm=75.0)
+    changed = engine.open_stream(p, seed=9)
+    ref = engine.open_stream(p, seed=9)
+    before = pop_n(changed, 30)
+    pop_n(ref, 30)
+    requested_at = changed.next_seq  # stream time at which the change arrives
+    eff = changed.update_params(new)
+    assert changed.params == new
+    assert requested_at <= eff <= requested_at + int(2.0 / CHUNK_SECONDS)
+    after = pop_n(changed, 40)
+    ref_after = pop_n(ref, 40)
+    # metadata: chunks before eff carry the old parameters, from eff on the new ones
+    assert all(c.params == p for c in before + after if c.seq < eff)
+    assert all(c.params == new for c in after if c.seq >= eff)
+    # audio: identical to the unchanged stream before eff, different within 2 s after it
+    a, b = pcm(after), pcm(ref_after)
+    cut = (eff - 30) * CHUNK_FRAMES
+    assert np.array_equal(a[:cut], b[:cut])
+    window = slice(cut, cut + int(2.0 * 44100))
+    assert not np.array_equal(a[window], b[window])
+    # no discontinuity at the change: the jump there is like any other
+    d = np.abs(np.diff(a, axis=0)).max(axis=1)
+    assert d[cut - 2 : cut + 2].max() <= np.percentile(d, 99.99)
+    changed.close()
+    ref.close()
+
+
+def test_live_change_in_the_composed_midi(soundfont_path: Path) -> None:
+    """The change shows in the events (what the MIDI export writes) within 2 s of stream time."""
+    p = MusicParams(key=60, mode="aeolian")
+    c = Composer(params=p, seed=4)
+    c.events_until(3.0)
+    eff = c.set_params(p.with_changes(key=62, mode="dorian"))
+    assert 3.0 <= eff <= 5.0
+    events = c.events_until(eff + 2.0)
+    markers = [e for e in events if e.kind == "marker" and e.text == "context D dorian"]
+    assert markers and markers[0].time <= 3.0 + 2.0
+
+
+def test_back_pressure_and_states(engine: StreamEngine) -> None:
+    s = engine.open_stream(MusicParams(), seed=1, lead_chunks=4, capacity=20)
+    assert s.state in ("starting", "playing")
+    wait_for(lambda: s.depth == 4)
+    time.sleep(0.1)
+    assert s.depth == 4 and s.next_seq == 4  # never renders beyond the lead
+    assert s.state == "playing" and s.overflows == 0
+    pop_n(s, 4)
+    # drained after playing started: buffering until the lead is rebuilt
+    wait_for(lambda: s.depth == 4)
+    assert s.state == "playing"
+    assert engine.min_depth() <= 4
+    s.close()
+    assert s.state == "closed"
+    with pytest.raises(ValueError, match="lead_chunks"):
+        engine.open_stream(MusicParams(), seed=1, lead_chunks=21, capacity=20)
+    with pytest.raises(ValueError, match="seed"):
+        engine.open_stream(MusicParams(), seed="x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        s2 = engine.open_stream(MusicParams(), seed=2)
+        try:
+            s2.update_params({"bpm": 50})  # type: ignore[arg-type]
+        finally:
+            s2.close()
+
+
+def test_buffering_state_when_drained(engine: StreamEngine) -> None:
+    s = engine.open_stream(MusicParams(), seed=8, lead_chunks=3)
+    pop_n(s, 3)
+    assert s.depth < 2 and s.state == "buffering" or s.depth >= 2
+    s.close()
+
+
+def test_fault_isolation(engine: StreamEngine) -> None:
+    good = engine.open_stream(MusicParams(), seed=1)
+    bad = engine.open_stream(MusicParams(), seed=2)
+    pop_n(good, 5)
+    pop_n(bad, 5)
+    bad.inject_fault(RuntimeError("synth exploded"))
+    pop_n(bad, 3, timeout=5)  # the chunks already buffered remain
+    wait_for(lambda: bad.error is not None)
+    assert str(bad.error) == "synth exploded"
+    assert bad.state == "error" and not bad.active
+    seqs = [c.seq for c in pop_n(good, 30)]
+    assert seqs == list(range(5, 35))
+    assert bad.pop() is None
+    assert engine.active_streams >= 1 and good.active
+    good.close()
+    bad.close()
+
+
+def test_shutdown_with_live_streams(soundfont_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = fluid.library()
+    deleted: list[int] = []
+    real = lib.delete_synth
+    monkeypatch.setattr(lib, "delete_synth", lambda s: (deleted.append(s), real(s))[1])
+    eng = StreamEngine(soundfont_path, workers=2)
+    streams = [eng.open_stream(MusicParams(), seed=i, lead_chunks=20) for i in range(6)]
+    wait_for(lambda: all(s.next_seq >= 2 for s in streams), timeout=10)
+    stop = threading.Event()
+
+    def consume() -> None:  # keep them rendering while we close
+        while not stop.is_set():
+            for s in streams:
+                s.pop()
+            time.sleep(0.001)
+
+    t = threading.Thread(target=consume)
+    t.start()
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    eng.close()
+    elapsed = time.monotonic() - t0
+    stop.set()
+    t.join()
+    assert elapsed < 2.0
+    assert not any(th.is_alive() for th in eng._threads)
+    assert len(deleted) == 7  # six stream synths and the anchor, each once
+    eng.close()
+    for s in streams:
+        s.close()
+    assert len(deleted) == 7
+    assert eng.active_streams == 0 and eng.min_depth() == 0
+    with pytest.raises(RuntimeError, match="closed"):
+        eng.open_stream(MusicParams(), seed=0)
