@@ -32,15 +32,15 @@ RECOLOUR = 0.3
 CHORD_BARS = (1, 2, 3, 4)
 CHORD_BAR_WEIGHTS = (0.15, 0.4, 0.2, 0.25)
 
-#: A section is planned to last this many seconds; it ends on the nearest bar line (so within
-#: half a bar of the plan, and a bar is at most 6 s).
-SECTION_SECONDS = (36.0, 84.0)
+#: Section length in seconds. Chord lengths are never cut to fit a section (that would tie the
+#: harmonic rhythm to the tempo): a section ends at the first chord change after a planned time.
+SECTION_SECONDS = (30.0, 90.0)
 
 #: Pad register centres, voice counts; melody register centres; bass parts.
 PAD_CENTRES = (55, 57, 59, 60, 62, 64)
 PAD_VOICES = (3, 4, 4, 5)
 PAD_SPAN_BELOW, PAD_SPAN_ABOVE = 8, 9
-MELODY_CENTRE_RANGE = (66, 80)
+MELODY_CENTRE_RANGE = (69, 81)
 MELODY_CENTRE_SHIFTS = (-4, -3, -2, 2, 3, 4)
 BASS_PARTS = ("root", "root", "pedal", "off")
 BASS_LOW = 36  # bass notes lie in 36-47
@@ -91,7 +91,7 @@ class Composer:
         self._pad_voices = 4
         self._bass: int | None = None
         self._bass_part = "root"
-        self._melody = MelodyLine(self._rng, center=72)
+        self._melody = MelodyLine(self._rng, center=75)
         self._mel_pitch: int | None = None
         self._mel_off = 0.0  # beat position at which the sounding melody note ends
         self._slot_len = 1.0
@@ -206,11 +206,14 @@ class Composer:
         bar_sec = BEATS_PER_BAR * self._spb
         prev = self._chord
         prev_root = prev.root if prev is not None else None
-        if self._section == 0 or t >= self._section_end - bar_sec / 2:
+        if self._section == 0 or t >= self._section_end:
             self._section += 1
             evs.append(Event(t, "marker", text=f"section {self._section}"))
             self._new_section_traits()
-            self._section_end = t + rng.uniform(*SECTION_SECONDS)
+            # The section ends at the first chord change after this time; a chord lasts at most
+            # 4 bars, so the section lasts 30-90 seconds whatever the tempo.
+            latest = SECTION_SECONDS[1] - max(CHORD_BARS) * bar_sec
+            self._section_end = t + rng.uniform(SECTION_SECONDS[0], latest)
             self._cycle = new_cycle(rng, p.key, p.mode, prev_root, self._chord_tonic)
             self._cycle_pos = self._cycle_round = 0
         elif context_changed:
@@ -229,8 +232,6 @@ class Composer:
         evs.append(Event(t, "marker", text=f"chord {chord.label}"))
 
         bars = rng.choices(CHORD_BARS, CHORD_BAR_WEIGHTS)[0]
-        remaining = max(1, round((self._section_end - t) / bar_sec))
-        bars = min(bars, remaining)
         if b % BEATS_PER_BAR == 0:
             self._chord_end = b + BEATS_PER_BAR * bars
         else:  # a change mid-bar: the rest of this bar counts towards the chord

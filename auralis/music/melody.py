@@ -25,7 +25,7 @@ LOWEST, HIGHEST = 55, 91  # absolute bounds of the melody
 VELOCITY_MIN, VELOCITY_MAX = 20, 100
 
 #: Weight of a melodic interval by its size in semitones.
-INTERVAL_WEIGHT = (0.25, 1.0, 1.0, 0.7, 0.6, 0.22, 0.08, 0.14)
+INTERVAL_WEIGHT = (0.25, 1.0, 1.0, 0.7, 0.6, 0.12, 0.05, 0.08)
 
 
 def sounding_probability(intensity: float) -> float:
@@ -35,8 +35,8 @@ def sounding_probability(intensity: float) -> float:
 
 def slot_length_weights(intensity: float) -> tuple[tuple[float, float], ...]:
     """(slot length in beats, weight) for a bar: long slots when calm, half beats when intense."""
-    half = 0.6 * max(0.0, (intensity - 0.5) / 0.5)
-    double = 0.8 * max(0.0, (0.5 - intensity) / 0.5)
+    half = 0.8 * max(0.0, (intensity - 0.5) / 0.5)
+    double = max(0.0, (0.5 - intensity) / 0.5)
     return ((2.0, double), (1.0, 1.0 - half - double), (0.5, half))
 
 
