@@ -73,7 +73,8 @@ class _Lib:
 
     def __init__(self) -> None:
         try:
-            import fluidsynth as pyfs  # pyfluidsynth; raises ImportError when the C library is absent
+            # pyfluidsynth; raises ImportError when the C library is absent
+            import fluidsynth as pyfs
         except ImportError as exc:
             if "fluidsynth" in str(exc).lower() and "No module named" not in str(exc):
                 raise FluidSynthMissingError(

@@ -4,7 +4,7 @@ Design (per sample, computed block-wise with numpy; the state carries over block
 output does not depend on how the signal is cut into blocks of a given size, and there is
 never any per-block normalisation):
 
-1. **True-peak detection.** Each channel is upsampled 4x with a 48-tap windowed-sinc
+1. **True-peak detection.** Each channel is upsampled 4x with a 64-tap Kaiser-windowed-sinc
    polyphase interpolator (as ITU-R BS.1770-4 Annex 2 does for true-peak metering); the
    detector is the largest magnitude over the 4 phases and both channels. When a block's
    sample peak times the interpolator's worst-case gain is below the threshold, no
@@ -21,8 +21,9 @@ never any per-block normalisation):
 6. The audio is delayed by :attr:`latency` samples to line up with the gain.
 
 The default threshold is -1.5 dBFS on the 4x-oversampled detector, 0.5 dB under the
--1 dBTP target, which covers the difference between this interpolator and a meter's (measured: band-limited noise at +6 dBFS up to 0.9 x Nyquist comes out at -1.05 dBTP) and the
-int16 rounding (1 LSB is -90 dBFS).
+-1 dBTP target. The margin covers the difference between this interpolator and a meter's
+(measured: band-limited noise driven to +6 dBFS with content up to 0.9 x Nyquist comes out at
+-1.05 dBTP; music, with little energy that high, far lower) and the int16 rounding.
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
         cw, sa = math.cos(w0), 2 * math.sqrt(a) * alpha
         b = [a * ((a + 1) + (a - 1) * cw + sa), -2 * a * ((a - 1) + (a + 1) * cw),
              a * ((a + 1) + (a - 1) * cw - sa)]
-        den = [(a + 1) - (a - 1) * cw + sa, 2 * ((a - 1) - (a + 1) * cw), (a + 1) - (a - 1) * cw - sa]
+        den = [(a + 1) - (a - 1) * cw + sa, 2 * ((a - 1) - (a + 1) * cw),
+               (a + 1) - (a - 1) * cw - sa]
         return [v / den[0] for v in b] + [v / den[0] for v in den]
 
     def high_pass(q: float, fc: float) -> list[float]:

@@ -103,7 +103,11 @@ def render_offline(
     """
     from auralis.music.composer import Composer
 
-    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not math.isfinite(minutes):
+    if (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, (int, float))
+        or not math.isfinite(minutes)
+    ):
         raise ValueError(f"minutes must be a finite number, got {minutes!r}")
     if not 0 < minutes <= MAX_MINUTES:
         raise ValueError(f"minutes must be within 0..{MAX_MINUTES}, got {minutes!r}")
@@ -151,10 +155,8 @@ def render_offline(
                 audio = renderer.render(events, n)
                 fade_start = total - fade_frames
                 if done + n > fade_start:
-                    idx = np.arange(done, done + n) - fade_start
-                    gain = np.where(
-                        idx < 0, 1.0, 0.5 * (1 + np.cos(np.pi * np.clip(idx, 0, fade_frames) / fade_frames))
-                    )
+                    idx = np.clip(np.arange(done, done + n) - fade_start, 0, fade_frames)
+                    gain = 0.5 * (1 + np.cos(np.pi * idx / fade_frames))  # raised-cosine fade
                     audio = audio * gain[:, None].astype(np.float32)
                 wf.writeframesraw(to_pcm16(audio))
                 done += n

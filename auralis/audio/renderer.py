@@ -33,6 +33,7 @@ from auralis.audio.fluid import FluidSynth, captured_fluid_log
 from auralis.audio.limiter import TruePeakLimiter
 from auralis.audio.mixer import LOUDNESS_TARGET_LUFS, LoudnessRider, cc7_for_gain
 from auralis.audio.soundfont import SoundFontError, program_label
+from auralis.music.events import BASS_CHANNEL, GM_PROGRAMS, MELODY_CHANNEL, PAD_CHANNEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +46,11 @@ class Voice:
     reverb_send: int  # CC 91, 0-127
 
 
+#: The mix. Programs come from the composer's own table (auralis.music.events.GM_PROGRAMS).
 DEFAULT_VOICES: tuple[Voice, ...] = (
-    Voice(channel=0, program=0, gain=0.5, reverb_send=70),  # melody: Acoustic Grand Piano
-    Voice(channel=1, program=89, gain=0.4, reverb_send=100),  # pad: Pad 2 (warm)
-    Voice(channel=2, program=89, gain=0.3, reverb_send=90),  # low drone/bass: warm pad, softer
+    Voice(MELODY_CHANNEL, GM_PROGRAMS[MELODY_CHANNEL], gain=0.5, reverb_send=70),  # piano
+    Voice(PAD_CHANNEL, GM_PROGRAMS[PAD_CHANNEL], gain=0.4, reverb_send=100),  # warm pad
+    Voice(BASS_CHANNEL, GM_PROGRAMS[BASS_CHANNEL], gain=0.3, reverb_send=90),  # bowed drone
 )
 
 
@@ -107,7 +109,9 @@ def to_pcm16(frames: np.ndarray) -> bytes:
 class Renderer:
     """A FluidSynth synth with the mix and limiter, rendering events to float32 stereo."""
 
-    def __init__(self, soundfont: str | os.PathLike[str], config: RenderConfig = RenderConfig()) -> None:
+    def __init__(
+        self, soundfont: str | os.PathLike[str], config: RenderConfig = RenderConfig()
+    ) -> None:
         self.config = config
         self.soundfont = Path(soundfont)
         self.sample_rate = config.sample_rate
@@ -138,7 +142,9 @@ class Renderer:
             if config.loudness_ride
             else None
         )
-        self._limiter = TruePeakLimiter(config.sample_rate, threshold_db=config.limiter_threshold_db)
+        self._limiter = TruePeakLimiter(
+            config.sample_rate, threshold_db=config.limiter_threshold_db
+        )
         self._frame = 0  # frames rendered so far (synth time)
 
     # -- state -----------------------------------------------------------------------------

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auralis.audio.fluid import FluidSynth, captured_fluid_log, install_command
+from auralis.music.events import GM_PROGRAMS
 
-#: Acoustic Grand Piano and Pad 2 (warm): the instruments Auralis plays by default.
-DEFAULT_PROGRAMS: tuple[int, ...] = (0, 89)
+#: The instruments Auralis plays: Acoustic Grand Piano (0), Pad 2 (warm) (89) and the drone's
+#: Contrabass (43), from the composer's table; pass ``programs`` to check others.
+DEFAULT_PROGRAMS: tuple[int, ...] = tuple(sorted(set(GM_PROGRAMS.values())))
 
 #: General MIDI program names for messages.
 GM_NAMES: dict[int, str] = {
@@ -30,6 +32,7 @@ GM_NAMES: dict[int, str] = {
     11: "Vibraphone",
     32: "Acoustic Bass",
     42: "Cello",
+    43: "Contrabass",
     48: "String Ensemble 1",
     52: "Choir Aahs",
     88: "Pad 1 (new age)",
@@ -121,8 +124,10 @@ def _info_name(head: bytes) -> str:
     return head[i + 8 : i + 8 + min(size, 256)].split(b"\0")[0].decode("latin-1").strip()
 
 
-def _check_header(path: Path) -> tuple[int, str]:
-    """Existence, readability and the RIFF sfbk header; returns the file size and bank name."""
+def check_soundfont_file(path: str | os.PathLike[str]) -> tuple[int, str]:
+    """The cheap checks, without FluidSynth: exists, readable, a RIFF ``sfbk`` header whose
+    declared size fits the file. Returns the file size and the bank name (INFO INAM)."""
+    path = Path(path).expanduser()
     if not path.exists():
         raise SoundFontError(f"SoundFont {path}: file not found", path)
     if path.is_dir():
@@ -132,7 +137,8 @@ def _check_header(path: Path) -> tuple[int, str]:
             head = fh.read(4096)
             size = os.fstat(fh.fileno()).st_size
     except OSError as exc:
-        raise SoundFontError(f"SoundFont {path}: cannot be read ({exc.strerror or exc})", path) from exc
+        reason = exc.strerror or exc
+        raise SoundFontError(f"SoundFont {path}: cannot be read ({reason})", path) from exc
     if len(head) < 12:
         raise SoundFontError(
             f"SoundFont {path}: too short ({size} bytes) to be a SoundFont 2 file", path
@@ -164,7 +170,7 @@ def validate_soundfont(
 ) -> SoundFontInfo:
     """Check a SoundFont fully (see the module docstring); :class:`SoundFontError` if not fit."""
     path = Path(path).expanduser()
-    size, bank_name = _check_header(path)
+    size, bank_name = check_soundfont_file(path)
     for program in programs:
         if isinstance(program, bool) or not isinstance(program, int) or not 0 <= program <= 127:
             raise ValueError(f"GM program numbers are 0-127, got {program!r}")

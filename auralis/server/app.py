@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,6 +34,7 @@ from auralis.server.settings import Settings
 
 log = logging.getLogger("auralis.server")
 
+GIL_SWITCH_INTERVAL_S = 0.001
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 #: Media types of the files the client directory may serve; any other file is a 404.
@@ -208,6 +210,9 @@ def serve(host: str | None = None, port: int | None = None, soundfont: str | Non
     overrides = {k: v for k, v in (("host", host), ("port", port), ("soundfont", soundfont)) if v is not None}
     settings = Settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
+    # The event loop shares the GIL with the render threads; a 1 ms switch interval (default 5)
+    # bounds how long a render thread's Python code can hold up a send or an HTTP answer.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     app = create_app(settings)
     config = uvicorn.Config(
         app,

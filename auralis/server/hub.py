@@ -68,10 +68,16 @@ class Hub:
 
         try:
             path = find_soundfont(self.settings.soundfont)
-            info = validate_soundfont(path, programs=(0, 89))
+            # The engine first: its anchor synth keeps the samples in FluidSynth's cache, so the
+            # validation's synth shares them instead of loading (and fragmenting) a second copy.
             engine = StreamEngine(
-                info.path, workers=self.settings.render_workers, on_render=self.monitor.observe_synthesis
+                path, workers=self.settings.render_workers, on_render=self.monitor.observe_synthesis
             )
+            try:
+                info = validate_soundfont(path, programs=(0, 89))
+            except BaseException:
+                engine.close()
+                raise
         except Exception as exc:  # any failure leaves HTTP up and tells listeners why
             message = str(exc) or exc.__class__.__name__
             with self._lock:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from auralis.server.protocol import CLOSE_POLICY, error_message
 
 log = logging.getLogger("auralis.security")
 
@@ -296,13 +297,6 @@ class SecurityHeadersMiddleware:
 # The gate: tokens for HTTP and WebSocket, the WebSocket Origin check and limits
 
 
-def error_frame(code: str, message: str, *, recoverable: bool) -> str:
-    """A protocol `error` message as a JSON text frame."""
-    return json.dumps(
-        {"type": "error", "code": code, "message": message, "recoverable": recoverable, "timestamp": time.time()}
-    )
-
-
 @dataclass(frozen=True)
 class GatePolicy:
     """What the gate enforces. `verifier` None means no tokens (development)."""
@@ -358,8 +352,12 @@ class SecurityGateMiddleware:
                 raise AuthError("missing bearer token (Authorization: Bearer <token>)")
             claims = verifier.verify(token)
         except AuthError as exc:
-            log.info("refused %s %s: %s", scope.get("method"), path, exc.reason, extra={"client": _client(scope)})
-            await _unauthorized(send, exc.reason)
+            log.info(
+                "request refused: %s",
+                exc.reason,
+                extra={"event": "auth_refused", "path": path, "client": _client(scope)},
+            )
+            await _unauthorized(send, exc.reason, missing=token is None)
             return
         scope.setdefault("state", {})["auth_claims"] = claims
         await self.app(scope, receive, send)
@@ -368,15 +366,21 @@ class SecurityGateMiddleware:
         policy = self.policy
         headers = Headers(scope=scope)
         if policy.check_origin and not origin_allowed(headers.get("origin"), headers.get("host"), policy.allowed_origins):
-            log.warning("refused WebSocket from origin %r", headers.get("origin"), extra={"client": _client(scope)})
+            log.warning(
+                "listener refused: origin not allowed",
+                extra={"event": "ws_refused", "origin": headers.get("origin", "")[:200], "client": _client(scope)},
+            )
             await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
+            await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": "origin not allowed"})
             return
 
         token, subprotocol = websocket_credentials(scope)
         if self.connect_limiter is not None:
             refusal = await self.connect_limiter.hit(_client(scope))
             if refusal is not None:
+                log.warning(
+                    "listener refused: connection rate", extra={"event": "ws_refused", "client": _client(scope)}
+                )
                 await _refuse_websocket(receive, send, subprotocol, "RATE_LIMITED", refusal)
                 return
         if policy.verifier is not None:
@@ -385,7 +389,11 @@ class SecurityGateMiddleware:
                     raise AuthError("missing token (?token=<jwt> or subprotocols ['bearer', <jwt>])")
                 claims = policy.verifier.verify(token)
             except AuthError as exc:
-                log.info("refused WebSocket: %s", exc.reason, extra={"client": _client(scope)})
+                log.info(
+                    "listener refused: %s",
+                    exc.reason,
+                    extra={"event": "ws_refused", "client": _client(scope)},
+                )
                 await _refuse_websocket(receive, send, subprotocol, "UNAUTHORIZED", exc.reason)
                 return
             scope.setdefault("state", {})["auth_claims"] = claims
@@ -410,12 +418,14 @@ class SecurityGateMiddleware:
                 if verdict.allowed:
                     return message
                 if verdict.notify:
-                    await send({"type": "websocket.send", "text": error_frame("RATE_LIMITED", verdict.message, recoverable=not verdict.close)})
+                    await send({"type": "websocket.send", "text": error_message("RATE_LIMITED", verdict.message, recoverable=not verdict.close)})
                 if verdict.close:
-                    log.warning("closed a flooding WebSocket", extra={"client": _client(scope)})
+                    log.warning(
+                        "listener closed: message flood", extra={"event": "ws_flood", "client": _client(scope)}
+                    )
                     closed = True
-                    await send({"type": "websocket.close", "code": 1008, "reason": "message rate limit exceeded"})
-                    return {"type": "websocket.disconnect", "code": 1008, "reason": "message rate limit exceeded"}
+                    await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": "message rate limit exceeded"})
+                    return {"type": "websocket.disconnect", "code": CLOSE_POLICY, "reason": "message rate limit exceeded"}
 
         try:
             await self.app(scope, gated_receive, gated_send)
@@ -429,10 +439,13 @@ def _client(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
-async def _unauthorized(send: Send, reason: str) -> None:
+async def _unauthorized(send: Send, reason: str, *, missing: bool) -> None:
+    """401 with a JSON body and an RFC 6750 challenge (no error code when no token was sent)."""
     body = json.dumps({"error": "Unauthorized", "detail": reason}).encode()
-    description = "".join(c for c in reason if c.isprintable() and c not in '"\\')[:200]
-    challenge = f'Bearer realm="auralis", error="invalid_token", error_description="{description}"'
+    challenge = 'Bearer realm="auralis"'
+    if not missing:
+        description = "".join(c for c in reason if c.isprintable() and c not in '"\\')[:200]
+        challenge += f', error="invalid_token", error_description="{description}"'
     await send(
         {
             "type": "http.response.start",
@@ -453,8 +466,8 @@ async def _refuse_websocket(receive: Receive, send: Send, subprotocol: str | Non
     await receive()  # websocket.connect
     await send({"type": "websocket.accept", "subprotocol": subprotocol, "headers": []})
     try:
-        await send({"type": "websocket.send", "text": error_frame(code, reason, recoverable=False)})
-        await send({"type": "websocket.close", "code": 1008, "reason": code.lower().replace("_", " ")})
+        await send({"type": "websocket.send", "text": error_message(code, reason, recoverable=False)})
+        await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": code.lower().replace("_", " ")})
     except OSError:
         pass  # the client left first
 

@@ -90,6 +90,7 @@ class ListenerSession:
         self._closing = asyncio.Event()
         self._client_gone = False
         self._pacer: asyncio.Task[None] | None = None
+        self._receiver: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._clock = ClockSync()
         self._sent: dict[int, float] = {}
@@ -129,30 +130,35 @@ class ListenerSession:
             )
             self._writer = asyncio.create_task(self._write_loop())
             self._pacer = asyncio.create_task(self._pace_loop())
-            receiver = asyncio.create_task(self._receive_loop())
-            await asyncio.wait({receiver, self._writer}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (receiver, self._pacer, self._writer):
-                task.cancel()
-            await asyncio.gather(receiver, self._pacer, self._writer, return_exceptions=True)
+            self._receiver = asyncio.create_task(self._receive_loop())
+            await asyncio.wait({self._receiver, self._writer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            # Synchronous cleanup first: it must happen even if this handler is being cancelled.
+            tasks = [t for t in (self._receiver, self._pacer, self._writer) if t is not None]
+            for task in tasks:
+                task.cancel()
             if self._flush_handle is not None:
                 self._flush_handle.cancel()
-            close_code = await self._finish_close()
             if self.stream is not None:
                 self.stream.close()
             hub.sessions.discard(self)
             hub.monitor.count_disconnect()
-            self.finished.set()
-            log.info(
-                "listener disconnected",
-                extra={
-                    "event": "ws_disconnect",
-                    "client_id": self.client_id,
-                    "code": close_code,
-                    "chunks_sent": self.chunks_sent,
-                    "seconds": round(time.monotonic() - self._started, 1),
-                },
-            )
+            try:
+                if tasks:
+                    await asyncio.wait(tasks)
+                close_code = await self._finish_close()
+            finally:
+                self.finished.set()
+                log.info(
+                    "listener disconnected",
+                    extra={
+                        "event": "ws_disconnect",
+                        "client_id": self.client_id,
+                        "code": close_code,
+                        "chunks_sent": self.chunks_sent,
+                        "seconds": round(time.monotonic() - self._started, 1),
+                    },
+                )
 
     async def _open_stream(self) -> bool:
         """Wait for the SoundFont (or a close), then open this listener's stream."""

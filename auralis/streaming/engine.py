@@ -36,7 +36,7 @@ from pathlib import Path
 
 from auralis.audio.fluid import FluidSynth, captured_fluid_log
 from auralis.audio.renderer import RenderConfig, Renderer
-from auralis.audio.soundfont import SoundFontError
+from auralis.audio.soundfont import SoundFontError, check_soundfont_file
 from auralis.music.params import MusicParams
 from auralis.streaming.stream import ListenerStream
 
@@ -67,6 +67,7 @@ class StreamEngine:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         self.workers = n
+        check_soundfont_file(self.soundfont)  # a precise SoundFontError for a wrong file
         self._anchor = FluidSynth(config.synth_settings())
         with captured_fluid_log() as messages:
             ok = self._anchor.sfload(self.soundfont) >= 0
@@ -74,7 +75,8 @@ class StreamEngine:
             self._anchor.close()
             reason = "; ".join(messages) or "unknown reason"
             raise SoundFontError(
-                f"SoundFont {self.soundfont}: FluidSynth fails to load it ({reason})", self.soundfont
+                f"SoundFont {self.soundfont}: FluidSynth fails to load it ({reason})",
+                self.soundfont,
             )
         self._cond = threading.Condition()
         self._streams: list[ListenerStream] = []

@@ -48,7 +48,9 @@ class ListenerStream:
         if not isinstance(capacity, int) or capacity < 2:
             raise ValueError(f"capacity must be an integer >= 2, got {capacity!r}")
         if not isinstance(lead_chunks, int) or not 1 <= lead_chunks <= capacity:
-            raise ValueError(f"lead_chunks must be an integer within 1..{capacity}, got {lead_chunks!r}")
+            raise ValueError(
+                f"lead_chunks must be an integer within 1..{capacity}, got {lead_chunks!r}"
+            )
         self._engine = engine
         self.seed = seed
         self.params = params  # latest requested
@@ -115,13 +117,13 @@ class ListenerStream:
     @property
     def state(self) -> str:
         """'starting' before the first chunk exists; 'buffering' when fewer than 2 chunks are
-        buffered after playing started (first pop); else 'playing'. 'error' after a synthesis
-        failure and 'closed' after close, once the buffer is drained."""
+        buffered after playing started (first pop); else 'playing'. 'closed' after close and
+        'error' after a synthesis failure (chunks already buffered can still be popped)."""
         depth = len(self._buf)
-        if self._error is not None and depth == 0:
-            return "error"
-        if self._closed and depth == 0:
+        if self._closed:
             return "closed"
+        if self._error is not None:
+            return "error"
         if self._produced == 0:
             return "starting"
         if self._played and depth < 2:

@@ -97,7 +97,7 @@ function send(msg) {
     return false;
   }
   S.sent.push(msg);
-  if (S.sent.length > 50) S.sent.shift();
+  if (S.sent.length > 200) S.sent.shift();
   return true;
 }
 
@@ -160,8 +160,9 @@ function connect() {
     S.wsOpen = true;
     S.everConnected = true;
     S.underrunBase = S.stats ? S.stats.underruns : 0;
-    send({ type: 'ping', timestamp: unixNow() });
-    S.pingTimer = setInterval(() => send({ type: 'ping', timestamp: unixNow() }), PING_INTERVAL_MS);
+    S.rttMs = null;
+    sendPing();
+    S.pingTimer = setInterval(sendPing, PING_INTERVAL_MS);
     S.telemetryTimer = setInterval(sendTelemetry, TELEMETRY_INTERVAL_MS);
     renderStatus();
   };
@@ -272,7 +273,8 @@ function onAudio(m, epoch) {
   }
   if (S.backoff.attempts) S.backoff.reset(); // audio flows: the next drop starts again at 100 ms
   const key = `${epoch}:${m.seq}`;
-  S.chunkInfo.set(key, { chord: m.chord, section: m.section, timestamp: m.timestamp });
+  const params = m.params && typeof m.params === 'object' ? sanitizeParams(m.params) : null;
+  S.chunkInfo.set(key, { chord: m.chord, section: m.section, timestamp: m.timestamp, params });
   if (S.chunkInfo.size > 600) S.chunkInfo.delete(S.chunkInfo.keys().next().value);
   const msg = {
     type: 'chunk', seq: m.seq, epoch, left: chunk.left, right: chunk.right,
@@ -339,6 +341,12 @@ function setAcked(p) {
 
 function trimTimeline() {
   if (S.timeline.length > 100) S.timeline.splice(0, S.timeline.length - 100);
+}
+
+function sendPing() {
+  const msg = { type: 'ping', timestamp: unixNow() };
+  if (S.rttMs !== null) msg.rtt_ms = Math.round(S.rttMs * 100) / 100; // the previous ping's round trip
+  send(msg);
 }
 
 function onPong(m) {
@@ -427,7 +435,7 @@ function onStats(st) {
 
 async function setupAudio() {
   const Ctx = window.AudioContext || window.webkitAudioContext;
-  const ctx = new Ctx({ latencyHint: 'playback' });
+  const ctx = new Ctx({ latencyHint: 'balanced' });
   S.ctx = ctx;
   S.volumeGain = ctx.createGain();
   S.sleepGain = ctx.createGain();
@@ -656,8 +664,10 @@ function paramsAt(epoch, seq) {
 function renderNowPlaying() {
   const st = S.stats;
   const playing = st && st.playing && st.state === 'playing' ? st.playing : null;
-  const p = (playing && paramsAt(playing.epoch, playing.seq)) || S.acked;
   const info = playing ? S.chunkInfo.get(`${playing.epoch}:${playing.seq}`) : null;
+  // The parameters of the chunk now audible: from the chunk itself if the server says, else from
+  // the params acks' effective_seq, else the last confirmed ones.
+  const p = (info && info.params) || (playing && paramsAt(playing.epoch, playing.seq)) || S.acked;
   setText('np-key', p ? keyName(p.key) : '—');
   setText('np-mode', p ? capitalize(p.mode) : '—');
   setText('np-chord', info && typeof info.chord === 'string' && info.chord ? info.chord : '—');

@@ -142,7 +142,9 @@ export class Backoff {
 // Debounced parameter updates: several changes within `delayMs` go out as one message.
 
 export class ParamDebouncer {
-  constructor(send, { delayMs = 200, setTimer = setTimeout, clearTimer = clearTimeout } = {}) {
+  constructor(send, {
+    delayMs = 200, setTimer = (fn, ms) => setTimeout(fn, ms), clearTimer = (id) => clearTimeout(id),
+  } = {}) {
     this.send = send;
     this.delayMs = delayMs;
     this.setTimer = setTimer;
@@ -242,14 +244,15 @@ export function decodeAudioMessage(msg) {
 // Adaptive jitter buffer policy
 
 /**
- * The buffer level the player aims for. Starts at `initialMs`; each underrun grows it (x1.5, at
- * least +100 ms, up to `maxMs`). It shrinks by `shrinkStepMs` only after `shrinkAfterS` with no
+ * The buffer level the player aims for. Starts at `initialMs` (150 ms: 1.5 chunks, enough for the
+ * jitter of a healthy connection and small enough for end-to-end latency); each underrun grows it
+ * (x1.5, at least +100 ms, up to `maxMs`). It shrinks by `shrinkStepMs` only after `shrinkAfterS` with no
  * underrun *and* with the lowest level seen in that time at least `shrinkStepMs + safetyMs`, so
  * it never shrinks into the jitter it has just measured (no grow/shrink/underrun cycles).
  */
 export class JitterBufferPolicy {
   constructor({
-    initialMs = 200, minMs = 150, maxMs = 2000, growFactor = 1.5, growMinStepMs = 100,
+    initialMs = 150, minMs = 150, maxMs = 2000, growFactor = 1.5, growMinStepMs = 100,
     shrinkAfterS = 60, shrinkStepMs = 25, safetyMs = 40,
   } = {}) {
     Object.assign(this, { minMs, maxMs, growFactor, growMinStepMs, shrinkAfterS, shrinkStepMs, safetyMs });
@@ -299,7 +302,7 @@ export class JitterBufferPolicy {
  */
 export class DriftController {
   constructor({
-    timeConstantS = 2, deadbandMs = 10, fullScaleMs = 100, maxAdjust = 0.003, integralTimeS = 300,
+    timeConstantS = 2, deadbandMs = 10, fullScaleMs = 60, maxAdjust = 0.003, integralTimeS = 300,
     slewPerS = 0.001,
   } = {}) {
     Object.assign(this, { timeConstantS, deadbandMs, fullScaleMs, maxAdjust, integralTimeS, slewPerS });
@@ -319,7 +322,11 @@ export class DriftController {
     const err = this.smoothedMs - targetMs;
     const kp = this.maxAdjust / this.fullScaleMs;
     const lim = this.maxAdjust;
-    this.integral = Math.max(-lim, Math.min(lim, this.integral + (kp * err * dtS) / this.integralTimeS));
+    // Anti-windup: the integral learns only near the target (transients are P's and the
+    // player's job) and never claims more than half the range.
+    if (Math.abs(err) < this.fullScaleMs) {
+      this.integral = Math.max(-lim / 2, Math.min(lim / 2, this.integral + (kp * err * dtS) / this.integralTimeS));
+    }
     let p = 0;
     if (Math.abs(err) > this.deadbandMs) p = kp * (err - Math.sign(err) * this.deadbandMs);
     const want = Math.max(-lim, Math.min(lim, p + this.integral));
@@ -370,7 +377,9 @@ const SILENCE = 1e-4; // about -80 dBFS: quieter output frames count as silent
  * - One fractional read head advances by inRate/outRate x drift ratio per output frame; samples
  *   are Hermite-interpolated (44.1 kHz to 48 kHz and back, and drift correction in one place).
  * - Playback starts (and resumes after an underrun) once the level reaches the jitter target,
- *   with a short fade-in; when data runs out the last frames fade out, so there is never a click.
+ *   from the freshest point if far more has arrived (a start burst), with a short fade-in; when data runs out the last frames fade out, so there is never a click.
+ * - Clock drift is corrected by bending the rate (at most 0.3%, DriftController). Should the clocks
+ *   differ by more (a loaded machine's audio clock), the head moves by the excess with a crossfade.
  * - A level above the policy's ceiling (after a stall and a burst) skips ahead to the target with
  *   a raised-cosine crossfade, so latency stays bounded.
  * - A chunk flagged `discontinuity` (first chunk of a new connection) gets a fade-out/fade-in at
@@ -379,7 +388,7 @@ const SILENCE = 1e-4; // about -80 dBFS: quieter output frames count as silent
 export class PlaybackEngine {
   constructor({
     outputRate, inputRate = STREAM_SAMPLE_RATE, capacityFrames = 1 << 19, fadeMs = 5, resumeFadeMs = 30,
-    crossfadeMs = 20, policy = new JitterBufferPolicy(), drift = new DriftController(),
+    crossfadeMs = 20, softCorrectMs = 40, trimAboveMs = 100, policy = new JitterBufferPolicy(), drift = new DriftController(),
   }) {
     if (!(outputRate > 0)) throw new Error('outputRate required');
     if (capacityFrames & (capacityFrames - 1)) throw new Error('capacityFrames must be a power of two');
@@ -393,6 +402,8 @@ export class PlaybackEngine {
     this.fadeMs = fadeMs;
     this.resumeFadeMs = resumeFadeMs;
     this.crossfadeMs = crossfadeMs;
+    this.softCorrectMs = softCorrectMs;
+    this.trimAboveMs = trimAboveMs;
     this.setInputRate(inputRate);
     this.clear();
     // Counters (cumulative over the engine's life).
@@ -403,8 +414,11 @@ export class PlaybackEngine {
     this.peak = 0;
     this.underruns = 0;
     this.skips = 0;
+    this.softSkips = 0; // crossfaded steps forward by the excess (audio clock far slower than the server's)
+    this.softInserts = 0; // crossfaded steps back (audio clock far faster)
     this.overflows = 0;
-    this.outputClock = 0; // output frames rendered in total (silence included)
+    this.lastAdjustClock = -Infinity;
+    this.outputClock = 0; // output clock after the last render (AudioContext frames in the worklet)
     this.firstAudibleFrame = -1; // output clock frame of the first non-silent output
   }
 
@@ -486,17 +500,26 @@ export class PlaybackEngine {
   }
 
   /**
-   * Render `outL.length` frames into outL/outR. Returns the number of frames that carried audio.
+   * Render `outL.length` frames into outL/outR. `clockFrame` is the output clock of the first
+   * frame (the worklet passes `currentFrame`, so reported frames are AudioContext frames).
+   * Returns the number of frames that carried audio.
    */
-  render(outL, outR) {
+  render(outL, outR, clockFrame = this.outputClock) {
     const n = outL.length;
     const dtS = n / this.outputRate;
-    const startClock = this.outputClock;
-    this.outputClock += n;
+    const startClock = clockFrame; // the AudioContext's frame clock when driven by the worklet
+    this.outputClock = clockFrame + n;
     this.policy.tick(startClock / this.outputRate);
 
     if (this.state !== 'playing') {
       if (this.bufferedMs >= this.policy.targetMs && this.writeAbs - this.pos > 3) {
+        // Start (or resume) at the freshest point: audio beyond the target (a start burst, or a
+        // burst after a stall) would only add latency. Nothing has been heard from it yet.
+        if (this.bufferedMs > this.policy.targetMs + this.trimAboveMs) {
+          this.pos = this.writeAbs - Math.round((this.policy.targetMs / 1000) * this.inputRate);
+          this.chunkStarts = this.chunkStarts.filter((c) => c.abs >= this.pos);
+          this.boundaries = this.boundaries.filter((b) => b + this.fadeFrames >= this.pos);
+        }
         this.state = 'playing';
         this.rampGain = 0;
         this.hasPlayed = true;
@@ -508,15 +531,42 @@ export class PlaybackEngine {
       }
     }
 
-    // Drift: steer the rate so the level converges on the target; skip if far above it.
+    // Drift: steer the rate so the level converges on the target (DriftController). When the
+    // clocks differ by more than the rate correction may bend (a loaded machine's audio clock),
+    // move the head by the excess with a crossfade instead; far above the ceiling, skip at once.
     const level = this.bufferedMs;
-    if (level > this.policy.ceilingMs && this.xfade === null) {
-      const targetFrames = Math.round((this.policy.targetMs / 1000) * this.inputRate);
-      this.xfade = { pos: this.writeAbs - targetFrames, done: 0 };
-      this.skips += 1;
+    const target = this.policy.targetMs;
+    let effectiveLevel = level;
+    if (this.xfade === null) {
+      const smoothed = this.drift.smoothedMs;
+      const saturated = Math.abs(this.drift.ratio - 1) >= this.drift.maxAdjust * 0.95;
+      const cool = startClock - this.lastAdjustClock >= this.outputRate * 2;
+      if (level > this.policy.ceilingMs) {
+        const targetFrames = Math.round((target / 1000) * this.inputRate);
+        this.xfade = { pos: this.writeAbs - targetFrames, done: 0 };
+        this.skips += 1;
+        this.lastAdjustClock = startClock;
+        this.drift.smoothedMs = null;
+        effectiveLevel = target; // the level once the crossfade lands
+      } else if (smoothed !== null && cool && (
+        // Above target by softCorrectMs while the rate is bent all it may (or twice that at all);
+        // below it by half those (an underrun costs more than a little latency).
+        (smoothed - target > this.softCorrectMs && (saturated || smoothed - target > 2 * this.softCorrectMs))
+        || (target - smoothed > this.softCorrectMs / 2 && (saturated || target - smoothed > this.softCorrectMs)))) {
+        const frames = Math.round(((smoothed - target) / 1000) * this.inputRate);
+        const to = this.pos + frames;
+        // Forward: land well inside the data. Back: the audio must still be in the ring.
+        if (to > this.startAbs + 4 && to < this.writeAbs - 2 * this.fadeFrames - 3) {
+          this.xfade = { pos: to, done: 0 };
+          if (frames > 0) this.softSkips += 1;
+          else this.softInserts += 1;
+          this.drift.smoothedMs -= (frames / this.inputRate) * 1000;
+          this.lastAdjustClock = startClock;
+        }
+      }
     }
     this.policy.observe(level);
-    const ratio = this.drift.update(level, this.policy.targetMs, dtS);
+    const ratio = this.drift.update(effectiveLevel, target, dtS);
     const step = this.baseStep * ratio;
     const rampInc = 1 / Math.max(1, (this.resumeFadeMs / 1000) * this.outputRate);
     const xfadeLen = Math.max(1, Math.round((this.crossfadeMs / 1000) * this.outputRate));
@@ -601,10 +651,13 @@ export class PlaybackEngine {
       peak: this.peak,
       underruns: this.underruns,
       skips: this.skips,
+      softSkips: this.softSkips,
+      softInserts: this.softInserts,
       overflows: this.overflows,
       bufferedMs: this.bufferedMs,
       targetMs: this.policy.targetMs,
       driftRatio: this.drift.ratio,
+      smoothedMs: this.drift.smoothedMs,
       outputClock: this.outputClock,
       firstAudibleFrame: this.firstAudibleFrame,
       playing: this.playing,

@@ -55,7 +55,7 @@ class AuralisStreamProcessor extends AudioWorkletProcessor {
         if (this.scratch.length !== left.length) this.scratch = new Float32Array(left.length);
         right = this.scratch;
       }
-      this.engine.render(left, right);
+      this.engine.render(left, right, currentFrame);
       if (!out[1]) for (let i = 0; i < left.length; i++) left[i] = 0.5 * (left[i] + right[i]);
     }
     this.quanta += 1;

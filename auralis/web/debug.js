@@ -135,9 +135,14 @@ function drawChart(canvas, series) {
     const v = f(e.metrics || {}, e.status || {});
     return typeof v === 'number' && Number.isFinite(v) ? v : null;
   }));
-  let max = 0;
-  for (const vs of values) for (const v of vs) if (v !== null && v > max) max = v;
-  max = niceCeil(max * 1.1);
+  let top_ = 0;
+  for (const vs of values) for (const v of vs) if (v !== null && v > top_) top_ = v;
+  const tick = niceCeil((top_ * 1.1) / 4);
+  const max = tick * 4;
+  // The time axis spans the history so far (at least a minute, at most HISTORY seconds).
+  const now = Date.now();
+  const spanMs = Math.min(HISTORY, Math.max(60, history.length ? (now - history[0].t) / 1000 : 60)) * 1000;
+  const xOf = (t) => left + pw - ((now - t) / spanMs) * pw;
 
   g.font = '11px system-ui, sans-serif';
   g.fillStyle = LABEL;
@@ -151,12 +156,12 @@ function drawChart(canvas, series) {
     g.moveTo(left, Math.round(y) + 0.5);
     g.lineTo(left + pw, Math.round(y) + 0.5);
     g.stroke();
-    const v = (k / 4) * max;
-    g.fillText(v >= 100 || Number.isInteger(v) ? v.toFixed(0) : v.toFixed(1), left - 6, y);
+    const v = k * tick;
+    g.fillText(Number.isInteger(v) ? v.toFixed(0) : v.toFixed(tick < 0.1 ? 2 : 1), left - 6, y);
   }
   g.textAlign = 'left';
   g.textBaseline = 'alphabetic';
-  g.fillText(`-${HISTORY} s`, left, ch - 4);
+  g.fillText(`-${Math.round(spanMs / 1000)} s`, left, ch - 4);
   g.textAlign = 'right';
   g.fillText('now', left + pw, ch - 4);
 
@@ -176,7 +181,7 @@ function drawChart(canvas, series) {
         pen = false;
         return;
       }
-      const x = left + pw - ((vs.length - 1 - i) / (HISTORY - 1)) * pw;
+      const x = xOf(history[i].t);
       const y = top + ph - (v / max) * ph;
       if (pen) g.lineTo(x, y);
       else g.moveTo(x, y);
@@ -189,7 +194,7 @@ function drawChart(canvas, series) {
     if (lastIdx >= 0 && vs[lastIdx] !== null) {
       g.fillStyle = COLORS[color];
       g.beginPath();
-      g.arc(left + pw, top + ph - (vs[lastIdx] / max) * ph, 3, 0, Math.PI * 2);
+      g.arc(xOf(history[lastIdx].t), top + ph - (vs[lastIdx] / max) * ph, 3, 0, Math.PI * 2);
       g.fill();
     }
   });

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import time
 
 import httpx
@@ -84,3 +85,37 @@ def test_sigterm_with_listeners_closes_1001_and_exits_within_5_s() -> None:
             assert code == 1001
             assert messages[-1]["type"] == "status" and messages[-1]["state"] == "disconnected"
         assert srv.process.returncode is not None
+
+
+def test_a_client_that_stops_reading_is_dropped_without_hurting_others() -> None:
+    with running_server(env={"AURALIS_SEND_QUEUE_CHUNKS": "10"}) as srv:
+
+        async def run() -> tuple[list[int], float | None]:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills fast
+            sock.connect(("127.0.0.1", srv.port))
+            stalled = await websockets.connect(f"{srv.ws_url}/ws/stream", sock=sock, max_queue=1)
+            async with websockets.connect(f"{srv.ws_url}/ws/stream") as good:
+                await good.recv()
+                seqs: list[int] = []
+                dropped_after = None
+                start = time.monotonic()
+                while time.monotonic() - start < 40 and dropped_after is None:
+                    msg = json.loads(await asyncio.wait_for(good.recv(), 5))
+                    if msg["type"] == "audio":
+                        seqs.append(msg["seq"])
+                    if msg["type"] == "audio" and msg["seq"] % 10 == 0:
+                        status = await asyncio.to_thread(srv.status)
+                        if status["active_connections"] == 1:
+                            dropped_after = time.monotonic() - start
+                for _ in range(10):  # the good listener goes on
+                    msg = json.loads(await asyncio.wait_for(good.recv(), 5))
+                    seqs.append(msg["seq"])
+            stalled.transport.abort()
+            return seqs, dropped_after
+
+        seqs, dropped_after = asyncio.run(run())
+        assert dropped_after is not None, "the stalled client was never dropped"
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        assert len(seqs) >= 0.95 * (dropped_after / 0.1)
+        assert '"event":"ws_slow_client"' in srv.logs()

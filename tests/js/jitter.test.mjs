@@ -22,7 +22,10 @@ test('the jitter target starts small, grows after underruns and shrinks slowly w
 });
 
 function engine44(opts = {}) {
-  return new PlaybackEngine({ outputRate: 44100, drift: new DriftController({ maxAdjust: 0 }), ...opts });
+  // No rate correction and no crossfaded steps: positions in these tests are exact.
+  return new PlaybackEngine({
+    outputRate: 44100, drift: new DriftController({ maxAdjust: 0 }), softCorrectMs: Infinity, ...opts,
+  });
 }
 
 test('playback waits for the jitter target, then plays real (non-silent) audio', () => {
@@ -31,18 +34,30 @@ test('playback waits for the jitter target, then plays real (non-silent) audio',
   const c = src();
   e.push(c.left, c.right, { seq: c.seq });
   let out = renderFrames(e, 1280);
-  assert.equal(e.state, 'idle', '100 ms buffered < 200 ms target: still waiting');
+  assert.equal(e.state, 'idle', '100 ms buffered < 150 ms target: still waiting');
   assert.equal(out.some((v) => v !== 0), false);
-  for (let i = 0; i < 2; i++) {
-    const d = src();
-    e.push(d.left, d.right, { seq: d.seq });
-  }
+  const d = src();
+  e.push(d.left, d.right, { seq: d.seq });
   out = renderFrames(e, 4096);
   assert.equal(e.state, 'playing');
   assert.ok(e.nonSilentFrames > 3500, `non-silent frames ${e.nonSilentFrames}`);
   assert.ok(e.peak > 0.45 && e.peak <= 0.5 + 1e-6, `peak ${e.peak}`);
   assert.equal(e.stats().playing.seq, 0);
   assert.ok(e.firstAudibleFrame >= 1280);
+});
+
+test('a start burst beyond the target is trimmed: playback starts at the freshest point', () => {
+  const e = engine44();
+  const src = sineSource({ rate: 44100, freq: 220, frames: 4410 });
+  for (let i = 0; i < 5; i++) {
+    const c = src();
+    e.push(c.left, c.right, { seq: c.seq });
+  }
+  renderFrames(e, 128);
+  assert.equal(e.state, 'playing');
+  assert.ok(Math.abs(e.bufferedMs - e.policy.targetMs) < 5, `started with ${e.bufferedMs} ms ahead`);
+  renderFrames(e, 4410);
+  assert.equal(e.stats().playing.seq, 4, 'chunks 0-2 were never played');
 });
 
 test('an underrun fades out, is counted, shows buffering, grows the target and resumes with a fade-in', () => {
@@ -74,18 +89,22 @@ test('a discontinuity (new connection) is faded, not jumped', () => {
   const e = engine44();
   const a = sineSource({ rate: 44100, freq: 200, amp: 0.5, frames: 4410 });
   const b = sineSource({ rate: 44100, freq: 333, amp: -0.5, frames: 4410 });
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 2; i++) {
     const c = a();
     e.push(c.left, c.right, { seq: c.seq, epoch: 1 });
   }
+  const out1 = renderFrames(e, 4410);
   b(); // make the new stream start mid-wave
   for (let i = 0; i < 3; i++) {
     const c = b();
     e.push(c.left, c.right, { seq: i, epoch: 2, discontinuity: i === 0 });
   }
-  const out = renderFrames(e, 44100 * 0.55);
+  const out2 = renderFrames(e, 44100 * 0.3);
   const natural = 0.5 * 2 * Math.PI * 333 / 44100;
-  assert.ok(maxStep(out) < natural * 1.6, `max step ${maxStep(out)}`);
+  const all = new Float32Array(out1.length + out2.length);
+  all.set(out1);
+  all.set(out2, out1.length);
+  assert.ok(maxStep(all, 10) < natural * 1.6, `max step ${maxStep(all, 10)}`);
   assert.equal(e.stats().playing.epoch, 2);
   assert.equal(e.underruns, 0);
 });
@@ -113,7 +132,7 @@ test('a burst far above the target skips ahead with a click-free crossfade', () 
 test('played position reports the chunk whose first frame is at the head, with its output frame', () => {
   const e = engine44();
   const src = sineSource({ rate: 44100, freq: 220, frames: 4410 });
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 2; i++) {
     const c = src();
     e.push(c.left, c.right, { seq: 10 + i, epoch: 3 });
   }
@@ -123,4 +142,19 @@ test('played position reports the chunk whose first frame is at the head, with i
   const p = e.stats().playing;
   assert.equal(p.seq, 11);
   assert.equal(p.frame, 4410, 'at 44.1 kHz with no drift, chunk 11 starts at output frame 4410');
+});
+
+test('reported frames follow the clock the worklet passes in (AudioContext currentFrame)', () => {
+  const e = engine44();
+  const src = sineSource({ rate: 44100, freq: 220, frames: 4410 });
+  for (let i = 0; i < 2; i++) {
+    const c = src();
+    e.push(c.left, c.right, { seq: i, epoch: 1 });
+  }
+  const l = new Float32Array(128);
+  const r = new Float32Array(128);
+  const base = 123456; // the context had been running before the worklet node was created
+  for (let k = 0; k < 40; k++) e.render(l, r, base + k * 128);
+  assert.deepEqual(e.stats().playing, { seq: 1, epoch: 1, frame: base + 4410 });
+  assert.equal(e.firstAudibleFrame >= base, true);
 });

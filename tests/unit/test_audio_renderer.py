@@ -1,4 +1,4 @@
-"""The renderer with real FluidSynth and FluidR3: level, true peak, timing, determinism, lifecycle."""
+"""The renderer with real FluidSynth and FluidR3: level, peak, timing, determinism, lifecycle."""
 
 from __future__ import annotations
 
@@ -125,7 +125,9 @@ def test_polyphony_must_be_at_least_32() -> None:
         RenderConfig(polyphony=16)
 
 
-def test_close_deletes_synth_exactly_once(soundfont_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_close_deletes_synth_exactly_once(
+    soundfont_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lib = fluid.library()
     deleted: list[int] = []
     real = lib.delete_synth

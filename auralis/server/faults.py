@@ -1,0 +1,33 @@
+"""Fault injection for the reliability suite: a development-only test hook, off by default.
+
+With ``AURALIS_FAULT_INJECTION=1`` (refused by the settings in production) the app gains
+``POST /debug/fault/{client_id}``: the next synthesis of that listener's stream raises, exactly
+as a FluidSynth failure would (`ListenerStream.inject_fault`). The listener gets
+`INTERNAL_ERROR` and is closed with 1011; every other stream goes on. The route is not in the
+OpenAPI schema and does not exist at all unless the hook is on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+
+log = logging.getLogger("auralis.server.faults")
+
+
+def install_fault_injection(app: FastAPI, hub: Any) -> None:
+    if hub.settings.env == "production":  # the settings refuse it too; never serve it there
+        raise ValueError("fault injection cannot be enabled in production")
+    log.warning("fault injection enabled (AURALIS_FAULT_INJECTION): a test hook, never for production")
+
+    @app.post("/debug/fault/{client_id}", status_code=202, include_in_schema=False)
+    async def inject_fault(client_id: str) -> dict[str, str]:
+        """Make that listener's next synthesis raise."""
+        for session in list(hub.sessions):
+            if session.client_id == client_id and session.stream is not None:
+                session.stream.inject_fault(RuntimeError("injected synthesis fault (AURALIS_FAULT_INJECTION)"))
+                log.warning("fault injected", extra={"event": "fault_injected", "client_id": client_id})
+                return {"injected": client_id}
+        raise HTTPException(status_code=404, detail="no such listener")

@@ -1,0 +1,192 @@
+"""Server capacity: how many independent listeners one server sustains in real time.
+
+For each level (20, 40, 60, ... listeners) a real server (`auralis serve`, loopback) streams to
+that many `websockets` clients for `--duration` seconds after a warm-up. A level passes with
+0 server underruns (the `/api/metrics` counter; these clients report none of their own), no
+seq gap, no drop, and a p99 chunk inter-arrival under 150 ms. The run stops at the first level
+that fails. Alongside: `/api/metrics` response time (p50/p99, polled from a separate process
+every 100 ms during the measurement), the server's CPU use, and RSS with 10 listeners.
+
+    .venv/bin/python bench/bench_server.py                      # full run (60 s per level)
+    .venv/bin/python bench/bench_server.py --duration 10 --levels 20,40   # quick look
+
+The clients share the machine with the server (2 cores here), so the figures are a floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.server import running_server  # noqa: E402
+
+SEQ = re.compile(r'"seq":(\d+)')
+WARMUP_S = 3.0
+
+
+def poll_metrics(url: str, seconds: float, out: mp.Queue) -> None:
+    """Time GET /api/metrics every 100 ms (own process, own connection)."""
+    times = []
+    with httpx.Client() as client:
+        client.get(url)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            t0 = time.perf_counter()
+            r = client.get(url)
+            times.append((time.perf_counter() - t0) * 1000)
+            r.raise_for_status()
+            time.sleep(0.1)
+    out.put(times)
+
+
+async def listener(url: str, seed: int, measure_from: float, measure_to: float) -> dict:
+    arrivals: list[float] = []
+    seqs: list[int] = []
+    dropped = None
+    async with websockets.connect(f"{url}/ws/stream?seed={seed}", compression=None, max_queue=64) as ws:
+        try:
+            while True:
+                msg = await ws.recv()
+                now = time.monotonic()
+                if now >= measure_to:
+                    break
+                if msg.startswith('{"type":"audio"'):
+                    seq = int(SEQ.search(msg, 0, 40).group(1))
+                    if seqs and seq != seqs[-1] + 1:
+                        raise AssertionError(f"seq gap {seqs[-1]} -> {seq}")
+                    seqs.append(seq)
+                    if now >= measure_from:
+                        arrivals.append(now)
+                elif '"type":"error"' in msg:
+                    dropped = json.loads(msg)["message"]
+        except websockets.ConnectionClosed as exc:
+            dropped = f"closed {exc.rcvd.code if exc.rcvd else None}"
+    return {"arrivals": arrivals, "seqs": len(seqs), "dropped": dropped}
+
+
+async def run_level(srv, n: int, duration: float) -> dict:
+    url = srv.ws_url
+    start = time.monotonic()
+    measure_from, measure_to = start + WARMUP_S, start + WARMUP_S + duration
+    proc = psutil.Process(srv.process.pid)
+    tasks = [asyncio.create_task(listener(url, 1000 + i, measure_from, measure_to)) for i in range(n)]
+    await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
+    before = srv.metrics()
+    queue: mp.Queue = mp.Queue()
+    poller = mp.Process(target=poll_metrics, args=(f"{srv.url}/api/metrics", duration - 1.0, queue))
+    poller.start()
+    proc.cpu_percent(None)
+    psutil.cpu_percent(None)
+    bench = psutil.Process()
+    bench.cpu_percent(None)
+    status_mid = None
+    await asyncio.sleep(duration / 2)
+    status_mid = await asyncio.to_thread(srv.status)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    cpu = proc.cpu_percent(None)
+    system_cpu = psutil.cpu_percent(None) * psutil.cpu_count()
+    bench_cpu = bench.cpu_percent(None)
+    after = srv.metrics()
+    metric_times = queue.get(timeout=30)
+    poller.join(10)
+    gaps = [r for r in results if isinstance(r, BaseException)]
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    inter = np.concatenate([np.diff(r["arrivals"]) * 1000 for r in ok if len(r["arrivals"]) > 1]) if ok else np.array([])
+    per_client_rate = [len(r["arrivals"]) / duration * 0.1 for r in ok]
+    return {
+        "listeners": n,
+        "active_mid": status_mid["active_connections"],
+        "server_underruns": after["buffer_underruns"] - before["buffer_underruns"],
+        "errors": [repr(g) for g in gaps][:3],
+        "dropped": sum(1 for r in ok if r["dropped"]),
+        "inter_p50_ms": float(np.percentile(inter, 50)) if inter.size else None,
+        "inter_p99_ms": float(np.percentile(inter, 99)) if inter.size else None,
+        "inter_max_ms": float(inter.max()) if inter.size else None,
+        "min_realtime_ratio": min(per_client_rate) if per_client_rate else 0.0,
+        "synth_p50_ms": after["synthesis_latency_ms"]["p50"],
+        "synth_p99_ms": after["synthesis_latency_ms"]["p99"],
+        "metrics_p50_ms": statistics.median(metric_times),
+        "metrics_p99_ms": float(np.percentile(metric_times, 99)),
+        "server_cpu_pct": cpu,
+        "clients_cpu_pct": bench_cpu,
+        "others_cpu_pct": max(0.0, system_cpu - cpu - bench_cpu),
+        "loadavg_1m": os.getloadavg()[0],
+        "server_rss_mb": after["memory_usage_mb"],
+    }
+
+
+def passed(r: dict) -> bool:
+    return (
+        r["server_underruns"] == 0
+        and not r["errors"]
+        and r["dropped"] == 0
+        and r["inter_p99_ms"] is not None
+        and r["inter_p99_ms"] < 150.0
+        and r["active_mid"] == r["listeners"]
+    )
+
+
+async def rss_with(srv, n: int, seconds: float) -> float:
+    end = time.monotonic() + seconds
+    tasks = [asyncio.create_task(listener(srv.ws_url, 500 + i, end, end)) for i in range(n)]
+    await asyncio.sleep(seconds - 1)
+    rss = (await asyncio.to_thread(srv.metrics))["memory_usage_mb"]
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return rss
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=float, default=60.0, help="measured seconds per level (default 60)")
+    ap.add_argument("--levels", default="20,40,60,80,100,120,140", help="listener counts, ascending")
+    args = ap.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    env = {"AURALIS_MAX_CONNECTIONS": str(max(levels) + 10), "AURALIS_LOG_LEVEL": "warning"}
+    rows = []
+    with running_server(env=env) as srv:
+        idle_rss = srv.metrics()["memory_usage_mb"]
+        rss10 = asyncio.run(rss_with(srv, 10, 15.0))
+        print(f"RSS idle {idle_rss:.1f} MB, with 10 listeners {rss10:.1f} MB", flush=True)
+        for n in levels:
+            r = asyncio.run(run_level(srv, n, args.duration))
+            r["pass"] = passed(r)
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+            time.sleep(2.0)
+            if not r["pass"]:
+                break
+    best = max((r["listeners"] for r in rows if r["pass"]), default=0)
+    print()
+    print("| listeners | server underruns | drops | inter-arrival p50 / p99 / max (ms) | min real-time ratio "
+          "| synthesis p50 / p99 (ms) | /api/metrics p50 / p99 (ms) | CPU server / clients / other | RSS (MB) | pass |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['listeners']} | {r['server_underruns']} | {r['dropped']} | "
+            f"{r['inter_p50_ms']:.1f} / {r['inter_p99_ms']:.1f} / {r['inter_max_ms']:.1f} | "
+            f"{r['min_realtime_ratio']:.3f} | {r['synth_p50_ms']:.2f} / {r['synth_p99_ms']:.2f} | "
+            f"{r['metrics_p50_ms']:.2f} / {r['metrics_p99_ms']:.2f} | "
+            f"{r['server_cpu_pct']:.0f}% / {r['clients_cpu_pct']:.0f}% / {r['others_cpu_pct']:.0f}% | "
+            f"{r['server_rss_mb']:.0f} | {'yes' if r['pass'] else 'no'} |"
+        )
+    print(f"\ncapacity: {best} listeners for {args.duration:g} s; RSS idle {idle_rss:.1f} MB, "
+          f"10 listeners {rss10:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

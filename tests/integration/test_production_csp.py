@@ -1,0 +1,72 @@
+"""Production's real headers in real headless Chromium: the listening page and the dashboard work
+under the server's Content-Security-Policy with no violation, the token travelling as the page's
+``?token=`` (a browser cannot set a bearer header for a page or a WebSocket)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from auralis.server.security import content_security_policy
+from tests.support.production import HTTPS, auth_headers, make_token, production_env
+from tests.support.server import ServerProcess, running_server
+
+CHROMIUM = os.environ.get("AURALIS_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--disable-background-networking"]
+
+pytestmark = pytest.mark.browser
+
+WATCH_CSP = """
+  window.__csp = [];
+  document.addEventListener('securitypolicyviolation',
+    (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerProcess]:
+    # the dashboard polls /api/status and /api/metrics every second
+    env = production_env(AURALIS_RATE_LIMIT_METRICS="10000/minute")
+    with running_server(env=env, headers=auth_headers()) as srv:
+        yield srv
+
+
+def test_pages_run_under_the_production_csp_without_violations(server):
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing"
+    token = make_token()
+    console: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            # a TLS-terminating proxy would add X-Forwarded-Proto: https to every request
+            context = browser.new_context(extra_http_headers=HTTPS)
+            page = context.new_page()
+            page.add_init_script(WATCH_CSP)
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            response = page.goto(f"{server.url}/?token={token}")
+            assert response is not None and response.status == 200
+            assert response.headers["content-security-policy"] == content_security_policy()
+            page.wait_for_function(
+                "() => { const s = window.auralis && window.auralis.snapshot();"
+                " return !!s && s.stats && s.stats.state === 'playing' && s.stats.nonSilentFrames >= 22050; }",
+                timeout=20_000,
+                polling=100,
+            )
+            assert page.evaluate("window.__csp") == []
+
+            page.goto(f"{server.url}/debug?token={token}")
+            page.wait_for_selector("#poll-status[data-state='connected']", timeout=10_000)
+            assert page.evaluate("window.__csp") == []
+            context.close()
+        finally:
+            browser.close()
+    violations = [m for m in console if "Content Security Policy" in m or "Refused to" in m]
+    assert violations == []
+    assert errors == []

@@ -1,0 +1,727 @@
+"""The reliability harness: real WebSocket listeners against a real server, and server probes.
+
+Shared by the short CI runs (tests/integration/test_reliability_*.py) and the full runs
+(scripts/reliability.py, scripts/soak.py), so both measure exactly the same thing:
+
+- `generate_hostile_frames` / `run_fuzz`: hypothesis-generated malformed and hostile client
+  frames, sent over a few real connections while their audio streams;
+- `run_slow_consumer`: the chunk inter-arrival of reading listeners with and without one
+  listener that stops reading;
+- `run_churn`: connect / first chunk / disconnect cycles, then leaks (RSS, threads, fds);
+- `run_soak`: many listeners for a long time that ping and report telemetry like the browser.
+
+Everything runs on loopback, bounded in count and time. The server's process is measured with
+psutil (`ServerProbe`); its own figures come from /api/status and /api/metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import socket
+import statistics
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import psutil
+import websockets
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+
+from auralis.music.params import MODES, PRESETS
+
+AUDIO_PREFIX = '{"type":"audio"'
+_SEQ = re.compile(r'"seq":(\d+)')
+CHUNK_S = 0.1
+
+
+# --------------------------------------------------------------------------------------------
+# Probes
+
+
+class ServerProbe:
+    """The server process as the OS sees it (psutil): RSS, threads, open file descriptors."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+
+    def sample(self) -> dict[str, float]:
+        with self.process.oneshot():
+            return {
+                "rss_mb": self.process.memory_info().rss / 2**20,
+                "threads": self.process.num_threads(),
+                "fds": self.process.num_fds(),
+                "cpu_s": sum(self.process.cpu_times()[:2]),
+            }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), linear interpolation; nan for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+async def get_json(url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        r = await client.get(url, headers=headers)
+        r.raise_for_status()
+        return r.json()
+
+
+# --------------------------------------------------------------------------------------------
+# A listener
+
+
+@dataclass
+class StreamLog:
+    """What one listener saw."""
+
+    seqs: list[int] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # time.monotonic() of each audio frame
+    messages: Counter[str] = field(default_factory=Counter)  # non-audio messages by type
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    close_code: int | None = None
+    close_reason: str = ""
+    client_id: str | None = None
+
+    def gaps(self) -> int:
+        return sum(1 for a, b in zip(self.seqs, self.seqs[1:]) if b != a + 1)
+
+    def intervals_ms(self, since: float = -math.inf, until: float = math.inf) -> list[float]:
+        """Inter-arrival times (ms) of audio frames that arrived in [since, until)."""
+        times = [t for t in self.arrivals if since <= t < until]
+        return [(b - a) * 1000.0 for a, b in zip(times, times[1:])]
+
+
+def record(log: StreamLog, frame: str | bytes) -> None:
+    now = time.monotonic()
+    if isinstance(frame, str) and frame.startswith(AUDIO_PREFIX):
+        match = _SEQ.search(frame, 0, 64)
+        log.seqs.append(int(match.group(1)) if match else -1)
+        log.arrivals.append(now)
+        return
+    msg = json.loads(frame)
+    kind = msg.get("type", "?")
+    log.messages[kind] += 1
+    if kind == "error":
+        log.errors.append(msg)
+    elif kind == "status":
+        log.statuses.append(msg)
+        if log.client_id is None:
+            log.client_id = msg.get("client_id")
+
+
+async def read_until(ws: Any, log: StreamLog, deadline: float) -> None:
+    """Record frames until `deadline` (monotonic) or the connection closes."""
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                frame = await asyncio.wait_for(ws.recv(), remaining)
+            except TimeoutError:
+                return
+            record(log, frame)
+    except websockets.ConnectionClosed as exc:
+        log.close_code = exc.rcvd.code if exc.rcvd else 1006
+        log.close_reason = exc.rcvd.reason if exc.rcvd else ""
+
+
+async def connect(ws_url: str, query: str = "", **kwargs: Any) -> Any:
+    return await websockets.connect(
+        f"{ws_url}/ws/stream{query}", compression=None, max_queue=256, open_timeout=20, **kwargs
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzzing
+
+
+_MSG_TYPES = ("update_params", "select_preset", "ping", "telemetry")
+_FIELDS = ("preset", "timestamp", "rtt_ms", "played_seq", "played_at", "buffered_ms", "underruns", "params")
+_EDGE_NUMBERS = (
+    0, -1, 1, 39, 40, 40.0, 59, 60, 62, 71, 72, 89.999, 90, 90.0001, 0.5, 1.0, 1.0000001, -0.0,
+    1e308, -1e308, 5e-324, 2**31, 2**53 + 1, 2**63, 2**64, -(2**63), 10**30, 10**400, -(10**400),
+)
+_EDGE_STRINGS = (
+    "", " ", "dorian", "DORIAN", "aeolian ", "focus", "Focus", "sleep\x00", "../../etc/passwd",
+    "<script>alert(1)</script>", "%s%s%n", "\u202e", "\ud800", "\udfff", "🎹" * 30, "null", "NaN",
+    "1e309", "-Infinity", "update_params", *MODES, *PRESETS,
+)
+
+
+def _strategies() -> tuple[Any, Any]:
+    strings = st.text(max_size=60) | st.sampled_from(_EDGE_STRINGS)
+    numbers = (
+        st.sampled_from(_EDGE_NUMBERS)
+        | st.integers()
+        | st.floats(allow_nan=True, allow_infinity=True)
+    )
+    scalars = st.none() | st.booleans() | numbers | strings
+    values = st.recursive(
+        scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(strings, c, max_size=4), max_leaves=10
+    )
+    return strings, numbers | scalars | values
+
+
+_TEMPLATES: dict[str, dict[str, Any]] = {
+    "update_params": {"type": "update_params", "params": {"key": 62, "mode": "dorian", "bpm": 70.0, "intensity": 0.6}},
+    "select_preset": {"type": "select_preset", "preset": "focus"},
+    "ping": {"type": "ping", "timestamp": 1764107400.0, "rtt_ms": 12.5},
+    "telemetry": {
+        "type": "telemetry", "played_seq": 0, "played_at": 1764107440.61, "buffered_ms": 240.0, "underruns": 0,
+    },
+}
+
+
+def _encode(draw: Any, msg: Any) -> str:
+    text = json.dumps(msg, allow_nan=True, ensure_ascii=draw(st.booleans()))
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate cannot travel raw in a text frame: escape it
+        text = json.dumps(msg, allow_nan=True)
+    return text
+
+
+@st.composite
+def hostile_frames(draw: Any) -> str | bytes:
+    """One malformed or hostile client frame (text or binary)."""
+    strings, anything = _strategies()
+    kind = draw(st.integers(0, 12))
+    if kind <= 3:  # protocol-shaped: a known (or near) type with fields of any shape
+        msg: dict[str, Any] = {}
+        if draw(st.integers(0, 9)):
+            msg["type"] = draw(st.sampled_from(_MSG_TYPES) | strings | anything)
+        if msg.get("type") == "update_params" or draw(st.booleans()):
+            msg["params"] = draw(
+                st.dictionaries(st.sampled_from(("key", "mode", "bpm", "intensity")) | strings, anything, max_size=5)
+                | anything
+            )
+        for name in draw(st.lists(st.sampled_from(_FIELDS) | strings, max_size=6)):
+            msg[name] = draw(anything)
+        return _encode(draw, msg)
+    if kind <= 6:  # a valid message with one field made hostile (or removed, or one added)
+        msg = json.loads(json.dumps(_TEMPLATES[draw(st.sampled_from(_MSG_TYPES))]))
+        target = msg["params"] if "params" in msg and draw(st.booleans()) else msg
+        name = draw(st.sampled_from(sorted(target)) | strings)
+        value = draw(st.sampled_from(_EDGE_NUMBERS) | anything)
+        if draw(st.integers(0, 5)) == 0:
+            target.pop(name, None)
+        else:
+            target[name] = value
+        return _encode(draw, msg)
+    if kind == 7:
+        return _encode(draw, draw(anything))
+    if kind == 8:
+        return draw(st.text(max_size=300))
+    if kind == 9:
+        return draw(st.binary(max_size=300))
+    if kind == 10:  # a valid message, cut or corrupted
+        valid = json.dumps(_TEMPLATES[draw(st.sampled_from(_MSG_TYPES))])
+        cut = draw(st.integers(0, len(valid)))
+        return valid[:cut] + draw(st.text(max_size=5)) + valid[cut + draw(st.integers(0, 3)) :]
+    if kind == 11:  # over the 4 KiB limit (still under the frame limit)
+        size = draw(st.integers(4097, 65_536))
+        return json.dumps({"type": "ping", "timestamp": 1.0, "pad": "x" * size})
+    depth = draw(st.integers(10, 3000))  # deep nesting
+    return "[" * depth + "]" * depth if draw(st.booleans()) else '{"a":' * depth + "1" + "}" * depth
+
+
+def generate_hostile_frames(n: int, seed_value: int = 0) -> list[str | bytes]:
+    """`n` frames from `hostile_frames`, generated by hypothesis in-process (deterministic per seed)."""
+    frames: list[str | bytes] = []
+    attempt = 0
+    while len(frames) < n:
+
+        @settings(
+            max_examples=n - len(frames),
+            database=None,
+            phases=[Phase.generate],
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @seed(seed_value + attempt)
+        @given(hostile_frames())
+        def collect(frame: str | bytes) -> None:
+            frames.append(frame)
+
+        collect()
+        attempt += 1
+    return frames[:n]
+
+
+def is_telemetry(frame: str | bytes) -> bool:
+    """Valid telemetry gets no reply; anything else gets exactly one (error, pong or params)."""
+    try:
+        msg = json.loads(frame)
+    except (ValueError, RecursionError, TypeError):
+        return False
+    return isinstance(msg, dict) and msg.get("type") == "telemetry"
+
+
+@dataclass
+class FuzzResult:
+    frames_sent: int
+    connections: int
+    seconds: float
+    replies: Counter[str]
+    error_codes: Counter[str]
+    unanswered_non_telemetry: int
+    gaps: int
+    closed: list[int | None]
+    chunks_after: list[int]
+    server_alive: bool
+    error_log_lines: list[str]
+    suspects: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.server_alive
+            and not self.error_log_lines
+            and self.gaps == 0
+            and all(c is None for c in self.closed)
+            and min(self.chunks_after, default=0) >= 10
+            and self.unanswered_non_telemetry == 0
+            and set(self.error_codes) <= {"INVALID_MESSAGE"}
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "frames_sent": self.frames_sent,
+            "connections": self.connections,
+            "seconds": round(self.seconds, 1),
+            "replies": dict(self.replies),
+            "error_codes": dict(self.error_codes),
+            "unanswered_non_telemetry": self.unanswered_non_telemetry,
+            "seq_gaps": self.gaps,
+            "closed": self.closed,
+            "min_chunks_after_fuzz": min(self.chunks_after, default=0),
+            "server_alive": self.server_alive,
+            "error_log_lines": len(self.error_log_lines),
+            "suspects": self.suspects,
+            "ok": self.ok,
+        }
+
+
+async def run_fuzz(
+    srv: Any, frames: list[str | bytes], *, connections: int = 5, per_conn_rate: float = 400.0
+) -> FuzzResult:
+    """Send `frames` round-robin over `connections` streaming listeners, then check every stream
+    goes on: no close, no seq gap, >= 10 chunks after the last frame, every non-telemetry frame
+    answered, no server error in its log."""
+    log_offset = len(srv.logs())
+    shares = [frames[i::connections] for i in range(connections)]
+    suspects: list[str] = []
+    started = time.monotonic()
+
+    async def one(share: list[str | bytes], i: int) -> tuple[StreamLog, int, int]:
+        log = StreamLog()
+        async with await connect(srv.ws_url, f"?seed={1000 + i}") as ws:
+            reader = asyncio.create_task(read_until(ws, log, time.monotonic() + 3600))
+            gap = 1.0 / per_conn_rate
+            sent: list[str | bytes] = []
+            try:
+                for frame in share:
+                    await ws.send(frame)
+                    sent.append(frame)
+                    await asyncio.sleep(gap)
+                    if log.close_code is not None:
+                        break
+            except websockets.ConnectionClosed:
+                pass
+            if log.close_code is not None or len(sent) < len(share):
+                suspects.append(f"connection {i} closed after {len(sent)} frames; last sent: {sent[-3:]!r}"[:2000])
+            expected = sum(1 for f in sent if not is_telemetry(f))
+            # the replies settle, then the stream must keep going
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and _answered(log) < expected and log.close_code is None:
+                await asyncio.sleep(0.1)
+            seq_at_end = log.seqs[-1] if log.seqs else -1
+            await asyncio.sleep(1.5)
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+        after = sum(1 for s in log.seqs if s > seq_at_end)
+        return log, max(0, expected - _answered(log)), after
+
+    results = await asyncio.gather(*(one(share, i) for i, share in enumerate(shares)))
+    seconds = time.monotonic() - started
+    logs = [log for log, _, _ in results]
+    replies: Counter[str] = Counter()
+    codes: Counter[str] = Counter()
+    for log in logs:
+        replies.update(log.messages)
+        codes.update(e.get("code", "?") for e in log.errors)
+    alive = srv.process.poll() is None
+    new_log = srv.logs()[log_offset:]
+    bad_lines = [line for line in new_log.splitlines() if _is_error_line(line)]
+    return FuzzResult(
+        frames_sent=len(frames),
+        connections=connections,
+        seconds=seconds,
+        replies=replies,
+        error_codes=codes,
+        unanswered_non_telemetry=sum(u for _, u, _ in results),
+        gaps=sum(log.gaps() for log in logs),
+        closed=[log.close_code for log in logs],
+        chunks_after=[after for _, _, after in results],
+        server_alive=alive,
+        error_log_lines=bad_lines,
+        suspects=suspects,
+    )
+
+
+def _answered(log: StreamLog) -> int:
+    return log.messages["error"] + log.messages["pong"] + log.messages["params"]
+
+
+def _is_error_line(line: str) -> bool:
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return "Traceback" in line
+    return rec.get("level") in ("error", "critical") or "exc" in rec
+
+
+# --------------------------------------------------------------------------------------------
+# Slow consumer
+
+
+def non_reading_socket(port: int, rcvbuf: int = 4096) -> socket.socket:
+    """A connected TCP socket with a small receive buffer, for a client that will stop reading."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+@dataclass
+class SlowConsumerResult:
+    readers: int
+    phase_s: float
+    p99_without_ms: float
+    p99_with_ms: float
+    p50_without_ms: float
+    p50_with_ms: float
+    gaps: int
+    reader_drops: int
+    slow_dropped_after_s: float | None
+    rss_before_mb: float
+    rss_max_with_mb: float
+    server_underruns: int
+
+    @property
+    def ratio(self) -> float:
+        return self.p99_with_ms / self.p99_without_ms
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in vars(self).items()}
+        d["p99_ratio"] = round(self.ratio, 3)
+        d["rss_growth_with_mb"] = round(self.rss_max_with_mb - self.rss_before_mb, 2)
+        return d
+
+
+async def run_slow_consumer(srv: Any, *, readers: int = 19, phase_s: float = 20.0, warmup_s: float = 3.0) -> SlowConsumerResult:
+    """`readers` listeners stream throughout. Phase A: one more listener that reads (20 in all).
+    Phase B: that listener is replaced by one that stops reading. The readers' p99 chunk
+    inter-arrival in B is compared with A; the server's RSS is sampled through B; the slow
+    listener must be dropped by the server."""
+    probe = ServerProbe(srv.process.pid)
+    logs = [StreamLog() for _ in range(readers)]
+    stop = time.monotonic() + 3600
+    conns = [await connect(srv.ws_url, f"?seed={2000 + i}") for i in range(readers)]
+    tasks = [asyncio.create_task(read_until(ws, log, stop)) for ws, log in zip(conns, logs)]
+    try:
+        # phase A: a 20th listener that reads
+        extra_log = StreamLog()
+        extra = await connect(srv.ws_url, "?seed=2999")
+        extra_task = asyncio.create_task(read_until(extra, extra_log, stop))
+        await asyncio.sleep(warmup_s)
+        a0 = time.monotonic()
+        await asyncio.sleep(phase_s)
+        a1 = time.monotonic()
+        extra_task.cancel()
+        await asyncio.gather(extra_task, return_exceptions=True)
+        await extra.close()
+        await _wait_connections(srv, readers)
+
+        # phase B: a 20th listener that stops reading after its first frames
+        rss_before = probe.sample()["rss_mb"]
+        sock = non_reading_socket(srv.port)
+        slow = await websockets.connect(
+            f"{srv.ws_url}/ws/stream?seed=3999", sock=sock, compression=None, max_queue=1, open_timeout=20
+        )
+        await slow.recv()  # status connected; then it never reads again
+        b0 = time.monotonic()
+        rss_max = rss_before
+        dropped_after = None
+        async with httpx.AsyncClient(timeout=5) as client:
+            while time.monotonic() < b0 + phase_s or (dropped_after is None and time.monotonic() < b0 + 120):
+                await asyncio.sleep(0.5)
+                rss_max = max(rss_max, probe.sample()["rss_mb"])
+                if dropped_after is None:
+                    status = (await client.get(f"{srv.url}/api/status")).json()
+                    if status["active_connections"] <= readers:
+                        dropped_after = time.monotonic() - b0
+        b1 = b0 + phase_s
+        slow.transport.abort()
+        metrics = await get_json(f"{srv.url}/api/metrics")
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for ws in conns:
+            await ws.close()
+    without = [x for log in logs for x in log.intervals_ms(a0, a1)]
+    with_slow = [x for log in logs for x in log.intervals_ms(b0, b1)]
+    return SlowConsumerResult(
+        readers=readers,
+        phase_s=phase_s,
+        p99_without_ms=percentile(without, 99),
+        p99_with_ms=percentile(with_slow, 99),
+        p50_without_ms=percentile(without, 50),
+        p50_with_ms=percentile(with_slow, 50),
+        gaps=sum(log.gaps() for log in logs),
+        reader_drops=sum(1 for log in logs if log.close_code is not None),
+        slow_dropped_after_s=dropped_after,
+        rss_before_mb=rss_before,
+        rss_max_with_mb=rss_max,
+        server_underruns=metrics["buffer_underruns"],
+    )
+
+
+async def _wait_connections(srv: Any, count: int, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=5) as client:
+        while True:
+            active = (await client.get(f"{srv.url}/api/status")).json()["active_connections"]
+            if active == count or time.monotonic() > deadline:
+                return active
+            await asyncio.sleep(0.05)
+
+
+# --------------------------------------------------------------------------------------------
+# Churn
+
+
+@dataclass
+class ChurnResult:
+    cycles: int
+    seconds: float
+    failures: int
+    aborted: int
+    baseline: dict[str, float]
+    after: dict[str, float]
+    active_after: int
+    disconnects_counted: int
+
+    @property
+    def rss_growth_mb(self) -> float:
+        return self.after["rss_mb"] - self.baseline["rss_mb"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cycles": self.cycles,
+            "seconds": round(self.seconds, 1),
+            "cycles_per_s": round(self.cycles / self.seconds, 1),
+            "failures": self.failures,
+            "aborted_without_close": self.aborted,
+            "rss_baseline_mb": round(self.baseline["rss_mb"], 2),
+            "rss_after_mb": round(self.after["rss_mb"], 2),
+            "rss_growth_mb": round(self.rss_growth_mb, 2),
+            "threads": [self.baseline["threads"], self.after["threads"]],
+            "fds": [self.baseline["fds"], self.after["fds"]],
+            "active_after": self.active_after,
+            "disconnects_counted": self.disconnects_counted,
+        }
+
+
+async def run_churn(srv: Any, *, cycles: int = 2000, concurrency: int = 8, warmup: int = 100) -> ChurnResult:
+    """`warmup` cycles, a baseline, then `cycles` more: connect, take the first audio chunk,
+    disconnect (every 4th by cutting TCP without a close frame). Then settle and measure."""
+    probe = ServerProbe(srv.process.pid)
+    failures = 0
+    aborted = 0
+
+    async def cycle(i: int) -> None:
+        nonlocal failures, aborted
+        try:
+            ws = await connect(srv.ws_url, f"?seed={i}")
+            log = StreamLog()
+            deadline = time.monotonic() + 20
+            while not log.seqs and log.close_code is None and time.monotonic() < deadline:
+                await read_until(ws, log, min(deadline, time.monotonic() + 1))
+            if not log.seqs or log.seqs[0] != 0:
+                failures += 1
+            if i % 4 == 3:
+                ws.transport.abort()
+                aborted += 1
+            else:
+                await ws.close()
+        except Exception:
+            failures += 1
+
+    async def run(n: int, offset: int) -> None:
+        queue = iter(range(offset, offset + n))
+
+        async def worker() -> None:
+            for i in queue:
+                await cycle(i)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    await run(warmup, 0)
+    await _wait_connections(srv, 0)
+    await asyncio.sleep(1.0)
+    baseline = probe.sample()
+    disconnects0 = (await get_json(f"{srv.url}/api/metrics"))["disconnects"]
+    started = time.monotonic()
+    failures = aborted = 0
+    await run(cycles, warmup)
+    seconds = time.monotonic() - started
+    active = await _wait_connections(srv, 0)
+    await asyncio.sleep(2.0)  # aborted connections and stream teardown settle
+    after = probe.sample()
+    disconnects = (await get_json(f"{srv.url}/api/metrics"))["disconnects"] - disconnects0
+    return ChurnResult(cycles, seconds, failures, aborted, baseline, after, active, disconnects)
+
+
+# --------------------------------------------------------------------------------------------
+# Soak
+
+
+@dataclass
+class SoakResult:
+    clients: int
+    seconds: float
+    samples: list[dict[str, float]]
+    chunks: list[int]
+    gaps: int
+    closes: list[int | None]
+    buffering_events: int
+    server_underruns: int
+    metrics: dict[str, Any]
+    warmup_s: float
+
+    def rss_growth_mb(self) -> float:
+        steady = [s for s in self.samples if s["t"] >= self.warmup_s]
+        return steady[-1]["rss_mb"] - steady[0]["rss_mb"] if len(steady) >= 2 else math.nan
+
+    def rss_slope_mb_per_h(self) -> float:
+        steady = [s for s in self.samples if s["t"] >= self.warmup_s]
+        if len(steady) < 3:
+            return math.nan
+        ts = [s["t"] for s in steady]
+        rs = [s["rss_mb"] for s in steady]
+        return statistics.linear_regression(ts, rs).slope * 3600
+
+    def as_dict(self) -> dict[str, Any]:
+        expected = self.seconds / CHUNK_S
+        return {
+            "clients": self.clients,
+            "seconds": round(self.seconds, 1),
+            "warmup_s": self.warmup_s,
+            "rss_start_mb": round(self.samples[0]["rss_mb"], 2),
+            "rss_after_warmup_mb": round(next(s["rss_mb"] for s in self.samples if s["t"] >= self.warmup_s), 2),
+            "rss_end_mb": round(self.samples[-1]["rss_mb"], 2),
+            "rss_max_mb": round(max(s["rss_mb"] for s in self.samples), 2),
+            "rss_growth_after_warmup_mb": round(self.rss_growth_mb(), 2),
+            "rss_slope_mb_per_h": round(self.rss_slope_mb_per_h(), 2),
+            "threads": [self.samples[0]["threads"], self.samples[-1]["threads"]],
+            "fds": [self.samples[0]["fds"], self.samples[-1]["fds"]],
+            "server_cpu_percent": round(
+                100 * (self.samples[-1]["cpu_s"] - self.samples[0]["cpu_s"]) / max(1e-9, self.samples[-1]["t"] - self.samples[0]["t"]), 1
+            ),
+            "chunks_min": min(self.chunks),
+            "chunks_expected": round(expected),
+            "seq_gaps": self.gaps,
+            "closes": self.closes,
+            "buffering_events": self.buffering_events,
+            "server_underruns": self.server_underruns,
+            "synthesis_latency_ms": self.metrics["synthesis_latency_ms"],
+            "end_to_end_latency_ms": self.metrics["end_to_end_latency_ms"],
+            "network_latency_ms": self.metrics["network_latency_ms"],
+            "disconnects": self.metrics["disconnects"],
+        }
+
+
+async def run_soak(
+    srv: Any,
+    *,
+    clients: int = 20,
+    seconds: float = 1800.0,
+    sample_every_s: float = 10.0,
+    warmup_s: float = 60.0,
+    progress: Any = None,
+) -> SoakResult:
+    """`clients` listeners for `seconds`, each pinging every 5 s and sending telemetry every
+    second like the browser; the server's RSS, threads and fds sampled every `sample_every_s`."""
+    probe = ServerProbe(srv.process.pid)
+    t0 = time.monotonic()
+    end = t0 + seconds
+    logs = [StreamLog() for _ in range(clients)]
+    samples: list[dict[str, float]] = []
+
+    async def listener(i: int, log: StreamLog) -> None:
+        async with await connect(srv.ws_url, f"?seed={5000 + i}") as ws:
+            reader = asyncio.create_task(read_until(ws, log, end))
+            next_ping = time.monotonic()
+            while not reader.done():
+                now = time.monotonic()
+                try:
+                    if now >= next_ping:
+                        await ws.send(json.dumps({"type": "ping", "timestamp": time.time()}))
+                        next_ping = now + 5.0
+                    if log.seqs:
+                        await ws.send(
+                            json.dumps(
+                                {
+                                    "type": "telemetry",
+                                    "played_seq": log.seqs[-1],
+                                    "played_at": time.time() + 0.2,
+                                    "buffered_ms": 200.0,
+                                    "underruns": 0,
+                                    "timestamp": time.time(),
+                                }
+                            )
+                        )
+                except websockets.ConnectionClosed:
+                    break
+                await asyncio.wait({reader}, timeout=1.0)
+            await reader
+
+    async def sampler() -> None:
+        while True:
+            now = time.monotonic()
+            samples.append({"t": now - t0, **probe.sample()})
+            if progress is not None:
+                progress(samples[-1], logs)
+            if now >= end:
+                return
+            await asyncio.sleep(min(sample_every_s, max(0.0, end - now)))
+
+    await asyncio.gather(sampler(), *(listener(i, log) for i, log in enumerate(logs)))
+    metrics = await get_json(f"{srv.url}/api/metrics")
+    return SoakResult(
+        clients=clients,
+        seconds=time.monotonic() - t0,
+        samples=samples,
+        chunks=[len(log.seqs) for log in logs],
+        gaps=sum(log.gaps() for log in logs),
+        closes=[log.close_code for log in logs],
+        buffering_events=sum(1 for log in logs for s in log.statuses if s.get("state") == "buffering"),
+        server_underruns=metrics["buffer_underruns"],
+        metrics=metrics,
+        warmup_s=warmup_s,
+    )
