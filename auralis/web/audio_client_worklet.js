@@ -190,6 +190,7 @@ function teardownSocket() {
   S.ws = null;
   S.wsOpen = false;
   S.serverState = null;
+  S.presetPending = null;
   debouncer.cancel();
 }
 

@@ -6,7 +6,6 @@
 // Protocol facts (websocket-protocol.md)
 
 export const STREAM_SAMPLE_RATE = 44100;
-export const STREAM_CHANNELS = 2;
 export const CHUNK_FRAMES = 4410;
 
 export const KEY_NAMES = ['C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B'];
@@ -347,23 +346,6 @@ export function hermite(xm1, x0, x1, x2, t) {
   return ((c3 * t + c2) * t + c1) * t + x0;
 }
 
-/**
- * Offline helper: resample planar audio by `ratio` (= inRate / outRate) with the same Hermite
- * kernel the player uses. Used by tests and tools; the player resamples on the fly.
- */
-export function resample(input, inRate, outRate) {
-  const step = inRate / outRate;
-  const n = Math.floor((input.length - 2) / step);
-  const out = new Float32Array(Math.max(0, n));
-  for (let i = 0; i < n; i++) {
-    const pos = i * step;
-    const i0 = Math.floor(pos);
-    const xm1 = input[i0 > 0 ? i0 - 1 : 0];
-    out[i] = hermite(xm1, input[i0], input[i0 + 1], input[i0 + 2], pos - i0);
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------------
 // The player: ring buffer + jitter buffer + drift + SRC + click-free transitions
 
@@ -674,14 +656,6 @@ export class PlaybackEngine {
  */
 export function frameToUnixTime(frame, sampleRate, { nowUnixS, contextTimeS, baseLatencyS = 0, outputLatencyS = 0 }) {
   return nowUnixS + (frame / sampleRate - contextTimeS) + (baseLatencyS || 0) + (outputLatencyS || 0);
-}
-
-/** Percentile (nearest-rank, p in [0, 100]) of a list of numbers; NaN when empty. */
-export function percentile(values, p) {
-  if (!values.length) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const k = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
-  return s[k];
 }
 
 /** Sleep timer fade: gain curve (equal-loudness-ish, cosine) of `points` values from 1 to 0. */

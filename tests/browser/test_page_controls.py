@@ -155,3 +155,14 @@ def test_server_errors_are_shown_and_a_refused_change_is_undone(page: Page, serv
     assert snapshot(page)["params"]["mode"] == "phrygian"
     # Audio was never interrupted.
     assert snapshot(page)["stats"]["underruns"] == 0
+
+
+def test_sleep_timer_counts_down_and_can_be_cancelled(page: Page, server: ServerProcess):
+    page.goto(server.url)
+    wait_playing(page, min_frames=4410)
+    page.select_option("#sleep-timer", "15")
+    remaining = page.locator("#sleep-remaining")
+    expect(remaining).to_have_text(__import__("re").compile(r"^Fading out in 1[45]:\d\d$"))
+    page.select_option("#sleep-timer", "0")
+    expect(remaining).to_have_text("")
+    assert snapshot(page)["stats"]["state"] == "playing"

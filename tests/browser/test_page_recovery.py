@@ -100,3 +100,19 @@ def test_any_key_starts_blocked_audio(playwright: Playwright, server: support.Se
         wait_playing(page, min_frames=4410, timeout_s=10)
     finally:
         browser.close()
+
+
+def test_pause_stops_the_stream_and_play_resumes_it(page: Page, server: support.ServerProcess):
+    page.goto(server.url)
+    wait_playing(page, min_frames=4410)
+    button = page.locator("#play-toggle")
+    button.click()
+    expect(page.locator("#status")).to_have_attribute("data-state", "paused")
+    expect(button).to_have_text("Play")
+    wait_for(page, "!s.wsOpen && s.contextState === 'suspended'", 5)
+    heard = snapshot(page)["stats"]["nonSilentFrames"]
+    button.click()
+    expect(button).to_have_text("Pause")
+    wait_for(page, "s.wsOpen && s.contextState === 'running'", 5)
+    wait_playing(page, min_frames=heard + 22050)
+    expect(page.locator("#status")).to_have_attribute("data-state", "connected")

@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { DriftController, PlaybackEngine, hermite, resample } from '../../auralis/web/audio_core.js';
+import { DriftController, PlaybackEngine, hermite } from '../../auralis/web/audio_core.js';
 import { sineSource } from './helpers.mjs';
 
 /** Least-squares fit of a sine at `freq`; returns {amp, snrDb}. */
@@ -61,11 +61,3 @@ for (const [inRate, outRate] of [[44100, 48000], [44100, 44100], [44100, 96000],
     assert.equal(e.underruns, 0);
   });
 }
-
-test('offline resample() agrees with the player and keeps length proportional', () => {
-  const src = sineSource({ rate: 44100, freq: 440, amp: 0.5, frames: 44100 })();
-  const out = resample(src.left, 44100, 48000);
-  assert.ok(Math.abs(out.length - 48000) <= 3);
-  const { snrDb } = sineFit(out.subarray(100, 47000), 48000, 440);
-  assert.ok(snrDb > 70, `${snrDb}`);
-});

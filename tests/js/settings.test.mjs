@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DEFAULT_PARAMS, DEFAULT_VOLUME, PRESETS, ParamDebouncer, applyPreset, keyName, matchingPreset,
+  DEFAULT_PARAMS, DEFAULT_VOLUME, PRESETS, ParamDebouncer, applyPreset, fadeOutCurve, keyName, matchingPreset,
   niceCeil, parseRetryAfter, parseSettings, sanitizeParams, serializeSettings, streamQuery,
 } from '../../auralis/web/audio_core.js';
 
@@ -68,4 +68,14 @@ test('key names and dashboard helpers', () => {
   assert.equal(niceCeil(73), 100);
   assert.equal(niceCeil(0.42), 0.5);
   assert.equal(niceCeil(180), 200);
+});
+
+test('the sleep fade is a smooth curve from full volume to silence', () => {
+  const c = fadeOutCurve(128);
+  assert.equal(c[0], 1);
+  assert.ok(Math.abs(c[127]) < 1e-12);
+  for (let i = 1; i < c.length; i++) {
+    assert.ok(c[i] <= c[i - 1], 'monotone');
+    assert.ok(c[i - 1] - c[i] < 0.03, 'no step larger than 3% of full scale');
+  }
 });
