@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from auralis.audio.fluid import FluidSynthMissingError
 from auralis.music.params import MODES, PRESETS, MusicParams
 
 
@@ -82,9 +83,12 @@ def main(argv: list[str] | None = None) -> int:
                 soundfont=args.soundfont,
             )
             return 0
-    except ValueError as exc:
+    except ValueError as exc:  # bad parameters, SoundFontError
         print(f"auralis {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except FluidSynthMissingError as exc:  # its message carries the install command
+        print(f"auralis {args.command}: error: {exc}", file=sys.stderr)
+        return 3
     return 1
 
 

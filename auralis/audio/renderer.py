@@ -88,6 +88,9 @@ class RenderConfig:
             "synth.midi-channels": 16,
             "synth.effects-groups": 1,
             "synth.cpu-cores": 1,
+            # Load only the samples of the selected programs (through FluidSynth's shared
+            # sample cache): ~40 MB resident for FluidR3 instead of ~180 MB.
+            "synth.dynamic-sample-loading": 1,
             "synth.chorus.active": 0,
             "synth.reverb.active": 1,
             "synth.reverb.room-size": float(self.reverb_room_size),

@@ -70,7 +70,11 @@ class StreamEngine:
         check_soundfont_file(self.soundfont)  # a precise SoundFontError for a wrong file
         self._anchor = FluidSynth(config.synth_settings())
         with captured_fluid_log() as messages:
-            ok = self._anchor.sfload(self.soundfont) >= 0
+            sfont_id = self._anchor.sfload(self.soundfont)
+            ok = sfont_id >= 0
+            # With dynamic sample loading, selecting the programs pins their samples in the cache.
+            for voice in config.voices if ok else ():
+                self._anchor.program_select(voice.channel, sfont_id, 0, voice.program)
         if not ok:
             self._anchor.close()
             reason = "; ".join(messages) or "unknown reason"
