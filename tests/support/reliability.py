@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 import psutil
@@ -394,6 +395,105 @@ def _is_error_line(line: str) -> bool:
     return rec.get("level") in ("error", "critical") or "exc" in rec
 
 
+#: Handshake request lines stay under websockets' 8 KiB line limit: uvicorn's websockets-sansio
+#: protocol leaves a longer one unanswered (docs/reliability.md, known limits).
+MAX_QUERY_CHARS = 7000
+_QUERY_NAMES = ("key", "mode", "bpm", "intensity", "preset", "seed", "format")
+_QUERY_EDGES = (
+    "", " ", "60", " 60", "60.0", "6e1", "0x3c", "-0", "nan", "NaN", "inf", "-inf", "1e400", "1" * 400,
+    "9" * 3000, "-1", "72", "40", "90.5", "0.5", "1.5", "dorian", "DORIAN", "focus", "json", "binary", "\x00",
+    "%00", "../", "2147483648", "9223372036854775807", "9223372036854775808",
+)
+
+
+@st.composite
+def hostile_queries(draw: Any) -> str:
+    """A query string for /ws/stream with known and unknown names and hostile values."""
+    strings, _ = _strategies()
+    names = st.sampled_from(_QUERY_NAMES) | strings
+    values = st.sampled_from(_QUERY_EDGES) | st.text(max_size=40) | st.integers().map(str) | st.floats().map(str)
+    pairs = draw(st.lists(st.tuples(names, values), min_size=1, max_size=5))
+    # lone surrogates become invalid UTF-8 percent-escapes: hostile too
+    query = urlencode(pairs, quote_via=quote, errors="surrogatepass")
+    while len(query) > MAX_QUERY_CHARS and len(pairs) > 1:  # see MAX_QUERY_CHARS
+        pairs.pop()
+        query = urlencode(pairs, quote_via=quote, errors="surrogatepass")
+    return query[:MAX_QUERY_CHARS]
+
+
+def generate_hostile_queries(n: int, seed_value: int = 0) -> list[str]:
+    out: list[str] = []
+
+    @settings(max_examples=n, database=None, phases=[Phase.generate], deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @seed(seed_value)
+    @given(hostile_queries())
+    def collect(q: str) -> None:
+        out.append(q)
+
+    while len(out) < n:
+        collect()
+    return out[:n]
+
+
+@dataclass
+class QueryFuzzResult:
+    queries: int
+    streamed: int
+    refused_1008: int
+    failures: list[str]
+    error_log_lines: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.error_log_lines
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queries": self.queries,
+            "streamed": self.streamed,
+            "refused_1008_naming_the_parameter": self.refused_1008,
+            "failures": self.failures[:10],
+            "error_log_lines": len(self.error_log_lines),
+            "ok": self.ok,
+        }
+
+
+async def run_query_fuzz(srv: Any, queries: list[str], *, concurrency: int = 4) -> QueryFuzzResult:
+    """Each hostile query either streams (status connected, then audio seq 0) or is closed with
+    1008 and a reason that names a parameter; anything else is a failure."""
+    log_offset = len(srv.logs())
+    streamed = refused = 0
+    failures: list[str] = []
+    todo = iter(queries)
+
+    async def one(q: str) -> None:
+        nonlocal streamed, refused
+        log = StreamLog()
+        try:
+            async with await connect(srv.ws_url, "?" + q) as ws:
+                deadline = time.monotonic() + 15
+                while not log.seqs and log.close_code is None and time.monotonic() < deadline:
+                    await read_until(ws, log, min(deadline, time.monotonic() + 1))
+        except Exception as exc:  # the handshake itself failed
+            failures.append(f"?{q[:200]}: {exc!r}"[:400])
+            return
+        if log.close_code == 1008 and any(n in log.close_reason for n in _QUERY_NAMES):
+            refused += 1
+        elif log.close_code is None and log.seqs[:1] == [0] and log.statuses[0].get("state") == "connected":
+            streamed += 1
+        else:
+            failures.append(f"?{q[:200]}: close {log.close_code} {log.close_reason!r}, seqs {log.seqs[:2]}")
+
+    async def worker() -> None:
+        for q in todo:
+            await one(q)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    bad_lines = [line for line in srv.logs()[log_offset:].splitlines() if _is_error_line(line)]
+    return QueryFuzzResult(len(queries), streamed, refused, failures, bad_lines)
+
+
 # --------------------------------------------------------------------------------------------
 # Slow consumer
 
@@ -521,14 +621,31 @@ class ChurnResult:
     seconds: float
     failures: int
     aborted: int
-    baseline: dict[str, float]
-    after: dict[str, float]
+    checkpoints: list[dict[str, float]]  # after warm-up, then every `every` cycles, each at rest
     active_after: int
     disconnects_counted: int
 
     @property
+    def baseline(self) -> dict[str, float]:
+        return self.checkpoints[0]
+
+    @property
+    def after(self) -> dict[str, float]:
+        return self.checkpoints[-1]
+
     def rss_growth_mb(self) -> float:
-        return self.after["rss_mb"] - self.baseline["rss_mb"]
+        """Median RSS of the last third of the checkpoints minus that of the first third: the
+        allocator's free lists make single RSS readings wander by several MB either way."""
+        rss = [c["rss_mb"] for c in self.checkpoints]
+        k = max(1, len(rss) // 3)
+        return statistics.median(rss[-k:]) - statistics.median(rss[:k])
+
+    def rss_slope_mb_per_1000(self) -> float:
+        if len(self.checkpoints) < 3:
+            return math.nan
+        xs = [c["cycle"] for c in self.checkpoints]
+        ys = [c["rss_mb"] for c in self.checkpoints]
+        return statistics.linear_regression(xs, ys).slope * 1000
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -537,22 +654,26 @@ class ChurnResult:
             "cycles_per_s": round(self.cycles / self.seconds, 1),
             "failures": self.failures,
             "aborted_without_close": self.aborted,
-            "rss_baseline_mb": round(self.baseline["rss_mb"], 2),
-            "rss_after_mb": round(self.after["rss_mb"], 2),
-            "rss_growth_mb": round(self.rss_growth_mb, 2),
-            "threads": [self.baseline["threads"], self.after["threads"]],
-            "fds": [self.baseline["fds"], self.after["fds"]],
+            "rss_first_checkpoint_mb": round(self.baseline["rss_mb"], 2),
+            "rss_last_checkpoint_mb": round(self.after["rss_mb"], 2),
+            "rss_max_checkpoint_mb": round(max(c["rss_mb"] for c in self.checkpoints), 2),
+            "rss_growth_mb": round(self.rss_growth_mb(), 2),
+            "rss_slope_mb_per_1000_cycles": round(self.rss_slope_mb_per_1000(), 2),
+            "threads": [self.baseline["threads"], self.after["threads"], max(c["threads"] for c in self.checkpoints)],
+            "fds": [self.baseline["fds"], self.after["fds"], max(c["fds"] for c in self.checkpoints)],
             "active_after": self.active_after,
             "disconnects_counted": self.disconnects_counted,
         }
 
 
-async def run_churn(srv: Any, *, cycles: int = 2000, concurrency: int = 8, warmup: int = 100) -> ChurnResult:
-    """`warmup` cycles, a baseline, then `cycles` more: connect, take the first audio chunk,
-    disconnect (every 4th by cutting TCP without a close frame). Then settle and measure."""
+async def run_churn(
+    srv: Any, *, cycles: int = 2000, concurrency: int = 8, warmup: int = 200, every: int = 100
+) -> ChurnResult:
+    """`warmup` cycles, then `cycles` more: connect, take the first audio chunk, disconnect (every
+    4th by cutting TCP without a close frame). The server is measured at rest (0 listeners) after
+    the warm-up and after every `every` cycles."""
     probe = ServerProbe(srv.process.pid)
-    failures = 0
-    aborted = 0
+    failures = aborted = 0
 
     async def cycle(i: int) -> None:
         nonlocal failures, aborted
@@ -573,28 +694,34 @@ async def run_churn(srv: Any, *, cycles: int = 2000, concurrency: int = 8, warmu
             failures += 1
 
     async def run(n: int, offset: int) -> None:
-        queue = iter(range(offset, offset + n))
+        todo = iter(range(offset, offset + n))
 
         async def worker() -> None:
-            for i in queue:
+            for i in todo:
                 await cycle(i)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
+    async def at_rest(cycle_no: int) -> dict[str, float]:
+        await _wait_connections(srv, 0)
+        await asyncio.sleep(0.5)
+        return {"cycle": cycle_no, **probe.sample()}
+
     await run(warmup, 0)
-    await _wait_connections(srv, 0)
-    await asyncio.sleep(1.0)
-    baseline = probe.sample()
+    failures = aborted = 0
+    checkpoints = [await at_rest(0)]
     disconnects0 = (await get_json(f"{srv.url}/api/metrics"))["disconnects"]
     started = time.monotonic()
-    failures = aborted = 0
-    await run(cycles, warmup)
+    done = 0
+    while done < cycles:
+        n = min(every, cycles - done)
+        await run(n, warmup + done)
+        done += n
+        checkpoints.append(await at_rest(done))
     seconds = time.monotonic() - started
     active = await _wait_connections(srv, 0)
-    await asyncio.sleep(2.0)  # aborted connections and stream teardown settle
-    after = probe.sample()
     disconnects = (await get_json(f"{srv.url}/api/metrics"))["disconnects"] - disconnects0
-    return ChurnResult(cycles, seconds, failures, aborted, baseline, after, active, disconnects)
+    return ChurnResult(cycles, seconds, failures, aborted, checkpoints, active, disconnects)
 
 
 # --------------------------------------------------------------------------------------------
