@@ -74,7 +74,7 @@ class Hub:
                 path, workers=self.settings.render_workers, on_render=self.monitor.observe_synthesis
             )
             try:
-                info = validate_soundfont(path, programs=(0, 89))
+                info = validate_soundfont(path, programs=engine.config.programs)
             except BaseException:
                 engine.close()
                 raise

@@ -176,9 +176,9 @@ class ListenerStream:
 
     def _render_next(self) -> float:
         """Render and buffer the next chunk; returns its render time in ms. Runs in a worker."""
-        t0 = time.perf_counter()
-        if self._renderer is None:
+        if self._renderer is None:  # synth creation is set-up, not per-chunk synthesis time
             self._renderer = self._engine._new_renderer()
+        t0 = time.perf_counter()
         if self._fault is not None:
             raise self._fault
         seq = self._next_seq
