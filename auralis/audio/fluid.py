@@ -118,6 +118,8 @@ class _Lib:
         self.delete_synth = proto("delete_fluid_synth", None, vp)
         self.sfload = proto("fluid_synth_sfload", ip, vp, cp, ip)
         self.get_sfont_by_id = proto("fluid_synth_get_sfont_by_id", vp, vp, ip)
+        self.add_sfont = proto("fluid_synth_add_sfont", ip, vp, vp)
+        self.remove_sfont = proto("fluid_synth_remove_sfont", ip, vp, vp)
         self.sfont_get_name = proto("fluid_sfont_get_name", cp, vp)
         self.sfont_iter_start = proto("fluid_sfont_iteration_start", None, vp)
         self.sfont_iter_next = proto("fluid_sfont_iteration_next", vp, vp)
@@ -231,6 +233,9 @@ class FluidSynth:
             raise RuntimeError("new_fluid_synth failed")
         self._settings: int | None = st
         self._synth: int | None = synth
+        # SoundFonts borrowed from another synth: (owner, fluid_sfont_t pointer)
+        self._borrowed: list[tuple[FluidSynth, int]] = []
+        self._borrowers: weakref.WeakSet[FluidSynth] = weakref.WeakSet()
         _live_synths.add(self)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -239,14 +244,23 @@ class FluidSynth:
         return self._synth is None
 
     def close(self) -> None:
-        """Delete the synth and its settings. Idempotent, thread-safe, safe from ``__del__``."""
+        """Delete the synth and its settings. Idempotent, thread-safe, safe from ``__del__``.
+
+        A synth that lent its SoundFonts (:meth:`borrow_sfont`) first closes the synths still
+        borrowing them; a borrowing synth hands them back (``fluid_synth_remove_sfont``) before
+        ``delete_fluid_synth``, which would otherwise free them: only the owner frees them."""
         lock = getattr(self, "lock", None)
         if lock is None:  # __init__ failed before the synth existed
             return
+        for borrower in list(getattr(self, "_borrowers", ())):
+            borrower.close()  # normally none left: the stream engine closes them first
         with lock:
             synth, settings = self._synth, self._settings
             self._synth = self._settings = None
+            borrowed, self._borrowed = self._borrowed, []
             if synth is not None:
+                for _owner, sfont in borrowed:
+                    self._lib.remove_sfont(synth, sfont)
                 self._lib.delete_synth(synth)
             if settings is not None:
                 self._lib.delete_settings(settings)
@@ -268,6 +282,26 @@ class FluidSynth:
         """Load a SoundFont (shared through FluidSynth's sample cache); -1 on failure."""
         with self.lock:
             return int(self._lib.sfload(self._handle(), os.fsencode(path), 1))
+
+    def borrow_sfont(self, owner: FluidSynth, sfont_id: int) -> int:
+        """Add the SoundFont ``sfont_id`` loaded by ``owner`` to this synth without loading it
+        again (``fluid_synth_add_sfont``); returns its id in this synth, -1 on failure.
+
+        The SoundFont's C structures are then shared, and FluidSynth updates plain counters in
+        them from whichever thread plays, selects or deletes: the caller must make sure that the
+        owner and all synths sharing a SoundFont are never used by two threads at once
+        (:class:`auralis.streaming.engine.StreamEngine` holds a group lock). ``owner`` frees the
+        SoundFont when it is closed, after closing any synth still borrowing it."""
+        with owner.lock:
+            sfont = owner._lib.get_sfont_by_id(owner._handle(), sfont_id)
+            if not sfont:
+                return -1
+            owner._borrowers.add(self)
+        with self.lock:
+            new_id = int(self._lib.add_sfont(self._handle(), sfont))
+            if new_id >= 0:
+                self._borrowed.append((owner, sfont))
+            return new_id
 
     def presets(self, sfont_id: int) -> list[tuple[int, int, str]]:
         """(bank, program, name) of every preset of a loaded SoundFont."""

@@ -68,20 +68,17 @@ class StreamEngine:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         self.workers = n
         check_soundfont_file(self.soundfont)  # a precise SoundFontError for a wrong file
-        self._anchor = FluidSynth(config.synth_settings())
-        with captured_fluid_log() as messages:
-            sfont_id = self._anchor.sfload(self.soundfont)
-            ok = sfont_id >= 0
-            # With dynamic sample loading, selecting the programs pins their samples in the cache.
-            for voice in config.voices if ok else ():
-                self._anchor.program_select(voice.channel, sfont_id, 0, voice.program)
-        if not ok:
-            self._anchor.close()
-            reason = "; ".join(messages) or "unknown reason"
-            raise SoundFontError(
-                f"SoundFont {self.soundfont}: FluidSynth fails to load it ({reason})",
-                self.soundfont,
-            )
+        # One group per worker: each loads the SoundFont once into an idle anchor synth, and
+        # the synths of the group's streams share that one fluid_sfont_t.
+        self._groups: list[_Group] = []
+        try:
+            for _ in range(n):
+                self._groups.append(self._new_group())
+        except BaseException:
+            for g in self._groups:
+                g.anchor.close()
+            raise
+        self._anchor = self._groups[0].anchor
         self._cond = threading.Condition()
         self._streams: list[ListenerStream] = []
         self._stopping = False
@@ -105,6 +102,9 @@ class StreamEngine:
             raise RuntimeError("the stream engine is closed")
         stream = ListenerStream(self, params, seed, lead_chunks=lead_chunks, capacity=capacity)
         with self._cond:
+            group = min(self._groups, key=lambda g: g.members)
+            group.members += 1
+            stream._group = group
             self._streams.append(stream)
             self._cond.notify()
         return stream
@@ -136,21 +136,36 @@ class StreamEngine:
                 return
             self._closed = self._stopping = True
             self._cond.notify_all()
-        stuck = False
         for t in self._threads:
             if t is not threading.current_thread():
                 t.join(self._join_timeout)
-                stuck |= t.is_alive()
+        alive = any(t.is_alive() for t in self._threads if t is not threading.current_thread())
         with self._cond:
+            # a stream closed from another thread may be deleting its synth right now
+            self._cond.wait_for(
+                lambda: not any(g.busy for g in self._groups),
+                timeout=0.0 if alive else self._join_timeout,
+            )
             streams, self._streams = self._streams, []
-        for s in streams:
-            with s._lock:
-                s._closed = True
-            if s._rendering and stuck:
-                log.error("a render worker is stuck; leaving its synth for the OS to reclaim")
-                continue
-            s._release_renderer()
-        self._anchor.close()
+            for s in streams:
+                with s._lock:
+                    s._closed = True
+            # a group still busy has a stuck worker: its synths (and the SoundFont they
+            # share) are left for the OS to reclaim rather than freed under that worker
+            stuck = [g for g in self._groups if g.busy]
+            doomed = [self._take_renderer(s) for s in streams if not s._group.busy]
+            for g in self._groups:
+                if not g.busy:
+                    doomed += g.pending
+                    g.pending = []
+        if stuck:
+            log.error("a render worker is stuck; leaving its synths for the OS to reclaim")
+        for r in doomed:
+            if r is not None:
+                r.close()
+        for g in self._groups:  # owners last
+            if g not in stuck:
+                g.anchor.close()
 
     def __enter__(self) -> StreamEngine:
         return self
@@ -159,28 +174,70 @@ class StreamEngine:
         self.close()
 
     # -- internals used by ListenerStream ----------------------------------------------------
-    def _new_renderer(self) -> Renderer:
-        return Renderer(self.soundfont, self.config)
+    def _new_group(self) -> _Group:
+        anchor = FluidSynth(self.config.synth_settings())
+        with captured_fluid_log() as messages:
+            sfont_id = anchor.sfload(self.soundfont)
+            ok = sfont_id >= 0
+            # With dynamic sample loading, selecting the programs pins their samples (their
+            # preset_count never falls to 0 while the anchor lives, so a stream synth never
+            # unloads them).
+            for voice in self.config.voices if ok else ():
+                anchor.program_select(voice.channel, sfont_id, 0, voice.program)
+        if not ok:
+            anchor.close()
+            reason = "; ".join(messages) or "unknown reason"
+            raise SoundFontError(
+                f"SoundFont {self.soundfont}: FluidSynth fails to load it ({reason})",
+                self.soundfont,
+            )
+        return _Group(anchor, sfont_id)
+
+    def _new_renderer(self, stream: ListenerStream) -> Renderer:
+        """Called by the worker holding ``stream``'s group."""
+        g = stream._group
+        return Renderer(self.soundfont, self.config, share_from=(g.anchor, g.sfont_id))
 
     def _wake(self) -> None:
         with self._cond:
             self._cond.notify()
 
+    @staticmethod
+    def _take_renderer(stream: ListenerStream) -> Renderer | None:
+        """(engine lock held) Detach the stream's renderer for deletion."""
+        r, stream._renderer = stream._renderer, None
+        return r
+
     def _forget(self, stream: ListenerStream) -> None:
+        """Drop a closed stream; its synth is deleted while its group is held: here when the
+        group is idle, else by the worker holding it (before it lets the group go)."""
         with self._cond:
             if stream in self._streams:
                 self._streams.remove(stream)
-            busy = stream._rendering
-        if not busy:
-            stream._release_renderer()
-        # else: the worker rendering it deletes the synth when it finishes the chunk
+                stream._group.members -= 1
+            if stream._rendering:
+                return  # the worker rendering it deletes the synth when it finishes the chunk
+            r = self._take_renderer(stream)
+            if r is None:
+                return
+            group = stream._group
+            if group.busy or self._closed:
+                group.pending.append(r)
+                return
+            group.busy = True
+        try:
+            r.close()
+        finally:
+            with self._cond:
+                group.busy = False
+                self._cond.notify()
 
     # -- workers -----------------------------------------------------------------------------
     def _pick(self) -> ListenerStream | None:
         best = None
         best_key = None
         for s in self._streams:
-            if s._wants_render():
+            if not s._group.busy and s._wants_render():
                 key = s._priority()
                 if best_key is None or key < best_key:
                     best, best_key = s, key
@@ -195,10 +252,12 @@ class StreamEngine:
                     stream = self._pick()
                     if stream is not None:
                         stream._rendering = True
+                        stream._group.busy = True
                         break
                     cond.wait(0.5)
                 if stream is None:
                     return
+            group = stream._group
             ms = None
             try:
                 ms = stream._render_next()
@@ -209,17 +268,43 @@ class StreamEngine:
                     self.stream_failures += 1
             with cond:
                 stream._rendering = False
-                closed = stream._closed
+                doomed = [self._take_renderer(stream)] if stream._closed else []
                 if ms is not None:
                     self.chunks_rendered += 1
-                cond.notify()
-            if closed:
-                stream._release_renderer()
+            # still holding the group: delete this stream's synth if it was closed meanwhile,
+            # and those of its group closed while the group was busy
+            while True:
+                for r in doomed:
+                    if r is not None:
+                        r.close()
+                with cond:
+                    doomed, group.pending = group.pending, []
+                    if not doomed:
+                        group.busy = False
+                        cond.notify_all()
+                        break
             if ms is not None and self.on_render is not None:
                 try:
                     self.on_render(ms)
                 except Exception:  # a metrics callback must not stop the audio
                     log.exception("on_render callback failed")
+
+
+class _Group:
+    """Streams whose synths share one loaded SoundFont. FluidSynth updates plain (non-atomic)
+    counters inside a SoundFont while synths play, select presets or are deleted (sample
+    reference counts in fluid_voice_init/fluid_voice_off, preset_count on program select), so
+    at most one thread at a time uses any synth of a group: ``busy`` (engine lock) is held for
+    every render, synth creation and deletion of the group."""
+
+    __slots__ = ("anchor", "sfont_id", "busy", "members", "pending")
+
+    def __init__(self, anchor: FluidSynth, sfont_id: int) -> None:
+        self.anchor = anchor
+        self.sfont_id = sfont_id
+        self.busy = False
+        self.members = 0
+        self.pending: list[Renderer] = []
 
 
 @atexit.register

@@ -19,7 +19,7 @@ from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, SAMPLE_RATE, Chunk
 
 if TYPE_CHECKING:
-    from auralis.streaming.engine import StreamEngine
+    from auralis.streaming.engine import StreamEngine, _Group
 
 
 class ListenerStream:
@@ -70,6 +70,7 @@ class ListenerStream:
         self._fault: BaseException | None = None
         self._closed = False
         self._rendering = False  # a worker holds this stream (engine lock guards it)
+        self._group: _Group | None = None  # set by the engine: who shares its SoundFont
         self._produced = 0
         self._played = False
         self._last_pop = 0.0
@@ -177,7 +178,7 @@ class ListenerStream:
     def _render_next(self) -> float:
         """Render and buffer the next chunk; returns its render time in ms. Runs in a worker."""
         if self._renderer is None:  # synth creation is set-up, not per-chunk synthesis time
-            self._renderer = self._engine._new_renderer()
+            self._renderer = self._engine._new_renderer(self)
         t0 = time.perf_counter()
         if self._fault is not None:
             raise self._fault
