@@ -6,6 +6,9 @@ Routes (http-api.md and websocket-protocol.md):
 - ``GET /metrics``: Prometheus text exposition
 - ``GET /``, ``GET /debug``, ``GET /client/{filename}``: the static client from ``auralis/web``
 - ``WS /ws/stream``: the streaming protocol
+- ``POST /debug/fault/{client_id}``: only with ``AURALIS_FAULT_INJECTION`` (development test hook)
+
+`install_security` adds production's checks (docs/production.md) and the message-rate limit.
 
 Every HTTP response carries ``Cache-Control: no-cache`` unless it sets its own.
 """
@@ -20,17 +23,20 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, WebSocket
+from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auralis.monitoring.metrics import PROMETHEUS_CONTENT_TYPE
 from auralis.monitoring.models import PerformanceMetrics, SystemStatus
 from auralis.server import protocol as P
+from auralis.server.faults import install_fault_injection
 from auralis.server.hub import Hub
 from auralis.server.logs import configure_logging, log_config
+from auralis.server.security import install_security
 from auralis.server.session import ListenerSession, _close_reason
 from auralis.server.settings import Settings
+from auralis.server.transport import WebSocketProtocol
 
 log = logging.getLogger("auralis.server")
 
@@ -108,22 +114,30 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
             await hub.stop()
             log.info("server stopped", extra={"event": "shutdown"})
 
+    production = settings.env == "production"
     app = FastAPI(
         title="Auralis API",
         version="1.0.0",
         description="Real-time generative ambient music: status, metrics, the client and the stream.",
         lifespan=lifespan,
+        # the interactive docs need a CDN and inline script, which production's CSP forbids
+        docs_url=None if production else "/docs",
+        redoc_url=None if production else "/redoc",
     )
     app.state.hub = hub
     app.state.settings = settings
+    # production: JWT, CORS, TrustedHost, HTTPS, headers, limits; refuses bad settings
+    limiter = install_security(app, settings)
 
     @app.get("/api/status", response_model=SystemStatus, tags=["monitoring"])
-    async def get_status() -> SystemStatus:
+    @limiter.limit(settings.rate_limit_status)
+    async def get_status(request: Request) -> SystemStatus:
         """Current operational state; every figure is read when the request arrives."""
         return hub.monitor.status()
 
     @app.get("/api/metrics", response_model=PerformanceMetrics, tags=["monitoring"])
-    async def get_metrics() -> PerformanceMetrics:
+    @limiter.limit(settings.rate_limit_metrics)
+    async def get_metrics(request: Request) -> PerformanceMetrics:
         """Latency histograms (rolling window), event counters and memory."""
         return hub.monitor.metrics()
 
@@ -147,7 +161,10 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
     @app.head("/", include_in_schema=False)
     async def root() -> FileResponse:
         """The listening page."""
-        return _file("index.html")
+        page = _file("index.html")
+        if production:  # http-api.md: no-cache in development, max-age=3600 in production
+            page.headers["Cache-Control"] = "max-age=3600"
+        return page
 
     @app.get("/debug", response_class=FileResponse, tags=["client"])
     @app.head("/debug", include_in_schema=False)
@@ -184,6 +201,8 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
         hub.sessions.add(session)
         await session.run()
 
+    if settings.fault_injection:
+        install_fault_injection(app, hub)
     app.add_middleware(_NoCacheAndRawSend)
     return app
 
@@ -221,6 +240,9 @@ def serve(host: str | None = None, port: int | None = None, soundfont: str | Non
         log_config=log_config(settings.log_level, settings.log_format),
         ws_max_size=settings.ws_max_frame_bytes,
         ws_per_message_deflate=False,  # base64 PCM barely compresses; deflate would cost CPU per listener
+        ws=WebSocketProtocol,  # uvicorn's default, answering the handshakes websockets refuses
+        proxy_headers=True,  # X-Forwarded-For/-Proto, from forwarded_allow_ips only
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=2,
         lifespan="on",
     )

@@ -20,14 +20,17 @@ log = logging.getLogger("auralis.server.faults")
 def install_fault_injection(app: FastAPI, hub: Any) -> None:
     if hub.settings.env == "production":  # the settings refuse it too; never serve it there
         raise ValueError("fault injection cannot be enabled in production")
-    log.warning("fault injection enabled (AURALIS_FAULT_INJECTION): a test hook, never for production")
+    log.warning("fault injection on (AURALIS_FAULT_INJECTION): a test hook, not for production")
 
     @app.post("/debug/fault/{client_id}", status_code=202, include_in_schema=False)
     async def inject_fault(client_id: str) -> dict[str, str]:
         """Make that listener's next synthesis raise."""
         for session in list(hub.sessions):
             if session.client_id == client_id and session.stream is not None:
-                session.stream.inject_fault(RuntimeError("injected synthesis fault (AURALIS_FAULT_INJECTION)"))
-                log.warning("fault injected", extra={"event": "fault_injected", "client_id": client_id})
+                fault = RuntimeError("injected synthesis fault (AURALIS_FAULT_INJECTION)")
+                session.stream.inject_fault(fault)
+                log.warning(
+                    "fault injected", extra={"event": "fault_injected", "client_id": client_id}
+                )
                 return {"injected": client_id}
         raise HTTPException(status_code=404, detail="no such listener")

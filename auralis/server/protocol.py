@@ -16,6 +16,9 @@ from auralis.music.params import PRESETS, MusicParams
 
 PROTOCOL_VERSION = 1
 MAX_CLIENT_MESSAGE_BYTES = 4096
+#: Integers longer than this (beyond 64 bits) are refused before anything converts them to
+#: float, which would raise OverflowError instead of a clear error.
+MAX_INT_DIGITS = 19
 #: Seeds are integers in [0, 2**63) so that they survive JSON in any client.
 MAX_SEED = 2**63 - 1
 
@@ -68,9 +71,12 @@ def _query_number(name: str, raw: str) -> float:
 
 def _query_int(name: str, raw: str) -> int:
     try:
-        return int(raw.strip(), 10)
+        value = int(raw.strip(), 10)
     except ValueError:
-        raise ProtocolError(f"{name} must be an integer, got {raw!r}", name) from None
+        raise ProtocolError(f"{name} must be an integer, got {raw[:40]!r}", name) from None
+    if len(raw.strip().lstrip("+-")) > MAX_INT_DIGITS:
+        raise ProtocolError(f"{name} is out of range, got {raw[:40]!r}", name)
+    return value
 
 
 def parse_stream_query(query: dict[str, str]) -> StreamRequest:
@@ -174,6 +180,12 @@ def _integer(msg: dict[str, Any], name: str) -> int | None:
     return value
 
 
+def _json_int(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
+        raise ProtocolError(f"integer {literal[:24]}... is out of range (at most {MAX_INT_DIGITS} digits)", None)
+    return int(literal)
+
+
 def parse_client_message(text: str | bytes | None) -> ClientMessage:
     """Parse and validate one client frame, completely; ProtocolError otherwise."""
     if not isinstance(text, str):
@@ -181,7 +193,9 @@ def parse_client_message(text: str | bytes | None) -> ClientMessage:
     if len(text) > MAX_CLIENT_MESSAGE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_CLIENT_MESSAGE_BYTES:
         raise ProtocolError(f"message larger than {MAX_CLIENT_MESSAGE_BYTES} bytes", None)
     try:
-        msg = json.loads(text)
+        msg = json.loads(text, parse_int=_json_int)
+    except ProtocolError:
+        raise
     except (ValueError, RecursionError):
         raise ProtocolError("message is not valid JSON", None) from None
     if not isinstance(msg, dict):

@@ -33,13 +33,17 @@ from slowapi.util import get_remote_address
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-log = logging.getLogger("auralis.ratelimit")
+log = logging.getLogger("auralis.server.ratelimit")
 
 STRATEGY = "moving-window"
 #: Dropped messages a connection may accumulate within a minute before it is closed with 1008.
 FLOOD_DROPS_BEFORE_CLOSE = "60/minute"
 #: At most one RATE_LIMITED notice per connection per this many seconds (no error amplification).
 NOTICE_INTERVAL_SEC = 1.0
+#: Redis calls give up after this long (then the limits carry on in memory): an unreachable
+#: Redis must not hold up requests or handshakes.
+REDIS_TIMEOUT_S = 0.5
+_REDIS_OPTIONS = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S}
 
 
 def parse_rate(value: str, setting: str) -> RateLimitItem:
@@ -54,7 +58,9 @@ def parse_rate(value: str, setting: str) -> RateLimitItem:
 
 def describe(item: RateLimitItem) -> str:
     unit = item.GRANULARITY.name
-    return f"{item.amount} per {item.multiples} {unit}s" if item.multiples != 1 else f"{item.amount} per {unit}"
+    if item.multiples == 1:
+        return f"{item.amount} per {unit}"
+    return f"{item.amount} per {item.multiples} {unit}s"
 
 
 def _redis_scheme(url: str) -> str:
@@ -78,6 +84,7 @@ def make_http_limiter(*, enabled: bool, redis_url: str | None = None) -> Limiter
         key_prefix="auralis:http",
         in_memory_fallback_enabled=bool(redis_url),
         headers_enabled=False,
+        storage_options=_REDIS_OPTIONS if redis_url else {},
     )
 
 
@@ -96,7 +103,7 @@ def retry_after_seconds(request: Request) -> int:
 
 
 async def rate_limit_exceeded_handler(request: Request, exc: RateLimitExceeded) -> JSONResponse:
-    """The contract's 429: ``{"error": "Rate limit exceeded", "retry_after": N}`` and Retry-After."""
+    """The contract's 429: ``{"error": "Rate limit exceeded", "retry_after": N}``, Retry-After."""
     retry_after = retry_after_seconds(request)
     return JSONResponse(
         {"error": "Rate limit exceeded", "retry_after": retry_after},
@@ -114,11 +121,12 @@ class ConnectionRateLimiter:
 
     def __init__(self, rate: RateLimitItem, *, redis_url: str | None = None) -> None:
         self.rate = rate
-        self.redis_url = redis_url
         self._memory = AsyncMovingWindowRateLimiter(AsyncMemoryStorage())
         self._shared = (
             AsyncMovingWindowRateLimiter(
-                storage_from_string("async+" + _redis_scheme(redis_url), implementation="redispy")
+                storage_from_string(
+                    "async+" + _redis_scheme(redis_url), implementation="redispy", **_REDIS_OPTIONS
+                )
             )
             if redis_url
             else None
@@ -170,9 +178,11 @@ _ALLOW = Verdict(allowed=True)
 
 
 class MessageRateLimiter:
-    """Per-connection message rate. One in-memory storage for all connections, keyed per connection."""
+    """Per-connection message rate: one in-memory storage, keyed per connection."""
 
-    def __init__(self, rate: RateLimitItem, *, drops_before_close: str = FLOOD_DROPS_BEFORE_CLOSE) -> None:
+    def __init__(
+        self, rate: RateLimitItem, *, drops_before_close: str = FLOOD_DROPS_BEFORE_CLOSE
+    ) -> None:
         self.rate = rate
         self.drops = parse_rate(drops_before_close, "drops_before_close")
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
@@ -182,7 +192,7 @@ class MessageRateLimiter:
 
 
 class MessageGuard:
-    """One connection's view of the message rate: `hit()` per received message, `release()` at the end."""
+    """One connection's message rate: `hit()` per received message, `release()` at the end."""
 
     def __init__(self, owner: MessageRateLimiter) -> None:
         self._owner = owner
@@ -204,7 +214,8 @@ class MessageGuard:
                 "closing the connection"
             )
         else:
-            message = f"too many messages: the limit is {describe(owner.rate)}; extra messages are dropped"
+            limit = describe(owner.rate)
+            message = f"too many messages: the limit is {limit}; extra messages are dropped"
         return Verdict(allowed=False, notify=notify, close=keeps_on, message=message)
 
     def release(self) -> None:

@@ -1,7 +1,8 @@
 """Production security: JWT verification, the origin and host policy, security headers, the gate.
 
-Development mode (the default) installs none of the checks: it binds to loopback, asks for no token
-and allows any origin without credentials. Production installs all of them (`install_security`):
+Development mode (the default) binds to loopback, asks for no token and allows any origin
+without credentials; of the checks below it keeps only the protocol's per-connection message
+rate. Production installs all of them (`install_security`):
 
 - JWT (PyJWT), HS256 with a shared secret or RS256 with a PEM public key, expiry required and
   checked. HTTP takes ``Authorization: Bearer <token>``; the WebSocket takes ``?token=<token>`` or
@@ -24,24 +25,42 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from slowapi import Limiter
+from slowapi.errors import RateLimitExceeded
 from starlette.datastructures import Headers
+from starlette.middleware.httpsredirect import HTTPSRedirectMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from auralis.server.protocol import CLOSE_POLICY, error_message
+from auralis.server.ratelimit import (
+    ConnectionRateLimiter,
+    MessageRateLimiter,
+    make_http_limiter,
+    parse_rate,
+    rate_limit_exceeded_handler,
+)
 
-log = logging.getLogger("auralis.security")
+if TYPE_CHECKING:
+    from auralis.server.settings import Settings
+
+log = logging.getLogger("auralis.server.security")
 
 #: RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
 MIN_HS256_SECRET_BYTES = 32
 #: The WebSocket subprotocol that carries a token: ``new WebSocket(url, ["bearer", token])``.
 BEARER_SUBPROTOCOL = "bearer"
 
+MISSING_WS_TOKEN = "missing token (?token=<jwt> or subprotocols ['bearer', <jwt>])"
+FLOOD_REASON = "message rate limit exceeded"
 #: HTTP paths that need a token in production (prefix match); WebSocket paths all do.
 PROTECTED_HTTP_PREFIXES: tuple[str, ...] = ("/api/", "/metrics")
 
@@ -78,7 +97,9 @@ def _load_public_key(value: str) -> RSAPublicKey:
     try:
         key = load_pem_public_key(text.encode())
     except ValueError as exc:
-        raise SecurityConfigError(f"AURALIS_JWT_PUBLIC_KEY is not a readable PEM public key: {exc}") from None
+        raise SecurityConfigError(
+            f"AURALIS_JWT_PUBLIC_KEY is not a readable PEM public key: {exc}"
+        ) from None
     if not isinstance(key, RSAPublicKey):
         raise SecurityConfigError("AURALIS_JWT_PUBLIC_KEY must be an RSA public key (RS256)")
     return key
@@ -133,7 +154,8 @@ class TokenVerifier:
         key = self._keys.get(alg) if isinstance(alg, str) else None
         if key is None:
             shown = repr(alg)[:24]
-            raise AuthError(f"token algorithm {shown} not accepted (accepted: {', '.join(self._keys)})")
+            accepted = ", ".join(self._keys)
+            raise AuthError(f"token algorithm {shown} not accepted (accepted: {accepted})")
         try:
             return jwt.decode(
                 token,
@@ -324,8 +346,8 @@ class SecurityGateMiddleware:
         app: ASGIApp,
         *,
         policy: GatePolicy,
-        connect_limiter: Any | None = None,
-        message_limiter: Any | None = None,
+        connect_limiter: ConnectionRateLimiter | None = None,
+        message_limiter: MessageRateLimiter | None = None,
     ) -> None:
         self.app = app
         self.policy = policy
@@ -343,14 +365,15 @@ class SecurityGateMiddleware:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         verifier = self.policy.verifier
         path = scope.get("path", "")
-        if verifier is None or scope.get("method") == "OPTIONS" or not path.startswith(PROTECTED_HTTP_PREFIXES):
+        exempt = scope.get("method") == "OPTIONS" or not path.startswith(PROTECTED_HTTP_PREFIXES)
+        if verifier is None or exempt:
             await self.app(scope, receive, send)
             return
         token = bearer_token(Headers(scope=scope).get("authorization"))
         try:
             if token is None:
                 raise AuthError("missing bearer token (Authorization: Bearer <token>)")
-            claims = verifier.verify(token)
+            verifier.verify(token)
         except AuthError as exc:
             log.info(
                 "request refused: %s",
@@ -359,44 +382,40 @@ class SecurityGateMiddleware:
             )
             await _unauthorized(send, exc.reason, missing=token is None)
             return
-        scope.setdefault("state", {})["auth_claims"] = claims
         await self.app(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         policy = self.policy
+        client = _client(scope)
+        who = {"client": client}
         headers = Headers(scope=scope)
-        if policy.check_origin and not origin_allowed(headers.get("origin"), headers.get("host"), policy.allowed_origins):
+        origin = headers.get("origin")
+        allowed = origin_allowed(origin, headers.get("host"), policy.allowed_origins)
+        if policy.check_origin and not allowed:
             log.warning(
                 "listener refused: origin not allowed",
-                extra={"event": "ws_refused", "origin": headers.get("origin", "")[:200], "client": _client(scope)},
+                extra={"event": "ws_refused", "origin": (origin or "")[:200], **who},
             )
             await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": "origin not allowed"})
+            await _close(send, "origin not allowed")
             return
 
         token, subprotocol = websocket_credentials(scope)
         if self.connect_limiter is not None:
-            refusal = await self.connect_limiter.hit(_client(scope))
+            refusal = await self.connect_limiter.hit(client)
             if refusal is not None:
-                log.warning(
-                    "listener refused: connection rate", extra={"event": "ws_refused", "client": _client(scope)}
-                )
+                log.warning("listener refused: connection rate", extra={"event": "ws_rate", **who})
                 await _refuse_websocket(receive, send, subprotocol, "RATE_LIMITED", refusal)
                 return
         if policy.verifier is not None:
             try:
                 if not token:
-                    raise AuthError("missing token (?token=<jwt> or subprotocols ['bearer', <jwt>])")
-                claims = policy.verifier.verify(token)
+                    raise AuthError(MISSING_WS_TOKEN)
+                policy.verifier.verify(token)
             except AuthError as exc:
-                log.info(
-                    "listener refused: %s",
-                    exc.reason,
-                    extra={"event": "ws_refused", "client": _client(scope)},
-                )
+                log.info("listener refused: %s", exc.reason, extra={"event": "ws_refused", **who})
                 await _refuse_websocket(receive, send, subprotocol, "UNAUTHORIZED", exc.reason)
                 return
-            scope.setdefault("state", {})["auth_claims"] = claims
 
         guard = self.message_limiter.guard() if self.message_limiter is not None else None
         closed = False
@@ -404,8 +423,8 @@ class SecurityGateMiddleware:
         async def gated_send(message: Message) -> None:
             if closed:
                 raise _ClosedByGate("WebSocket closed by the message rate limit")
-            if message["type"] == "websocket.accept" and subprotocol and not message.get("subprotocol"):
-                message = {**message, "subprotocol": subprotocol}
+            if message["type"] == "websocket.accept" and subprotocol:
+                message = {**message, "subprotocol": message.get("subprotocol") or subprotocol}
             await send(message)
 
         async def gated_receive() -> Message:
@@ -418,20 +437,24 @@ class SecurityGateMiddleware:
                 if verdict.allowed:
                     return message
                 if verdict.notify:
-                    await send({"type": "websocket.send", "text": error_message("RATE_LIMITED", verdict.message, recoverable=not verdict.close)})
+                    recoverable = not verdict.close
+                    error = error_message("RATE_LIMITED", verdict.message, recoverable=recoverable)
+                    await send({"type": "websocket.send", "text": error})
                 if verdict.close:
-                    log.warning(
-                        "listener closed: message flood", extra={"event": "ws_flood", "client": _client(scope)}
-                    )
+                    log.warning("listener closed: flood", extra={"event": "ws_flood", **who})
                     closed = True
-                    await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": "message rate limit exceeded"})
-                    return {"type": "websocket.disconnect", "code": CLOSE_POLICY, "reason": "message rate limit exceeded"}
+                    await _close(send, FLOOD_REASON)
+                    return {"type": "websocket.disconnect", "code": CLOSE_POLICY}
 
         try:
             await self.app(scope, gated_receive, gated_send)
         finally:
             if guard is not None:
                 guard.release()
+
+
+async def _close(send: Send, reason: str) -> None:
+    await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": reason})
 
 
 def _client(scope: Scope) -> str:
@@ -461,13 +484,16 @@ async def _unauthorized(send: Send, reason: str, *, missing: bool) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _refuse_websocket(receive: Receive, send: Send, subprotocol: str | None, code: str, reason: str) -> None:
+async def _refuse_websocket(
+    receive: Receive, send: Send, subprotocol: str | None, code: str, reason: str
+) -> None:
     """Accept (echoing the bearer subprotocol), say why in an `error`, close 1008."""
     await receive()  # websocket.connect
     await send({"type": "websocket.accept", "subprotocol": subprotocol, "headers": []})
     try:
-        await send({"type": "websocket.send", "text": error_message(code, reason, recoverable=False)})
-        await send({"type": "websocket.close", "code": CLOSE_POLICY, "reason": code.lower().replace("_", " ")})
+        error = error_message(code, reason, recoverable=False)
+        await send({"type": "websocket.send", "text": error})
+        await _close(send, code.lower().replace("_", " "))
     except OSError:
         pass  # the client left first
 
@@ -476,42 +502,29 @@ async def _refuse_websocket(receive: Receive, send: Send, subprotocol: str | Non
 # Wiring
 
 
-def install_security(app: Any, settings: Any) -> Any:
+def install_security(app: FastAPI, settings: Settings) -> Limiter:
     """Install the mode's middleware and limits on `app`; returns slowapi's limiter for the routes.
 
     Call it in the app factory before the routes are declared (they decorate with the limiter).
     Raises SecurityConfigError (a ValueError) when production settings are missing or unusable,
     so the server refuses to start with a message that names the setting.
     """
-    from fastapi.middleware.cors import CORSMiddleware
-    from slowapi.errors import RateLimitExceeded
-    from starlette.middleware.httpsredirect import HTTPSRedirectMiddleware
-    from starlette.middleware.trustedhost import TrustedHostMiddleware
-
-    from auralis.server.ratelimit import (
-        ConnectionRateLimiter,
-        MessageRateLimiter,
-        make_http_limiter,
-        parse_rate,
-        rate_limit_exceeded_handler,
-    )
-
     production = settings.env == "production"
-    # Parse every rate now: a typo must stop the start, not the first request.
-    status_rate = parse_rate(settings.rate_limit_status, "AURALIS_RATE_LIMIT_STATUS")
-    metrics_rate = parse_rate(settings.rate_limit_metrics, "AURALIS_RATE_LIMIT_METRICS")
-    connect_rate = parse_rate(settings.ws_connect_rate, "AURALIS_WS_CONNECT_RATE")
     message_rate = parse_rate(settings.ws_message_rate, "AURALIS_WS_MESSAGE_RATE")
-    del status_rate, metrics_rate
-
     message_limiter = MessageRateLimiter(message_rate)
     if not production:
         limiter = make_http_limiter(enabled=False)
         app.state.limiter = limiter
         app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded_handler)
-        app.add_middleware(SecurityGateMiddleware, policy=GatePolicy(), message_limiter=message_limiter)
         app.add_middleware(
-            CORSMiddleware, allow_origins=["*"], allow_credentials=False, allow_methods=["*"], allow_headers=["*"]
+            SecurityGateMiddleware, policy=GatePolicy(), message_limiter=message_limiter
+        )
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_credentials=False,
+            allow_methods=["*"],
+            allow_headers=["*"],
         )
         return limiter
 
@@ -521,8 +534,8 @@ def install_security(app: Any, settings: Any) -> Any:
     verifier = TokenVerifier(
         secret=secret or None,
         public_key=settings.jwt_public_key or None,
-        audience=getattr(settings, "jwt_audience", None),
-        issuer=getattr(settings, "jwt_issuer", None),
+        audience=settings.jwt_audience,
+        issuer=settings.jwt_issuer,
     )
     hosts = [h.strip().lower() for h in settings.allowed_hosts if h.strip()]
     if not hosts:
@@ -532,13 +545,16 @@ def install_security(app: Any, settings: Any) -> Any:
         )
     for host in hosts:
         if "*" in host[1:] or (host.startswith("*") and host != "*" and not host.startswith("*.")):
-            raise SecurityConfigError(f"AURALIS_ALLOWED_HOSTS: {host!r} is not a host name or a *.domain pattern")
+            raise SecurityConfigError(
+                f"AURALIS_ALLOWED_HOSTS: {host!r} is not a host name or a *.domain pattern"
+            )
     origins = []
     for origin in settings.allowed_origins:
         norm = normalise_origin(origin)
         if not norm:
             raise SecurityConfigError(
-                f"AURALIS_ALLOWED_ORIGINS: {origin!r} is not an origin like https://auralis.example.com"
+                f"AURALIS_ALLOWED_ORIGINS: {origin!r} is not an origin "
+                "like https://auralis.example.com"
             )
         origins.append(norm)
 
@@ -546,6 +562,7 @@ def install_security(app: Any, settings: Any) -> Any:
     app.state.limiter = limiter
     app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded_handler)
     # add_middleware puts each new one outside the previous: the last added runs first.
+    connect_rate = parse_rate(settings.ws_connect_rate, "AURALIS_WS_CONNECT_RATE")
     app.add_middleware(
         SecurityGateMiddleware,
         policy=GatePolicy(verifier=verifier, allowed_origins=tuple(origins), check_origin=True),

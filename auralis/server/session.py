@@ -412,6 +412,9 @@ class ListenerSession:
             except P.ProtocolError as exc:
                 log.debug("invalid message", extra={"client_id": self.client_id, "error": str(exc)})
                 self._queue(P.error_message("INVALID_MESSAGE", str(exc), recoverable=True))
+            except Exception:  # a defect must cost this one message, never the listener's stream
+                log.exception("message handling failed", extra={"event": "message_failed", "client_id": self.client_id})
+                self._queue(P.error_message("INTERNAL_ERROR", "the server could not handle this message", recoverable=True))
             await asyncio.sleep(0)  # a burst of client messages must not starve the writer or pacer
 
     def _handle(self, msg: P.ClientMessage, received: float) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from auralis.server.ratelimit import parse_rate
 
 
 class Settings(BaseSettings):
@@ -62,3 +64,65 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
     log_format: Literal["json", "text"] = Field("json", description="Log lines: JSON or key=value")
+
+    # --- production mode (docs/production.md): auralis.server.security, auralis.server.ratelimit
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 secret for bearer tokens, at least 32 bytes (production)"
+    )
+    jwt_public_key: str | None = Field(
+        None, description="RS256 public key for bearer tokens: PEM text or a PEM file path"
+    )
+    jwt_audience: str | None = Field(None, description="Token audience (aud) required, if set")
+    jwt_issuer: str | None = Field(None, description="Token issuer (iss) required, if set")
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed by CORS and on the WebSocket, comma-separated",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names served (TrustedHost), comma-separated; required in production",
+    )
+    https_redirect: bool = Field(
+        True, description="Production: redirect http/ws to https/wss (X-Forwarded-Proto trusted)"
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1,::1", description="Proxies whose X-Forwarded-For and -Proto are trusted"
+    )
+    redis_url: str | None = Field(
+        None, description="Redis for rate-limit counters shared by instances; memory when unset"
+    )
+    rate_limit_status: str = Field("10/minute", description="Production: /api/status per client IP")
+    rate_limit_metrics: str = Field("5/minute", description="Production: /api/metrics per client IP")
+    ws_connect_rate: str = Field(
+        "60/minute", description="Production: new WebSocket connections per client IP"
+    )
+    ws_message_rate: str = Field(
+        "20/second", description="Client messages per connection; a flood is closed with 1008"
+    )
+    fault_injection: bool = Field(
+        False, description="Development test hook: POST /debug/fault/{client_id} (never production)"
+    )
+
+    @field_validator("allowed_origins", "allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator(
+        "rate_limit_status", "rate_limit_metrics", "ws_connect_rate", "ws_message_rate"
+    )
+    @classmethod
+    def _rate(cls, value: str, info: ValidationInfo) -> str:
+        parse_rate(value, f"AURALIS_{info.field_name.upper()}")
+        return value
+
+    @model_validator(mode="after")
+    def _fault_injection_is_development_only(self) -> Settings:
+        if self.fault_injection and self.env == "production":
+            raise ValueError(
+                "AURALIS_FAULT_INJECTION is a development test hook; "
+                "it cannot be enabled in production"
+            )
+        return self

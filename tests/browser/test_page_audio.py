@@ -69,12 +69,21 @@ def test_plays_at_48k_with_sample_rate_conversion(page: Page, server: ServerProc
     assert s["sampleRate"] == 48000
     st = s["stats"]
     assert st["underruns"] == 0 and st["peak"] > 0.01
-    # 44.1 kHz chunks at 48 kHz: each 4410-frame chunk takes about 4800 output frames.
-    a = s["stats"]["playing"]
-    time.sleep(1.5)
-    b = snapshot(page)["stats"]["playing"]
-    frames_per_chunk = (b["frame"] - a["frame"]) / (b["seq"] - a["seq"])
-    assert abs(frames_per_chunk - 4800) < 4800 * 0.01, frames_per_chunk
+    # 44.1 kHz chunks at 48 kHz: each 4410-frame chunk takes about 4800 output frames (the drift
+    # control bends that by at most 0.3%). A jitter-buffer correction (a crossfaded skip or insert
+    # of some tens of ms) moves the read head, so measure over a window without one.
+    measured = []
+    for _ in range(6):
+        a = snapshot(page)["stats"]
+        time.sleep(1.5)
+        b = snapshot(page)["stats"]
+        jumps = [b[k] - a[k] for k in ("skips", "softSkips", "softInserts", "underruns")]
+        frames_per_chunk = (b["playing"]["frame"] - a["playing"]["frame"]) / (b["playing"]["seq"] - a["playing"]["seq"])
+        measured.append((round(frames_per_chunk, 1), jumps))
+        if not any(jumps):
+            break
+    assert not any(jumps), f"every window had a head correction: {measured}"
+    assert abs(frames_per_chunk - 4800) < 4800 * 0.01, measured
     page_errors.check()
 
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from auralis.server.security import content_security_policy
-from tests.support.production import HTTPS, auth_headers, make_token, production_env
+from tests.support.production import auth_headers, make_token, production_env
 from tests.support.server import ServerProcess, running_server
 
 CHROMIUM = os.environ.get("AURALIS_CHROMIUM", "/usr/bin/chromium")
@@ -29,8 +29,10 @@ WATCH_CSP = """
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerProcess]:
-    # the dashboard polls /api/status and /api/metrics every second
-    env = production_env(AURALIS_RATE_LIMIT_METRICS="10000/minute")
+    # The dashboard polls /api/status and /api/metrics every second. No TLS proxy stands in front
+    # of this server and Chromium sends no X-Forwarded-Proto for worklet module fetches, so the
+    # HTTPS redirect (tested in test_production_security.py) is off here; all else is production.
+    env = production_env(AURALIS_RATE_LIMIT_METRICS="10000/minute", AURALIS_HTTPS_REDIRECT="false")
     with running_server(env=env, headers=auth_headers()) as srv:
         yield srv
 
@@ -43,8 +45,7 @@ def test_pages_run_under_the_production_csp_without_violations(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            # a TLS-terminating proxy would add X-Forwarded-Proto: https to every request
-            context = browser.new_context(extra_http_headers=HTTPS)
+            context = browser.new_context()
             page = context.new_page()
             page.add_init_script(WATCH_CSP)
             page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))

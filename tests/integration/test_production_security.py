@@ -68,6 +68,8 @@ def test_pages_stay_public_with_security_headers(server):
         assert r.headers["x-frame-options"] == "DENY"
         assert r.headers["referrer-policy"] == "strict-origin-when-cross-origin"
         assert r.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+    assert get(server, "/", HTTPS).headers["cache-control"] == "max-age=3600"  # http-api.md, production
+    assert get(server, "/client/styles.css", HTTPS).headers["cache-control"] == "no-cache"
     # the interactive docs need a CDN and inline script: not served in production
     assert get(server, "/docs", HTTPS).status_code == 404
     assert get(server, "/openapi.json", HTTPS).status_code == 200

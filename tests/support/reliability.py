@@ -5,6 +5,7 @@ Shared by the short CI runs (tests/integration/test_reliability_*.py) and the fu
 
 - `generate_hostile_frames` / `run_fuzz`: hypothesis-generated malformed and hostile client
   frames, sent over a few real connections while their audio streams;
+- `generate_hostile_queries` / `run_query_fuzz`: hostile `/ws/stream` query strings;
 - `run_slow_consumer`: the chunk inter-arrival of reading listeners with and without one
   listener that stops reading;
 - `run_churn`: connect / first chunk / disconnect cycles, then leaks (RSS, threads, fds);
@@ -94,6 +95,7 @@ class StreamLog:
     close_code: int | None = None
     close_reason: str = ""
     client_id: str | None = None
+    last_rtt_ms: float | None = None  # from the latest pong, for the next ping (as the browser does)
 
     def gaps(self) -> int:
         return sum(1 for a, b in zip(self.seqs, self.seqs[1:]) if b != a + 1)
@@ -114,7 +116,9 @@ def record(log: StreamLog, frame: str | bytes) -> None:
     msg = json.loads(frame)
     kind = msg.get("type", "?")
     log.messages[kind] += 1
-    if kind == "error":
+    if kind == "pong" and isinstance(msg.get("client_timestamp"), (int, float)):
+        log.last_rtt_ms = max(0.0, (time.time() - msg["client_timestamp"]) * 1000.0)
+    elif kind == "error":
         log.errors.append(msg)
     elif kind == "status":
         log.statuses.append(msg)
@@ -532,7 +536,9 @@ class SlowConsumerResult:
         return d
 
 
-async def run_slow_consumer(srv: Any, *, readers: int = 19, phase_s: float = 20.0, warmup_s: float = 3.0) -> SlowConsumerResult:
+async def run_slow_consumer(
+    srv: Any, *, readers: int = 19, phase_s: float = 20.0, warmup_s: float = 3.0
+) -> SlowConsumerResult:
     """`readers` listeners stream throughout. Phase A: one more listener that reads (20 in all).
     Phase B: that listener is replaced by one that stops reading. The readers' p99 chunk
     inter-arrival in B is compared with A; the server's RSS is sampled through B; the slow
@@ -808,7 +814,10 @@ async def run_soak(
                 now = time.monotonic()
                 try:
                     if now >= next_ping:
-                        await ws.send(json.dumps({"type": "ping", "timestamp": time.time()}))
+                        ping: dict[str, Any] = {"type": "ping", "timestamp": time.time()}
+                        if log.last_rtt_ms is not None:
+                            ping["rtt_ms"] = round(log.last_rtt_ms, 3)
+                        await ws.send(json.dumps(ping))
                         next_ping = now + 5.0
                     if log.seqs:
                         await ws.send(

@@ -8,6 +8,10 @@
 
     with running_server(env={"AURALIS_MAX_CONNECTIONS": "2"}, wait_soundfont=False) as srv: ...
 
+    # production mode (tests/support/production.py): `headers` go with the readiness checks
+    # and srv.status()/srv.metrics()
+    with running_server(env=production_env(), headers=auth_headers()) as srv: ...
+
 The server logs to a file (`srv.log_path`, `srv.logs()`), so a chatty server never blocks on a
 full pipe. On exit the server gets SIGTERM, then SIGKILL if it has not exited within 10 s.
 """
@@ -23,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -44,6 +48,7 @@ class ServerProcess:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    headers: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.url
@@ -52,10 +57,14 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace")
 
     def status(self) -> dict:
-        return httpx.get(f"{self.url}/api/status", timeout=5).json()
+        r = httpx.get(f"{self.url}/api/status", headers=self.headers, timeout=5)
+        r.raise_for_status()
+        return r.json()
 
     def metrics(self) -> dict:
-        return httpx.get(f"{self.url}/api/metrics", timeout=5).json()
+        r = httpx.get(f"{self.url}/api/metrics", headers=self.headers, timeout=5)
+        r.raise_for_status()
+        return r.json()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> float:
         """Send `sig` and wait for the process; returns the seconds it took to exit."""
@@ -78,10 +87,12 @@ def running_server(
     *,
     wait_soundfont: bool = True,
     timeout: float = 60.0,
+    headers: Mapping[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[ServerProcess]:
     """Start `auralis serve` on 127.0.0.1 and a free port; yield once `/api/status` answers
     (and, with `wait_soundfont`, reports `soundfont_loaded: true`); stop it afterwards."""
-    port = free_port()
+    port = port or free_port()
     full_env = {**os.environ, "AURALIS_LOG_LEVEL": "info", **(env or {})}
     full_env.pop("AURALIS_HOST", None)
     full_env.pop("AURALIS_PORT", None)
@@ -91,7 +102,7 @@ def running_server(
     cmd = [sys.executable, "-m", "auralis.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
     with os.fdopen(log_fd, "wb") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT)
-    srv = ServerProcess(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", port, proc, log_path)
+    srv = ServerProcess(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", port, proc, log_path, dict(headers or {}))
     try:
         deadline = time.monotonic() + timeout
         while True:

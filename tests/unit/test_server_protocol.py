@@ -111,6 +111,29 @@ def test_malformed_messages(text: str, words: str):
     assert words in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # found by the fuzzer (tests/integration/test_reliability_fuzz.py): integers too large for a
+        # float raised OverflowError, which ended the listener's connection
+        json.dumps({"type": "ping", "timestamp": 1.0, "rtt_ms": 10**400}),
+        json.dumps({"type": "telemetry", "underruns": 10**400}),
+        json.dumps({"type": "update_params", "params": {"bpm": -(10**30)}}),
+        json.dumps({"type": "update_params", "params": {"key": 10**20}}),
+    ],
+)
+def test_huge_integers_are_invalid_messages_not_crashes(text: str):
+    with pytest.raises(P.ProtocolError, match="out of range"):
+        P.parse_client_message(text)
+
+
+def test_huge_integer_query_values_name_the_parameter():
+    for name in ("key", "seed"):
+        with pytest.raises(P.ProtocolError) as info:
+            P.parse_stream_query({name: "1" * 400})
+        assert info.value.field == name
+
+
 def test_size_limit_is_4_kib_in_bytes():
     base = '{"type":"ping","timestamp":1,"pad":"'
     fits = base + "x" * (4096 - len(base) - 2) + '"}'
