@@ -239,6 +239,8 @@ def serve(host: str | None = None, port: int | None = None, soundfont: str | Non
         port=settings.port,
         log_config=log_config(settings.log_level, settings.log_format),
         ws_max_size=settings.ws_max_frame_bytes,
+        ws_ping_interval=settings.ws_ping_interval_s,  # dead connections: no pong in time, closed 1011
+        ws_ping_timeout=settings.ws_ping_timeout_s,
         ws_per_message_deflate=False,  # base64 PCM barely compresses; deflate would cost CPU per listener
         ws=WebSocketProtocol,  # uvicorn's default, answering the handshakes websockets refuses
         proxy_headers=True,  # X-Forwarded-For/-Proto, from forwarded_allow_ips only

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = Field(
         1 << 20, ge=4096, le=16 << 20, description="Largest WebSocket frame accepted at all (close 1009)"
     )
+    ws_ping_interval_s: float = Field(
+        20.0, gt=0.0, le=600.0, description="Seconds between WebSocket keepalive pings to each client"
+    )
+    ws_ping_timeout_s: float = Field(
+        20.0, gt=0.0, le=600.0, description="A client whose pong has not come within this time is closed (1011)"
+    )
     metrics_window_samples: int = Field(
         1000, ge=10, le=100_000, description="Samples kept per latency histogram"
     )
