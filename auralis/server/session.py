@@ -99,7 +99,8 @@ class ListenerSession:
         self._pending_preset: str | None = None
         self._pending_acks = 0
         self._flush_handle: asyncio.TimerHandle | None = None
-        self._client_underruns = 0
+        self._client_underruns = 0  # the client's last cumulative figure
+        self._client_underruns_counted = 0  # how many of its underruns went into the metrics
         self._overflows_seen = 0
         self._started = time.monotonic()
 
@@ -450,10 +451,14 @@ class ListenerSession:
         if msg.timestamp is not None:
             self._clock.observe_timestamp(msg.timestamp, received)
         if msg.underruns is not None:
-            # cumulative per connection; a smaller figure means the client reset its counter
+            # cumulative per connection; a smaller figure means the client reset its counter.
+            # Playback stops at most once per chunk received, so a connection's reported
+            # underruns count up to the chunks sent to it: a client cannot inflate the figure.
             delta = msg.underruns - self._client_underruns if msg.underruns >= self._client_underruns else msg.underruns
             self._client_underruns = msg.underruns
-            if delta:
+            delta = min(delta, self.chunks_sent - self._client_underruns_counted)
+            if delta > 0:
+                self._client_underruns_counted += delta
                 self.hub.monitor.count_underruns(delta, source="client")
         if chunk_ts is not None and msg.played_at is not None:
             e2e_ms = (self._clock.to_server_time(msg.played_at) - chunk_ts) * 1000.0

@@ -142,3 +142,40 @@ def test_soundfont_failure_reaches_listeners(tmp_path: Path) -> None:
     assert err["code"] == "SOUNDFONT_LOAD_FAILED" and err["recoverable"] is False
     assert str(bad) in err["message"]
     assert closed.value.code == 1011
+
+
+def _client_underruns(client: TestClient) -> float:
+    text = client.get("/metrics").text
+    line = next(x for x in text.splitlines() if x.startswith('auralis_buffer_underruns_total{source="client"}'))
+    return float(line.split()[-1])
+
+
+def _handled(ws) -> None:
+    """Ping and wait for the pong: every message sent before it has been handled, none refused."""
+    ws.send_json({"type": "ping", "timestamp": time.time()})
+    for _ in range(200):
+        msg = ws.receive_json()
+        assert msg["type"] != "error", msg
+        if msg["type"] == "pong":
+            return
+    raise AssertionError("no pong")
+
+
+def test_client_underruns_count_per_connection_and_cannot_be_inflated(client: TestClient) -> None:
+    before = _client_underruns(client)
+    with client.websocket_connect("/ws/stream?seed=11") as ws:
+        ws.receive_json()
+        seqs = [_next(ws, "audio")["seq"] for _ in range(4)]
+        tel = {"type": "telemetry", "played_seq": seqs[-1], "played_at": time.time(), "buffered_ms": 100.0}
+        ws.send_json({**tel, "underruns": 1})
+        ws.send_json({**tel, "underruns": 3})  # cumulative: 2 more
+        _handled(ws)
+        assert _client_underruns(client) == before + 3
+        # a hostile client: huge figures, and "resets" to repeat them
+        for n in (10**18, 0, 10**18, 5, 10**18):
+            ws.send_json({**tel, "underruns": n})
+        _handled(ws)
+        sent = next(iter(client.app.state.hub.sessions)).chunks_sent
+        counted = _client_underruns(client) - before
+        # at most one underrun per chunk sent to this connection
+        assert 3 < counted <= sent, (counted, sent)
