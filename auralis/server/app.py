@@ -36,7 +36,7 @@ from auralis.server.logs import configure_logging, log_config
 from auralis.server.security import install_security
 from auralis.server.session import ListenerSession, _close_reason
 from auralis.server.settings import Settings
-from auralis.server.transport import WebSocketProtocol
+from auralis.server.transport import websocket_protocol
 
 log = logging.getLogger("auralis.server")
 
@@ -242,7 +242,8 @@ def serve(host: str | None = None, port: int | None = None, soundfont: str | Non
         ws_ping_interval=settings.ws_ping_interval_s,  # dead connections: no pong in time, closed 1011
         ws_ping_timeout=settings.ws_ping_timeout_s,
         ws_per_message_deflate=False,  # base64 PCM barely compresses; deflate would cost CPU per listener
-        ws=WebSocketProtocol,  # uvicorn's default, answering the handshakes websockets refuses
+        # uvicorn's default protocol, answering the handshakes websockets refuses, with a fixed SO_SNDBUF
+        ws=websocket_protocol(settings.ws_send_buffer_bytes),
         proxy_headers=True,  # X-Forwarded-For/-Proto, from forwarded_allow_ips only
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=2,

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     ws_max_frame_bytes: int = Field(
         1 << 20, ge=4096, le=16 << 20, description="Largest WebSocket frame accepted at all (close 1009)"
     )
+    ws_send_buffer_bytes: int = Field(
+        131072, ge=0, le=16 << 20,
+        description="Kernel send buffer (SO_SNDBUF) per WebSocket connection; 0: the kernel's autotuning",
+    )
     ws_ping_interval_s: float = Field(
         20.0, gt=0.0, le=600.0, description="Seconds between WebSocket keepalive pings to each client"
     )
