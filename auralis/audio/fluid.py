@@ -120,10 +120,8 @@ class _Lib:
         self.get_sfont_by_id = proto("fluid_synth_get_sfont_by_id", vp, vp, ip)
         self.add_sfont = proto("fluid_synth_add_sfont", ip, vp, vp)
         self.remove_sfont = proto("fluid_synth_remove_sfont", ip, vp, vp)
-        self.sfont_get_name = proto("fluid_sfont_get_name", cp, vp)
         self.sfont_iter_start = proto("fluid_sfont_iteration_start", None, vp)
         self.sfont_iter_next = proto("fluid_sfont_iteration_next", vp, vp)
-        self.sfont_get_preset = proto("fluid_sfont_get_preset", vp, vp, ip, ip)
         self.preset_get_name = proto("fluid_preset_get_name", cp, vp)
         self.preset_get_banknum = proto("fluid_preset_get_banknum", ip, vp)
         self.preset_get_num = proto("fluid_preset_get_num", ip, vp)
@@ -316,11 +314,6 @@ class FluidSynth:
                 name = (lib.preset_get_name(preset) or b"").decode("latin-1").strip()
                 out.append((lib.preset_get_banknum(preset), lib.preset_get_num(preset), name))
             return out
-
-    def sfont_name(self, sfont_id: int) -> str:
-        with self.lock:
-            sfont = self._lib.get_sfont_by_id(self._handle(), sfont_id)
-            return (self._lib.sfont_get_name(sfont) or b"").decode("latin-1") if sfont else ""
 
     def program_select(self, channel: int, sfont_id: int, bank: int, program: int) -> bool:
         with self.lock:

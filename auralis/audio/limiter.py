@@ -78,11 +78,6 @@ class TruePeakLimiter:
         self._delay = np.zeros((self.latency, self.channels))  # audio delay line
         self.max_reduction_db = 0.0  # deepest gain reduction so far (measured)
 
-    @property
-    def reduction_db(self) -> float:
-        """Current gain reduction in dB (0 when idle)."""
-        return float(self._a_last)
-
     def _required(self, x: np.ndarray) -> np.ndarray:
         """Required attenuation (dB) per input sample from the oversampled detector."""
         ext = np.concatenate([self._x_hist, x])

@@ -162,23 +162,6 @@ class Renderer:
 
     # -- state -----------------------------------------------------------------------------
     @property
-    def frames_rendered(self) -> int:
-        return self._frame
-
-    @property
-    def latency_frames(self) -> int:
-        """How far the output lags the synth (the limiter's look-ahead)."""
-        return self._limiter.latency
-
-    @property
-    def loudness_gain_db(self) -> float:
-        return self._rider.gain_db if self._rider else 0.0
-
-    @property
-    def limiter_reduction_db(self) -> float:
-        return self._limiter.reduction_db
-
-    @property
     def closed(self) -> bool:
         return self._synth.closed
 

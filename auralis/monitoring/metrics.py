@@ -177,14 +177,6 @@ class Monitor:
 
     # --- reading -----------------------------------------------------------------------------
 
-    @property
-    def server_underruns(self) -> int:
-        return self._server_underruns
-
-    @property
-    def client_underruns(self) -> int:
-        return self._client_underruns
-
     def uptime_sec(self) -> float:
         return max(0.0, time.time() - self._process_started)
 

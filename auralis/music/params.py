@@ -96,9 +96,5 @@ class MusicParams:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
         return self.with_changes(**PRESETS[name])
 
-    @property
-    def key_name(self) -> str:
-        return PITCH_CLASS_NAMES[self.key % 12]
-
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "mode": self.mode, "bpm": self.bpm, "intensity": self.intensity}

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auralis.monitoring.metrics import Monitor
@@ -36,7 +35,6 @@ class Hub:
         )
         self.sessions: set[ListenerSession] = set()
         self.engine: Any = None
-        self.soundfont_path: Path | None = None
         self.load_error: str | None = None
         self._loaded = asyncio.Event()  # set when loading finished, either way
         self._stopping = False
@@ -87,7 +85,7 @@ class Hub:
         with self._lock:
             stopping = self._stopping
             if not stopping:
-                self.engine, self.soundfont_path = engine, info.path
+                self.engine = engine
         if stopping:
             engine.close()
             return

@@ -22,7 +22,6 @@ MAX_INT_DIGITS = 19
 #: Seeds are integers in [0, 2**63) so that they survive JSON in any client.
 MAX_SEED = 2**63 - 1
 
-CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_SERVER_ERROR = 1011

@@ -27,10 +27,5 @@ class Chunk:
     params: MusicParams  # parameters the music of this chunk follows
 
     @property
-    def stream_time(self) -> float:
-        """Start of this chunk in stream time (seconds)."""
-        return self.seq * CHUNK_SECONDS
-
-    @property
     def duration_ms(self) -> float:
         return CHUNK_SECONDS * 1000.0

@@ -83,7 +83,6 @@ class StreamEngine:
         self._streams: list[ListenerStream] = []
         self._stopping = False
         self._closed = False
-        self.chunks_rendered = 0
         self.stream_failures = 0
         self._threads = [
             threading.Thread(target=self._work, name=f"auralis-render-{i}", daemon=True)
@@ -269,8 +268,6 @@ class StreamEngine:
             with cond:
                 stream._rendering = False
                 doomed = [self._take_renderer(stream)] if stream._closed else []
-                if ms is not None:
-                    self.chunks_rendered += 1
             # still holding the group: delete this stream's synth if it was closed meanwhile,
             # and those of its group closed while the group was busy
             while True:
