@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from playwright.sync_api import Page
@@ -33,6 +32,3 @@ def wait_playing(page: Page, min_frames: int = 22050, timeout_s: float = 15.0) -
 def sent_of_type(page: Page, kind: str) -> list[dict[str, Any]]:
     return [m for m in snapshot(page)["sent"] if m["type"] == kind]
 
-
-def settle(seconds: float) -> None:
-    time.sleep(seconds)
