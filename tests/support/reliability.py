@@ -568,7 +568,8 @@ async def run_slow_consumer(
         slow = await websockets.connect(
             f"{srv.ws_url}/ws/stream?seed=3999", sock=sock, compression=None, max_queue=1, open_timeout=20
         )
-        await slow.recv()  # status connected; then it never reads again
+        first = json.loads(await asyncio.wait_for(slow.recv(), 20))  # then it never reads again
+        assert first.get("state") == "connected", first
         b0 = time.monotonic()
         rss_max = rss_before
         dropped_after = None
@@ -587,8 +588,8 @@ async def run_slow_consumer(
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for ws in conns:
-            await ws.close()
+        # together: each close is bounded by websockets' close_timeout, one after another they add up
+        await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
     without = [x for log in logs for x in log.intervals_ms(a0, a1)]
     with_slow = [x for log in logs for x in log.intervals_ms(b0, b1)]
     return SlowConsumerResult(
