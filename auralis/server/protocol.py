@@ -73,7 +73,7 @@ def _query_int(name: str, raw: str) -> int:
         value = int(raw.strip(), 10)
     except ValueError:
         raise ProtocolError(f"{name} must be an integer, got {raw[:40]!r}", name) from None
-    if len(raw.strip().lstrip("+-")) > MAX_INT_DIGITS:
+    if _too_many_digits(raw):
         raise ProtocolError(f"{name} is out of range, got {raw[:40]!r}", name)
     return value
 
@@ -179,8 +179,12 @@ def _integer(msg: dict[str, Any], name: str) -> int | None:
     return value
 
 
+def _too_many_digits(literal: str) -> bool:
+    return len(literal.strip().lstrip("+-")) > MAX_INT_DIGITS
+
+
 def _json_int(literal: str) -> int:
-    if len(literal.lstrip("-")) > MAX_INT_DIGITS:
+    if _too_many_digits(literal):
         raise ProtocolError(f"integer {literal[:24]}... is out of range (at most {MAX_INT_DIGITS} digits)", None)
     return int(literal)
 
