@@ -7,7 +7,16 @@ costs the same, so an hour is as cheap per bar at its end as at its start.
 
 Layout in time: 4/4 bars. A chord lasts 1-4 bars (drawn independently of tempo, so chord changes
 per minute are proportional to BPM). A section lasts 30-90 seconds: it plays a new progression
-cycle (see `harmony`), with a new pad register and voice count, melody register and bass part.
+cycle (see `harmony`) and new traits (see `form`): melody density and register, the layers, the
+pad's size and span, and up to four motifs.
+
+The melody is planned a phrase at a time (see `phrases`) on a grid of sixths of a beat and
+humanised (see `rhythm`); each note gets its pitch when it sounds (see `melody`), so it fits the
+chord and the held accompaniment of that moment. Dynamics (see `dynamics`): melody velocities
+follow the phrase shape and a slow swell; the pad and bass swell through expression (CC 11).
+
+Roles: the melody, pad and bass are the voices of this composer, each on its channel of
+`events`; each has its own swell, so a further role (texture, bell) adds a channel and a swell.
 """
 
 from __future__ import annotations
@@ -16,12 +25,18 @@ import math
 import random
 from collections import deque
 
+from auralis.music.consonance import clashes, weak_position
+from auralis.music.dynamics import EXPRESSION_CC, Swell, expression, shape_curve
 from auralis.music.events import BASS_CHANNEL, MELODY_CHANNEL, PAD_CHANNEL, Event
+from auralis.music.form import BREATH, SectionTraits, SeedProfile
 from auralis.music.harmony import color, new_cycle
-from auralis.music.melody import MelodyLine, slot_length_weights, sounding_probability
+from auralis.music.melody import VELOCITY_MAX, VELOCITY_MIN, MelodyLine
+from auralis.music.motifs import MAX_MOTIFS, Motif, draw_motif
 from auralis.music.params import MusicParams
+from auralis.music.phrases import SHAPE_START, Phrase, plan_phrase, rest_seconds
+from auralis.music.rhythm import TICKS_PER_BEAT, humanise
 from auralis.music.theory import Chord, pc_name, scale_pcs
-from auralis.music.voicing import lead
+from auralis.music.voicing import voice
 
 BEATS_PER_BAR = 4
 
@@ -36,19 +51,16 @@ CHORD_BAR_WEIGHTS = (0.15, 0.4, 0.2, 0.25)
 #: harmonic rhythm to the tempo): a section ends at the first chord change after a planned time.
 SECTION_SECONDS = (30.0, 90.0)
 
-#: Pad register centres, voice counts; melody register centres; bass parts.
-PAD_CENTRES = (55, 57, 59, 60, 62, 64)
-PAD_VOICES = (3, 4, 4, 5)
-PAD_SPAN_BELOW, PAD_SPAN_ABOVE = 8, 9
-MELODY_CENTRE_RANGE = (69, 81)
-MELODY_CENTRE_SHIFTS = (-4, -3, -2, 2, 3, 4)
-BASS_PARTS = ("root", "root", "pedal", "off")
 BASS_LOW = 36  # bass notes lie in 36-47
 
-#: Hold a melody note for at most this many slots (and at most a bar) unless the next note comes.
-MAX_HOLD_SLOTS = 2
+#: Swell depths (dB below full) of the held voices, and how far melody velocity follows its swell
+#: and the phrase shape.
+PAD_SWELL_DB, BASS_SWELL_DB = -10.0, -9.0
+MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 20.0, 14.0
+#: Which motif of the section a phrase restates (the first most often).
+MOTIF_WEIGHTS = (0.55, 0.25, 0.12, 0.08)
 
-_RANK = {"note_off": 0, "marker": 1, "tempo": 1, "note_on": 2}
+_RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
 
 def _order(ev: Event) -> tuple[float, int]:
@@ -85,16 +97,31 @@ class Composer:
         self._chord_end = 0  # beat at which the next chord starts
         self._section = 0
         self._section_end = 0.0
+        # Form: the seed's profile and the section's traits.
+        self._profile = SeedProfile.draw(seed)
+        self._traits = SectionTraits.first(self._rng, self._profile)
+        self._motifs: list[Motif] = []
+        # motif index -> the pitches of its first statement in the section
+        self._anchors: dict[int, int] = {}
+        self._intervals: list[list[int] | None] = []  # each motif's first-statement intervals
+        self._phrase_motif = 0
+        self._first_statement = False
         # Voices.
         self._pad: tuple[int, ...] = ()
-        self._pad_centre = self._rng.choice(PAD_CENTRES)
-        self._pad_voices = 4
         self._bass: int | None = None
-        self._bass_part = "root"
-        self._melody = MelodyLine(self._rng, center=75)
-        self._mel_pitch: int | None = None
-        self._mel_off = 0.0  # beat position at which the sounding melody note ends
-        self._slot_len = 1.0
+        self._melody = MelodyLine(self._rng, center=self._traits.centre)
+        self._phrase: Phrase | None = None
+        self._note_i = 0
+        self._next_phrase = 2 * TICKS_PER_BEAT  # tick at which the next phrase may start
+        # The sounding melody note: (pitch, end tick, timing offset in seconds).
+        self._mel: tuple[int, int, float] | None = None
+        self._timing = random.Random(f"auralis.music.timing:{seed}")
+        self._swells = {
+            MELODY_CHANNEL: Swell(random.Random(f"auralis.music.swell.melody:{seed}"), -1.0),
+            PAD_CHANNEL: Swell(random.Random(f"auralis.music.swell.pad:{seed}"), PAD_SWELL_DB),
+            BASS_CHANNEL: Swell(random.Random(f"auralis.music.swell.bass:{seed}"), BASS_SWELL_DB),
+        }
+        self._expression: dict[int, int] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -182,11 +209,14 @@ class Composer:
                     self._scale = frozenset(scale_pcs(new.key, new.mode))
                     self._melody.set_context(self._scale)
                     context_changed = True
+                    # The rest of a planned phrase belongs to the old key: drop it.
+                    if self._phrase is not None and self._melody.forced is None:
+                        self._phrase = None
+                        self._next_phrase = (b + 2) * TICKS_PER_BEAT
         spb = self._spb
         if b >= self._chord_end or context_changed:
             self._next_chord(evs, b, t0, context_changed)
-        if b % BEATS_PER_BAR == 0:
-            self._choose_slot_length()
+        self._expression_beat(evs, t0)
         self._melody_beat(evs, b, t0, spb)
         evs.sort(key=_order)
         self._queue.extend(evs)
@@ -209,7 +239,7 @@ class Composer:
         if self._section == 0 or t >= self._section_end:
             self._section += 1
             evs.append(Event(t, "marker", text=f"section {self._section}"))
-            self._new_section_traits()
+            self._new_section_traits(first=self._section == 1)
             # The section ends at the first chord change after this time; a chord lasts at most
             # 4 bars, so the section lasts 30-90 seconds whatever the tempo.
             latest = SECTION_SECONDS[1] - max(CHORD_BARS) * bar_sec
@@ -241,19 +271,32 @@ class Composer:
         self._voice_pad(evs, t, chord)
         self._voice_bass(evs, t, chord)
 
-    def _new_section_traits(self) -> None:
-        rng = self._rng
-        self._pad_centre = rng.choice([c for c in PAD_CENTRES if c != self._pad_centre])
-        self._pad_voices = rng.choice(PAD_VOICES)
-        lo, hi = MELODY_CENTRE_RANGE
-        m = self._melody
-        m.center = min(hi, max(lo, m.center + rng.choice(MELODY_CENTRE_SHIFTS)))
-        self._bass_part = rng.choice(BASS_PARTS)
+    def _new_section_traits(self, first: bool) -> None:
+        rng, prof = self._rng, self._profile
+        if not first:
+            self._traits = self._traits.next(rng, prof)
+        self._melody.center = self._traits.centre
+        # Up to four motifs: some carry over from the last section (restated in the new register
+        # by their first statement's intervals), the rest are new.
+        sub = "triple" if rng.random() < prof.triple else "duple"
+        intensity = self._params.intensity
+        kept = [(mo, iv) for mo, iv in zip(self._motifs, self._intervals) if rng.random() < 0.5]
+        n_new = rng.randint(1, MAX_MOTIFS - len(kept)) if len(kept) < MAX_MOTIFS else 0
+        fresh = [
+            (draw_motif(rng, sub, prof.step_bias, prof.long_bias * (1.3 - 0.6 * intensity), prof.legato), None)
+            for _ in range(n_new)
+        ]
+        pairs = kept + fresh
+        self._motifs = [mo for mo, _ in pairs]
+        self._intervals = [iv for _, iv in pairs]
+        self._anchors = {}
+
+    def _held(self) -> list[int]:
+        return list(self._pad) + ([self._bass] if self._bass is not None else [])
 
     def _voice_pad(self, evs: list[Event], t: float, chord: Chord) -> None:
-        lo = self._pad_centre - PAD_SPAN_BELOW
-        hi = self._pad_centre + PAD_SPAN_ABOVE
-        new = lead(self._pad, chord.pcs, self._pad_voices, lo, hi)
+        tr = self._traits
+        new = voice(self._pad, chord.pcs, tr.pad_voices, tr.pad_low, tr.pad_span)
         old = self._pad
         vel = int(round(36 + 22 * self._params.intensity + self._rng.uniform(-3, 3)))
         for pitch in old:
@@ -265,53 +308,120 @@ class Composer:
         self._pad = new
 
     def _voice_bass(self, evs: list[Event], t: float, chord: Chord) -> None:
-        part = self._bass_part
+        part = self._traits.bass
         if part == "off":
             target = None
         else:
             pc = chord.root if part == "root" else self._params.key % 12
             target = BASS_LOW + (pc - BASS_LOW) % 12
-        if target == self._bass:
-            return
-        if self._bass is not None:
-            evs.append(Event(t, "note_off", BASS_CHANNEL, self._bass))
-        if target is not None:
-            vel = int(round(34 + 16 * self._params.intensity + self._rng.uniform(-3, 3)))
-            evs.append(Event(t, "note_on", BASS_CHANNEL, target, vel))
-        self._bass = target
+        if target != self._bass:
+            if self._bass is not None:
+                evs.append(Event(t, "note_off", BASS_CHANNEL, self._bass))
+            if target is not None:
+                vel = int(round(40 + 16 * self._params.intensity + self._rng.uniform(-3, 3)))
+                evs.append(Event(t, "note_on", BASS_CHANNEL, target, vel))
+            self._bass = target
+        # A melody note that would now sound a minor second or ninth above the accompaniment
+        # stops with the chord change.
+        if self._mel is not None and clashes(self._mel[0], self._held()):
+            evs.append(Event(t, "note_off", MELODY_CHANNEL, self._mel[0]))
+            self._mel = None
 
-    def _choose_slot_length(self) -> None:
-        lengths, weights = zip(*slot_length_weights(self._params.intensity))
-        self._slot_len = self._rng.choices(lengths, weights)[0]
+    def _expression_beat(self, evs: list[Event], t0: float) -> None:
+        for ch in (PAD_CHANNEL, BASS_CHANNEL):
+            v = expression(self._swells[ch].db(t0))
+            if self._expression.get(ch) != v:
+                self._expression[ch] = v
+                evs.append(Event(t0, "control", ch, control=EXPRESSION_CC, value=v))
+
+    def _plan(self, tick0: int) -> None:
+        rng, tr, p = self._rng, self._traits, self._params
+        start = max(self._next_phrase, tick0 + TICKS_PER_BEAT)
+        k = rng.choices(range(len(self._motifs)), MOTIF_WEIGHTS[: len(self._motifs)])[0]
+        self._phrase = plan_phrase(rng, self._motifs[k], start, p.intensity)
+        self._phrase_motif = k
+        self._first_statement = False
+        self._note_i = 0
 
     def _melody_beat(self, evs: list[Event], b: int, t0: float, spb: float) -> None:
-        slot = self._slot_len
-        in_bar = b % BEATS_PER_BAR
-        if slot >= 1.0:
-            offsets: tuple[float, ...] = (0.0,) if in_bar % int(slot) == 0 else ()
-        else:
-            offsets = (0.0, 0.5)
-        m, rng = self._melody, self._rng
-        chord_pcs = self._chord.pcs if self._chord is not None else ()
-        prob = sounding_probability(self._params.intensity)
-        for off in offsets:
-            pos = b + off
-            if self._mel_pitch is not None and self._mel_off < pos:
-                evs.append(Event(t0 + (self._mel_off - b) * spb, "note_off", MELODY_CHANNEL, self._mel_pitch))
-                self._mel_pitch = None
-            if m.forced is None and rng.random() >= prob:
-                continue
-            legato = self._mel_pitch is not None
-            pitch = m.next_pitch(chord_pcs, self._scale, legato)
-            t = t0 + off * spb
-            if self._mel_pitch is not None:
-                evs.append(Event(t, "note_off", MELODY_CHANNEL, self._mel_pitch))
-            evs.append(Event(t, "note_on", MELODY_CHANNEL, pitch, m.velocity(self._params.intensity, in_bar + off)))
-            self._mel_pitch = pitch
-            self._mel_off = pos + min(MAX_HOLD_SLOTS * slot, float(BEATS_PER_BAR))
-        if self._mel_pitch is not None and self._mel_off < b + 1:
-            evs.append(Event(t0 + (self._mel_off - b) * spb, "note_off", MELODY_CHANNEL, self._mel_pitch))
-            self._mel_pitch = None
+        tpb = TICKS_PER_BEAT
+        tick0, tick1 = b * tpb, (b + 1) * tpb
+        if (
+            self._phrase is None
+            and self._traits.density != BREATH
+            and self._next_phrase < tick1 + tpb
+        ):
+            self._plan(tick0)
+
+        def at(tick: int, offset: float) -> float:
+            return max(t0, t0 + (tick - tick0) / tpb * spb + offset)
+
+        ph = self._phrase
+        m = self._melody
+        while ph is not None and self._note_i < len(ph.notes) and ph.notes[self._note_i].on < tick1:
+            note = ph.notes[self._note_i]
+            nxt = ph.notes[self._note_i + 1] if self._note_i + 1 < len(ph.notes) else None
+            jit = humanise(self._timing, note.on % tpb == 0)
+            t_on = at(note.on, jit)
+            legato = False
+            if self._mel is not None:
+                pitch, end, off_jit = self._mel
+                legato = end == note.on
+                evs.append(Event(t_on if legato else at(end, off_jit), "note_off", MELODY_CHANNEL, pitch))
+                self._mel = None
+            held = self._held()
+            chord_pcs = self._chord.pcs if self._chord is not None else ()
+            passing_ok = (
+                nxt is not None and nxt.on == note.off and note.off - note.on <= tpb
+                and weak_position(note.on % (BEATS_PER_BAR * tpb), tpb)
+            )
+            short = note.off - note.on <= tpb // 2
+            x = note.index / max(1, note.count - 1)
+            k = self._phrase_motif
+            first = self._anchors.get(k)
+            # (a phrase planned before a section change runs on without the new section's motifs)
+            ivs = self._intervals[k] if k < len(self._intervals) else None
+            exact = ivs is not None and ph.variation in ("literal", "displace")
+            if note.step is None and first is not None:
+                # A restatement starts where the motif first sounded in this section, and a
+                # literal one moves by the same intervals, where the harmony lets it.
+                target = first
+            elif exact and 0 < note.index <= len(ivs) and m.last is not None:  # type: ignore[arg-type]
+                target = m.last + ivs[note.index - 1]  # type: ignore[index]
+            else:
+                target = m.target(note.step, SHAPE_START[ph.shape], self._scale)
+            prev = m.last
+            pitch = m.next_pitch(target, chord_pcs, self._scale, held, legato, passing_ok, short)
+            if note.step is None:
+                self._anchors.setdefault(k, pitch)
+                if ivs is None and k < len(self._intervals):
+                    self._intervals[k] = ivs = []
+                    self._first_statement = True
+            elif self._first_statement and ivs is not None and len(ivs) == note.index - 1 and prev is not None:
+                ivs.append(pitch - prev)
+            evs.append(Event(t_on, "note_on", MELODY_CHANNEL, pitch, self._velocity(t_on, ph.shape, x)))
+            self._mel = (pitch, note.off, jit)
+            self._note_i += 1
+            if nxt is None:
+                rest = rest_seconds(self._rng, self._params.intensity, self._traits.density, spb)
+                self._next_phrase = note.off + math.ceil(rest / spb * tpb)
+                self._phrase = None
+        if self._mel is not None and self._mel[1] < tick1:
+            pitch, end, off_jit = self._mel
+            joined = ph is not None and self._note_i < len(ph.notes) and ph.notes[self._note_i].on == end
+            if not joined:
+                evs.append(Event(at(end, off_jit), "note_off", MELODY_CHANNEL, pitch))
+                self._mel = None
+
+    def _velocity(self, t: float, shape: str, x: float) -> int:
+        base = 32.0 + 34.0 * self._params.intensity + self._profile.velocity
+        v = (
+            base
+            + MELODY_SWELL_VEL * (self._swells[MELODY_CHANNEL].unit(t) - 0.5)
+            + MELODY_SHAPE_VEL * (shape_curve(shape, x) - 0.6)
+            + self._rng.gauss(0.0, 2.0)
+        )
+        return int(min(VELOCITY_MAX, max(VELOCITY_MIN, round(v))))
 
 
 def compose(minutes: float, *, seed: int = 0, params: MusicParams = MusicParams()) -> list[Event]:

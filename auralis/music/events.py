@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-EventKind = Literal["note_on", "note_off", "marker", "tempo"]
+EventKind = Literal["note_on", "note_off", "control", "marker", "tempo"]
 
 #: MIDI channels of the voices.
 MELODY_CHANNEL = 0  # piano
@@ -25,6 +25,8 @@ class Event:
     """One event at an absolute time in seconds from the start of the composition.
 
     - ``note_on`` / ``note_off``: ``channel``, ``pitch`` (0-127), ``velocity`` (1-127 for on).
+    - ``control``: ``channel``, ``control`` (a MIDI controller number) and ``value`` (0-127);
+      the composer uses expression (CC 11) for the slow swells of held voices.
     - ``marker``: ``text`` such as ``"chord D min7"``, ``"context D dorian"``, ``"section 3"``.
     - ``tempo``: ``bpm`` in effect from ``time`` on.
     """
@@ -36,3 +38,5 @@ class Event:
     velocity: int = 0
     text: str = ""
     bpm: float = 0.0
+    control: int = 0
+    value: int = 0

@@ -1,13 +1,21 @@
-"""Constraint-based melody: note choice, rhythm density and humanised velocity.
+"""Constraint-based melody: the choice of each note.
 
-Note categories are held to 70% chord tones, 25% other scale tones and 5% chromatic notes by error
-diffusion: each note goes to the feasible category furthest behind its share, so the counts never
-drift more than a note or two from the targets in any stretch of music. Within the category the
-pitch is drawn with weights that favour steps, allow a few skips and rare leaps (up to a fifth),
-pull towards the section's register centre, and stay inside a bounded range. After a leap (more
-than 4 semitones) the next note steps back (1-2 semitones, opposite direction). A chromatic note is
-only ever a passing tone: it continues a sounding diatonic note by a semitone, and the next note
-(forced into the following slot) completes the whole step to the diatonic note beyond it.
+The rhythm and the motif's steps come from the phrase plan (see `phrases`, `motifs`); here each
+note gets its pitch when it sounds, against the chord and the accompaniment then held.
+
+- **Target.** The motif's step (in scale steps) from the previous note gives a target pitch; the
+  first note of a phrase targets the phrase shape's start in the section's register. Candidates
+  are weighted by their distance to the target, then by the register pull.
+- **Categories: 70% chord tones, 25% other scale tones, 5% chromatic**, held by error diffusion
+  with a tolerance: the target's own category is taken unless another category is more than
+  :data:`TOLERANCE` notes behind its share (then the furthest-behind feasible one is), so the
+  counts never drift more than about a note from the targets in any stretch of music.
+- **Consonance.** No note forms a minor second or minor ninth above a held pad or bass note;
+  only a chromatic passing tone (short, on a weak position) may.
+- **Contour.** Intervals are at most a fifth (except into a new register); after a leap (more
+  than 4 semitones) the next note steps back (1-2 semitones, opposite direction).
+- **Chromatic notes** are only ever passing tones: a chromatic note continues a sounding diatonic
+  note by a semitone, and the next note (joined to it) completes the whole step beyond it.
 """
 
 from __future__ import annotations
@@ -15,29 +23,17 @@ from __future__ import annotations
 import random
 from collections.abc import Collection
 
+from auralis.music.consonance import clashes
+
 CHORD_TONE, SCALE_TONE, CHROMATIC = 0, 1, 2
 TARGET_SHARE = (0.70, 0.25, 0.05)
+TOLERANCE = 1.5
 
 LEAP = 4  # an interval larger than this many semitones is a leap
 MAX_INTERVAL = 7  # no melodic interval larger than a fifth (except into a new register)
 RANGE_BELOW, RANGE_ABOVE = 7, 8  # the range around the register centre
 LOWEST, HIGHEST = 55, 91  # absolute bounds of the melody
 VELOCITY_MIN, VELOCITY_MAX = 20, 100
-
-#: Weight of a melodic interval by its size in semitones.
-INTERVAL_WEIGHT = (0.25, 1.0, 1.0, 0.7, 0.6, 0.12, 0.05, 0.08)
-
-
-def sounding_probability(intensity: float) -> float:
-    """Probability that a rhythmic slot sounds: 0.5 at intensity 0 up to 0.8 at intensity 1."""
-    return 0.5 + 0.3 * intensity
-
-
-def slot_length_weights(intensity: float) -> tuple[tuple[float, float], ...]:
-    """(slot length in beats, weight) for a bar: long slots when calm, half beats when intense."""
-    half = 0.8 * max(0.0, (intensity - 0.5) / 0.5)
-    double = max(0.0, (0.5 - intensity) / 0.5)
-    return ((2.0, double), (1.0, 1.0 - half - double), (0.5, half))
 
 
 def category(pc: int, chord_pcs: Collection[int], scale: Collection[int]) -> int:
@@ -46,6 +42,17 @@ def category(pc: int, chord_pcs: Collection[int], scale: Collection[int]) -> int
     if pc in scale:
         return SCALE_TONE
     return CHROMATIC
+
+
+def scale_step(pitch: int, steps: int, scale: Collection[int]) -> int:
+    """The pitch `steps` scale degrees from `pitch` (a chromatic `pitch` counts as on the scale)."""
+    p = pitch
+    d = 1 if steps > 0 else -1
+    for _ in range(abs(steps)):
+        p += d
+        while p % 12 not in scale:
+            p += d
+    return p
 
 
 class MelodyLine:
@@ -72,8 +79,27 @@ class MelodyLine:
         if self.forced is not None and self.forced % 12 not in scale:
             self.forced = None
 
-    def next_pitch(self, chord_pcs: Collection[int], scale: Collection[int], legato: bool) -> int:
-        """Choose the next note. `legato`: the previous note is still sounding."""
+    def target(self, step: int | None, start_offset: int, scale: Collection[int]) -> int:
+        """Where the motif points: `step` scale steps from the last note, or (a phrase's first
+        note, `step` None) `start_offset` semitones from the register centre."""
+        if step is None or self.last is None:
+            return self.center + start_offset
+        return scale_step(self.last, step, scale)
+
+    def next_pitch(
+        self,
+        target: int,
+        chord_pcs: Collection[int],
+        scale: Collection[int],
+        held: Collection[int],
+        legato: bool,
+        passing_ok: bool,
+        short: bool = True,
+    ) -> int:
+        """Choose the next note near `target`. `legato`: the previous note sounds up to this one;
+        `passing_ok`: this note is short, on a weak position and joined to the next, so it may
+        be a chromatic passing tone; only a `short` one may sound against a held note a semitone
+        below."""
         if self.forced is not None:
             pitch, self.forced = self.forced, None
             return self._commit(pitch, chord_pcs, scale)
@@ -95,23 +121,37 @@ class MelodyLine:
             if cat == CHROMATIC:
                 beyond = p + d
                 if not (
-                    legato and last_diatonic and abs(d) == 1 and beyond % 12 in scale
+                    legato and passing_ok and last_diatonic and abs(d) == 1 and beyond % 12 in scale
                     and lo <= beyond <= hi and self.last is not None
+                    and not clashes(beyond, held) and (short or not clashes(p, held))
                 ):
                     continue
-            w = INTERVAL_WEIGHT[abs(d)]
-            w *= 1.0 / (1.0 + ((p - self.center) / 6.0) ** 2)  # pull to the register centre
-            if d and self.last_interval and (d > 0) == (self.last_interval > 0) and abs(d) <= 2:
-                w *= 1.3  # stepwise lines keep going
+            elif clashes(p, held):
+                continue
+            w = 0.04 ** abs(p - target)
+            w *= 1.0 / (1.0 + ((p - self.center) / 7.0) ** 2)  # pull to the register centre
+            if abs(d) > LEAP:
+                w *= 0.3
             cands[cat].append(p)
             weights[cat].append(w)
         feasible = [c for c in (CHORD_TONE, SCALE_TONE, CHROMATIC) if cands[c]]
         if not feasible:  # far outside a new register: the nearest diatonic note in range
-            options = [p for p in range(lo, hi + 1) if p % 12 in scale]
+            options = [p for p in range(lo, hi + 1) if p % 12 in scale and not clashes(p, held)]
+            options = options or [p for p in range(lo, hi + 1) if p % 12 in scale]
             pitch = min(options, key=lambda p: (abs(p - last), p))
             return self._commit(pitch, chord_pcs, scale)
         n = sum(self.counts) + 1
-        cat = max(feasible, key=lambda c: (TARGET_SHARE[c] * n - self.counts[c], -c))
+        behind = {c: TARGET_SHARE[c] * n - self.counts[c] for c in feasible}
+        most = max(feasible, key=lambda c: (behind[c], -c))
+        # The candidate nearest the target decides the category, unless another is too far behind.
+        best = max(
+            ((w, p, c) for c in feasible if c != CHROMATIC for p, w in zip(cands[c], weights[c])),
+            default=None,
+        )
+        if best is not None and behind[most] <= TOLERANCE and behind[best[2]] > -TOLERANCE:
+            cat = best[2]
+        else:
+            cat = most
         pitch = self.rng.choices(cands[cat], weights[cat])[0]
         if cat == CHROMATIC:
             self.forced = pitch + (pitch - last)
@@ -123,15 +163,3 @@ class MelodyLine:
             self.last_interval = pitch - self.last
         self.last = pitch
         return pitch
-
-    def velocity(self, intensity: float, beat_in_bar: float) -> int:
-        """Humanised velocity in 20-100: louder with intensity, accents on strong beats."""
-        base = 44.0 + 30.0 * intensity
-        if beat_in_bar == 0:
-            base += 6.0
-        elif beat_in_bar == 2:
-            base += 3.0
-        elif beat_in_bar != int(beat_in_bar):
-            base -= 4.0
-        v = base + self.rng.gauss(0.0, 7.0)
-        return int(min(VELOCITY_MAX, max(VELOCITY_MIN, round(v))))

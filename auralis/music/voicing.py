@@ -1,120 +1,84 @@
-"""Pad voicings with smooth voice leading: common tones hold, the other voices move least."""
+"""Open pad voicings with smooth voice leading.
+
+Every voicing is *open*: its span (lowest to highest note) is at least :data:`MIN_SPAN`
+semitones, no two neighbouring notes below C4 (MIDI 60) are a second apart, and the bottom
+interval is at least a fourth when it lies below G3, so the low register stays clear. The bottom
+note is the root or the fifth; the root and the third (or suspension) are always present.
+
+Among the voicings that qualify, the pad takes the cheapest to reach from the one sounding:
+a common tone that stops costs most (each common pitch class always keeps sounding), then the
+distance every moving voice travels, then how far the voice count and the span stray from the
+section's wishes. Candidates are enumerated (a chord has about ten pitches in range), so the
+choice is exact and deterministic.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import combinations
 
-#: A held voice may stay up to this many semitones outside the register; a root-position chord
-#: may put its root this far below it.
+MIN_SPAN = 19
+C4 = 60
+CLEAR_BELOW = 55  # below this the bottom interval is at least a fourth
+#: A held voice may stay this many semitones outside the section's range.
 SLACK = 4
 
 
-def _nearest(p: int, pc: int, lo: int, hi: int, used: set[int]) -> int | None:
-    """The pitch of class `pc` in [lo, hi], not in `used`, closest to `p` (ties go down)."""
-    up = p + (pc - p) % 12
-    best: int | None = None
-    for cand in (up - 12, up, up - 24, up + 12):
-        if lo <= cand <= hi and cand not in used and (
-            best is None or abs(cand - p) < abs(best - p) or (abs(cand - p) == abs(best - p) and cand < best)
-        ):
-            best = cand
-    return best
+def _ok(v: Sequence[int], pcs: Sequence[int], max_span: int) -> bool:
+    span = v[-1] - v[0]
+    if span < MIN_SPAN or span > max_span:
+        return False
+    present = {p % 12 for p in v}
+    if pcs[0] not in present or pcs[1] not in present:
+        return False
+    if v[0] % 12 not in (pcs[0], (pcs[0] + 7) % 12):
+        return False
+    if v[0] < CLEAR_BELOW and v[1] - v[0] < 5:
+        return False
+    return all(b - a > 2 for a, b in zip(v, v[1:]) if a < C4)
 
 
-def _spread_slot(pc: int, lo: int, hi: int, used: set[int]) -> int | None:
-    """The pitch of class `pc` in [lo, hi] farthest from the pitches already used."""
-    best, best_gap = None, -1
-    p = lo + (pc - lo) % 12
-    while p <= hi:
-        if p not in used:
-            gap = min((abs(p - u) for u in used), default=99)
-            if gap > best_gap:
-                best, best_gap = p, gap
-        p += 12
-    return best
-
-
-def initial_voicing(pcs: Sequence[int], n: int, lo: int, hi: int) -> tuple[int, ...]:
-    """A root-position voicing of `n` voices: the lowest root in range, the tones stacked above.
-
-    With more voices than tones the tones are doubled an octave up (root first); with fewer, the
-    least important tones (the fifth first) are left out.
-    """
-    floor = lo - SLACK
-    root = floor + (pcs[0] - floor) % 12
-    base = [root + (pc - root) % 12 for pc in pcs[: min(n, len(pcs))]]
-    pitches: list[int] = []
-    for p in base + [q + 12 for q in base] + [q + 24 for q in base]:
-        if len(pitches) == n:
-            break
-        if p > hi:
-            p -= 12
-        if floor <= p <= hi and p not in pitches:
-            pitches.append(p)
-    return tuple(sorted(pitches))
-
-
-def lead(prev: Sequence[int], pcs: Sequence[int], n: int, lo: int, hi: int) -> tuple[int, ...]:
-    """Voice `pcs` (most important first) in about `n` voices within [lo, hi], led from `prev`.
-
-    - Every voice of `prev` on a tone of the new chord (within SLACK of the range) holds, so each
-      common tone keeps sounding; only when there are more than ``n + 1`` of them do doubled (then
-      the least important) ones drop.
-    - Each other voice moves to the nearest pitch of a chord tone still missing (most important
-      first) or, when all are there, of any chord tone.
-    - Voices are added to reach `n` (missing tones first, then doublings).
-    - The root and the third (or suspension) are always present: if held voices fill every slot, a
-      ``n + 1``-th voice is added for them, or else a doubled voice moves to them (its tone still
-      sounds in the other voice).
-
-    Returns a sorted tuple of distinct pitches.
-    """
+def _cost(v: Sequence[int], prev: Sequence[int], pcs: Sequence[int], n: int, span: int) -> float:
+    c = 2.0 * abs(len(v) - n) + 0.25 * abs((v[-1] - v[0]) - span)
+    if v[0] % 12 != pcs[0]:
+        c += 1.0
     if not prev:
-        return initial_voicing(pcs, n, lo, hi)
-    pcset = set(pcs)
-    keep = [p for p in sorted(prev) if p % 12 in pcset and lo - SLACK <= p <= hi + SLACK]
-    while len(keep) > n + 1:
-        counts = {pc: sum(1 for p in keep if p % 12 == pc) for pc in pcset}
-        victim = max(keep, key=lambda p: (counts[p % 12] > 1, pcs.index(p % 12), p))
-        keep.remove(victim)
-    used = set(keep)
-    present = {p % 12 for p in keep}
-    missing = [pc for pc in pcs[: max(n, 2)] if pc not in present]
-    for m in (p for p in prev if p not in used):
-        if len(used) >= n:
-            break
-        targets = missing or list(pcs)
-        options = [(c, pc) for pc in targets if (c := _nearest(m, pc, lo, hi, used)) is not None]
-        if options:
-            cand, pc = min(options, key=lambda o: (abs(o[0] - m), o[0]))
-            used.add(cand)
-            if pc in missing:
-                missing.remove(pc)
-    k = 0
-    while len(used) < n and k < 4 * len(pcs):
-        if missing:
-            pc = missing.pop(0)
-        else:
-            pc = pcs[k % len(pcs)]
-            k += 1
-        cand = _spread_slot(pc, lo, hi, used)
-        if cand is not None:
-            used.add(cand)
-    for pc in pcs[:2]:
-        if any(p % 12 == pc for p in used):
+        return c
+    new = set(v)
+    for p in prev:
+        if p % 12 in pcs and p not in new:
+            c += 20.0  # a common tone stopped
+    for p in v:
+        if p not in prev:
+            c += min(abs(p - q) for q in prev)
+    for q in prev:
+        if q not in new:
+            c += min(abs(p - q) for p in v)
+    return c
+
+
+def voice(
+    prev: Sequence[int], pcs: Sequence[int], n: int, low: int, span: int
+) -> tuple[int, ...]:
+    """Voice the chord `pcs` (most important first) in about `n` voices from `low` upwards,
+    aiming at a span of `span` semitones (at least MIN_SPAN), led from `prev`."""
+    span = max(span, MIN_SPAN)
+    max_span = span + 6
+    hi = low + max_span
+    pool = sorted(
+        {p for p in range(low, hi + 1) if p % 12 in pcs}
+        | {p for p in prev if p % 12 in pcs and low - SLACK <= p <= hi + SLACK}
+    )
+    best: tuple[float, tuple[int, ...]] | None = None
+    for size in (n, n + 1, n - 1):
+        if not 3 <= size <= 6 or (best is not None and size < n):
             continue
-        if len(used) <= n:
-            cand = _spread_slot(pc, lo, hi, used)
-            if cand is not None:
-                used.add(cand)
+        for v in combinations(pool, size):
+            if not _ok(v, pcs, max_span + SLACK):
                 continue
-        counts = {q: sum(1 for p in used if p % 12 == q) for q in pcset}
-        movable = [p for p in used if counts.get(p % 12, 0) > 1] or [
-            p for p in used if p % 12 not in pcs[:2]
-        ]
-        options = [(c, p) for p in movable if (c := _nearest(p, pc, lo, hi, used)) is not None]
-        if options:
-            cand, old = min(options, key=lambda o: (abs(o[0] - o[1]), o[0]))
-            used.discard(old)
-            used.add(cand)
-    return tuple(sorted(used))
+            c = _cost(v, prev, pcs, n, span)
+            if best is None or (c, v) < best:
+                best = (c, v)
+    if best is None:  # no open voicing qualifies in this range: widen it (never reached with the
+        return voice(prev, pcs, n, low - 5, span + 5)  # composer's ranges, kept total)
+    return best[1]

@@ -1,0 +1,218 @@
+"""Musical measures of a composed event stream (the figures of docs/music.md).
+
+Each measure reads only events and markers, the way a listener-facing layer sees them; the
+benchmark (bench/bench_music.py) prints them per preset and the tests hold them to targets.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from auralis.music.events import BASS_CHANNEL, MELODY_CHANNEL, PAD_CHANNEL, Event
+
+PHRASE_REST_BEATS, PHRASE_REST_S = 2.0, 3.0
+LONG_REST_S = 5.0
+GRAM, RECUR_WINDOW = 4, 32
+SHORT_BEATS = 0.5  # a clash this short, on a weak position, is a passing or neighbour tone
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    start: float
+    end: float
+    pitch: int
+    velocity: int
+
+
+def notes(events: Sequence[Event], channel: int = MELODY_CHANNEL) -> list[Note]:
+    open_: dict[int, Event] = {}
+    out: list[Note] = []
+    for e in events:
+        if e.channel != channel:
+            continue
+        if e.kind == "note_on":
+            open_[e.pitch] = e
+        elif e.kind == "note_off" and e.pitch in open_:
+            on = open_.pop(e.pitch)
+            out.append(Note(on.time, e.time, e.pitch, on.velocity))
+    return sorted(out, key=lambda n: n.start)
+
+
+def duration(events: Sequence[Event]) -> float:
+    return max(e.time for e in events)
+
+
+def silent_share(mel: Sequence[Note], total: float) -> float:
+    """Share of the time with no melody note sounding."""
+    sounding, reach = 0.0, 0.0
+    for n in mel:
+        s = max(n.start, reach)
+        if n.end > s:
+            sounding += n.end - s
+        reach = max(reach, n.end)
+    return 1.0 - sounding / total
+
+
+def phrases(mel: Sequence[Note], spb: float) -> list[list[Note]]:
+    """Notes grouped by rests of at least 2 beats and 3 seconds."""
+    if not mel:
+        return []
+    out = [[mel[0]]]
+    for a, b in zip(mel, mel[1:]):
+        if b.start - a.end >= max(PHRASE_REST_BEATS * spb, PHRASE_REST_S):
+            out.append([b])
+        else:
+            out[-1].append(b)
+    return out
+
+
+def share_in_short_phrases(mel: Sequence[Note], spb: float) -> float:
+    """Share of notes in phrases of 3-7 notes."""
+    return sum(len(p) for p in phrases(mel, spb) if 3 <= len(p) <= 7) / max(1, len(mel))
+
+
+def long_rests_per_minute(mel: Sequence[Note], total: float) -> float:
+    gaps = [b.start - a.end for a, b in zip(mel, mel[1:])]
+    return sum(1 for g in gaps if g >= LONG_REST_S) / (total / 60.0)
+
+
+def quarter_beats(seconds: float, spb: float) -> float:
+    return round(seconds / spb * 4) / 4
+
+
+def recurrence(mel: Sequence[Note], spb: float) -> float:
+    """Share of interval+rhythm 4-grams (3 intervals in semitones, 4 note lengths on the
+    quarter-beat grid) that recur within the next 32 notes."""
+    keys = [
+        tuple(mel[i + k + 1].pitch - mel[i + k].pitch for k in range(GRAM - 1))
+        + tuple(quarter_beats(mel[i + k].end - mel[i + k].start, spb) for k in range(GRAM))
+        for i in range(len(mel) - GRAM + 1)
+    ]
+    hits = sum(1 for i, g in enumerate(keys) if g in keys[i + 1 : i + 1 + RECUR_WINDOW])
+    return hits / max(1, len(keys))
+
+
+def clashes(events: Sequence[Event], spb: float) -> tuple[int, int]:
+    """(melody notes a minor 2nd/9th above a held pad or bass note, those of them that are not
+    short passing/neighbour tones on a weak position)."""
+    mel = notes(events)
+    held = [n for ch in (PAD_CHANNEL, BASS_CHANNEL) for n in notes(events, ch)]
+    held.sort(key=lambda n: n.start)
+    total = bad = 0
+    j = 0
+    active: list[Note] = []
+    for n in mel:
+        while j < len(held) and held[j].start < n.end:
+            active.append(held[j])
+            j += 1
+        active = [h for h in active if h.end > n.start]
+        overlap = [
+            h for h in active
+            if h.start < n.end and h.end > n.start and n.pitch > h.pitch and (n.pitch - h.pitch) % 12 == 1
+            and min(h.end, n.end) - max(h.start, n.start) > 0.05
+        ]
+        if overlap:
+            total += 1
+            pos = n.start / spb
+            weak = abs(pos - round(pos)) > 0.1 or round(pos) % 2 == 1
+            if not (n.end - n.start <= SHORT_BEATS * spb + 0.06 and weak):
+                bad += 1
+    return total, bad
+
+
+def inter_onsets(mel: Sequence[Note], spb: float) -> tuple[int, float]:
+    """(distinct inter-onset intervals on the quarter-beat grid, each covering at least 1% of
+    onsets; share of inter-onset intervals of 3 beats or more)."""
+    iois = [quarter_beats(b.start - a.start, spb) for a, b in zip(mel, mel[1:])]
+    counts: dict[float, int] = {}
+    for x in iois:
+        counts[x] = counts.get(x, 0) + 1
+    distinct = sum(1 for c in counts.values() if c >= 0.01 * len(iois))
+    return distinct, sum(1 for x in iois if x >= 3) / max(1, len(iois))
+
+
+def velocity_autocorrelation(mel: Sequence[Note]) -> float:
+    v = [n.velocity for n in mel]
+    mu = statistics.fmean(v)
+    den = sum((x - mu) ** 2 for x in v)
+    return sum((a - mu) * (b - mu) for a, b in zip(v, v[1:])) / den if den else 0.0
+
+
+def section_starts(events: Sequence[Event]) -> list[float]:
+    return [e.time for e in events if e.kind == "marker" and e.text.startswith("section ")]
+
+
+def _section_features(events: Sequence[Event], a: float, b: float) -> dict[str, float]:
+    mel = [n for n in notes(events) if a <= n.start < b]
+    pad = [n for n in notes(events, PAD_CHANNEL) if n.start < b and n.end > a]
+    bass = [n for n in notes(events, BASS_CHANNEL) if n.start < b and n.end > a]
+    mid = (a + b) / 2
+    pad_now = [n.pitch for n in pad if n.start <= mid < n.end] or [n.pitch for n in pad]
+    return {
+        "density": len(mel) / ((b - a) / 60.0),
+        "register": statistics.median(n.pitch for n in mel) if mel else float("nan"),
+        "melody": float(bool(mel)),
+        "bass": float(sum(min(n.end, b) - max(n.start, a) for n in bass) > 0.5 * (b - a)),
+        "pad_span": float(max(pad_now) - min(pad_now)) if pad_now else 0.0,
+    }
+
+
+def boundary_changes(events: Sequence[Event]) -> list[int]:
+    """For each section boundary, how many of these change: melody density (by 40% or more),
+    register (median pitch, 5 semitones or more), a layer entering or leaving (melody, bass),
+    the pad's span (4 semitones or more)."""
+    starts = section_starts(events) + [duration(events)]
+    feats = [_section_features(events, a, b) for a, b in zip(starts, starts[1:])]
+    out = []
+    for x, y in zip(feats, feats[1:]):
+        a, b = x["density"], y["density"]
+        n = int(abs(b - a) >= 0.4 * a if a > 0 else b > 0)
+        reg = x["register"] == x["register"] and y["register"] == y["register"]
+        n += int(reg and abs(x["register"] - y["register"]) >= 5)
+        n += int(x["melody"] != y["melody"] or x["bass"] != y["bass"])
+        n += int(abs(x["pad_span"] - y["pad_span"]) >= 4)
+        out.append(n)
+    return out
+
+
+def window_features(events: Sequence[Event], spb: float, window: float = 300.0) -> list[list[float]]:
+    """Ten features per window (for the between/within-seed variance ratio)."""
+    mel_all = notes(events)
+    pad_all = notes(events, PAD_CHANNEL)
+    bass_all = notes(events, BASS_CHANNEL)
+    end = duration(events)
+    rows = []
+    t = 0.0
+    while t + window <= end + 1e-9:
+        mel = [n for n in mel_all if t <= n.start < t + window]
+        pad = [n for n in pad_all if t <= n.start < t + window]
+        bass = [n for n in bass_all if n.start < t + window and n.end > t]
+        if len(mel) >= 8 and pad:
+            ints = [abs(b.pitch - a.pitch) for a, b in zip(mel, mel[1:])]
+            rows.append([
+                statistics.fmean(n.pitch for n in mel),
+                len(mel) / (window / 60),
+                statistics.fmean((n.end - n.start) / spb for n in mel),
+                statistics.fmean(n.velocity for n in mel),
+                silent_share(mel, window),
+                statistics.fmean(ints),
+                sum(1 for i in ints if i <= 2) / len(ints),
+                statistics.fmean(n.pitch for n in pad),
+                sum(min(n.end, t + window) - max(n.start, t) for n in bass) / window,
+                statistics.fmean(len(p) for p in phrases(mel, spb)),
+            ])
+        t += window
+    return rows
+
+
+def between_within(per_seed: Sequence[Sequence[Sequence[float]]]) -> float:
+    """Median over features of (variance of the seeds' means) / (mean within-seed variance)."""
+    ratios = []
+    for f in range(len(per_seed[0][0])):
+        means = [statistics.fmean(r[f] for r in rows) for rows in per_seed]
+        within = statistics.fmean(statistics.pvariance([r[f] for r in rows]) for rows in per_seed)
+        between = statistics.pvariance(means)
+        ratios.append(between / within if within > 0 else float("inf"))
+    return statistics.median(ratios)

@@ -1,0 +1,86 @@
+"""Phrases and breath: the melody as short shaped phrases, each followed by a rest.
+
+A phrase restates one of the section's motifs (see `motifs`): 2-8 notes, mostly 3-7, with a
+shape (``rise-fall``, ``arch`` or ``fall``) that sets where it starts in the register and how its
+loudness moves (see `dynamics.shape_curve`). Inside a phrase notes are joined (legato) or
+detached by a short gap. After the phrase comes a rest drawn from a long-tailed (log-normal)
+distribution: at least 2 beats and 3.2 seconds, usually a few seconds, now and then 10-20
+seconds when calm. Intensity scales how often phrases come (shorter rests) and how long they
+are (more notes, shorter values); the section's density factor scales the rests too.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from auralis.music.motifs import Motif, vary
+from auralis.music.rhythm import unit
+
+SHAPES = ("rise-fall", "arch", "fall")
+SHAPE_WEIGHTS = (0.4, 0.35, 0.25)
+#: Where each shape starts, in semitones from the register centre.
+SHAPE_START = {"rise-fall": -3, "arch": -1, "fall": 4}
+MIN_REST_S = 3.2
+MIN_REST_BEATS = 2.5
+MAX_REST_S = 20.0
+MIN_NOTES, MAX_NOTES = 2, 8
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedNote:
+    on: int  # tick of the onset
+    off: int  # tick of the end (== the next onset when legato)
+    step: int | None  # scale steps from the previous note of the phrase (None: the first)
+    index: int
+    count: int  # notes in the phrase
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    shape: str
+    notes: tuple[PlannedNote, ...]
+    variation: str
+
+    @property
+    def end(self) -> int:
+        return self.notes[-1].off
+
+
+def plan_phrase(rng: random.Random, motif: Motif, start: int, intensity: float) -> Phrase:
+    """The phrase restating `motif` from the first grid position at or after tick `start`."""
+    m, variation = vary(rng, motif)
+    steps = list(m.steps)
+    vals = list(m.values)
+    det = list(m.detached) or [False] * len(vals)
+    # Busier music: often a tail after the cell, restating its opening steps.
+    if rng.random() < 0.15 + 0.6 * intensity and len(vals) + 2 <= MAX_NOTES:
+        k = rng.choice((1, 2))
+        steps += [rng.choice((1, -1, 2, -2))] + steps[: k - 1]
+        vals[-1] = min(vals[-1], 6)
+        vals += [6] * (k - 1) + [max(12, motif.values[-1])]
+        det += [False] * k
+    elif rng.random() < 0.1 * (1 - intensity) and len(vals) > 3:  # a sigh: just two notes
+        steps, vals, det = steps[:1], [vals[0], max(vals[1], 12)], det[:2]
+    u = unit(m.subdivision)
+    on = -(-start // u) * u + m.offset
+    notes = []
+    n = len(vals)
+    for i, v in enumerate(vals):
+        dur = v - u if det[i] and i < n - 1 else v
+        notes.append(PlannedNote(on, on + dur, None if i == 0 else steps[i - 1], i, n))
+        on += v
+    shape = rng.choices(SHAPES, SHAPE_WEIGHTS)[0]
+    return Phrase(shape, tuple(notes), variation)
+
+
+def rest_seconds(rng: random.Random, intensity: float, density: float, spb: float) -> float:
+    """A breath after a phrase (see the module docstring). `density` > 1: a busier section."""
+    floor = max(MIN_REST_S, MIN_REST_BEATS * spb)
+    if intensity > 0.6:  # busy music may breathe more briefly
+        floor *= 1.0 - 0.8 * (intensity - 0.6)
+    median = (4.2 - 3.2 * intensity) / max(density, 0.3)
+    extra = median * math.exp(rng.gauss(0.0, 0.75))
+    cap = MAX_REST_S - 8.0 * intensity
+    return min(cap, floor + extra)
