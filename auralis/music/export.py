@@ -21,7 +21,7 @@ from auralis.music.theory import key_signature_name, pc_from_name
 
 TICKS_PER_BEAT = 480
 TRACK_NAMES = {MELODY_CHANNEL: "melody (piano)", PAD_CHANNEL: "pad", BASS_CHANNEL: "bass drone"}
-_RANK = {"note_off": 0, "marker": 1, "tempo": 1, "note_on": 2}
+_RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
 
 def write_midi(
@@ -66,6 +66,10 @@ def write_midi(
         elif e.kind == "note_off":
             voice(e.channel).append(
                 (tick, mido.Message("note_off", channel=e.channel, note=e.pitch, velocity=0))
+            )
+        elif e.kind == "control":
+            voice(e.channel).append(
+                (tick, mido.Message("control_change", channel=e.channel, control=e.control, value=e.value))
             )
         else:
             raise ValueError(f"unknown event kind {e.kind!r}")

@@ -27,7 +27,7 @@ from auralis.music.consonance import clashes
 
 CHORD_TONE, SCALE_TONE, CHROMATIC = 0, 1, 2
 TARGET_SHARE = (0.70, 0.25, 0.05)
-TOLERANCE = 1.5
+TOLERANCE = 1.0
 
 LEAP = 4  # an interval larger than this many semitones is a leap
 MAX_INTERVAL = 7  # no melodic interval larger than a fifth (except into a new register)

@@ -22,7 +22,7 @@ from auralis.music.rhythm import unit, values
 MAX_MOTIFS = 4
 LENGTHS = (3, 4, 4, 5)
 #: Steps (in scale degrees) and their weights: mostly steps and thirds, a few fourths.
-STEPS = ((1, 1.0), (-1, 1.0), (2, 0.55), (-2, 0.55), (0, 0.15), (3, 0.2), (-3, 0.2))
+STEPS = ((1, 1.0), (-1, 1.0), (2, 0.45), (-2, 0.45), (0, 0.12), (3, 0.12), (-3, 0.12))
 
 VARIATIONS = ("literal", "invert", "augment", "displace", "ornament", "vary")
 VARIATION_WEIGHTS = (0.45, 0.1, 0.1, 0.15, 0.1, 0.1)

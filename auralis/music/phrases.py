@@ -80,7 +80,7 @@ def rest_seconds(rng: random.Random, intensity: float, density: float, spb: floa
     floor = max(MIN_REST_S, MIN_REST_BEATS * spb)
     if intensity > 0.6:  # busy music may breathe more briefly
         floor *= 1.0 - 0.8 * (intensity - 0.6)
-    median = (4.2 - 3.2 * intensity) / max(density, 0.3)
+    median = (0.6 + 9.0 * (1.0 - intensity) ** 2) / max(density, 0.3)
     extra = median * math.exp(rng.gauss(0.0, 0.75))
     cap = MAX_REST_S - 8.0 * intensity
     return min(cap, floor + extra)

@@ -47,7 +47,7 @@ def _cost(v: Sequence[int], prev: Sequence[int], pcs: Sequence[int], n: int, spa
     new = set(v)
     for p in prev:
         if p % 12 in pcs and p not in new:
-            c += 20.0  # a common tone stopped
+            c += 60.0  # a common tone stopped
     for p in v:
         if p not in prev:
             c += min(abs(p - q) for q in prev)

@@ -22,7 +22,7 @@ params_st = st.builds(
 )
 # (seconds to play before the change, the change); several changes may land on the same beat.
 changes_st = st.lists(st.tuples(st.floats(0.0, 40.0, allow_nan=False), params_st), max_size=6)
-ORDER = {"note_off": 0, "marker": 1, "tempo": 1, "note_on": 2}
+ORDER = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 NAMES = "|".join(re.escape(n) for n in PITCH_CLASS_NAMES)
 MARKER = re.compile(
     rf"chord ({NAMES}) ({'|'.join(re.escape(q) for q in QUALITIES)})|context ({NAMES}) ({'|'.join(MODES)})|section [1-9]\d*"
@@ -51,6 +51,8 @@ def check_stream(events: list[Event]) -> None:
             sounding.discard((e.channel, e.pitch))
         elif e.kind == "tempo":
             assert BPM_MIN <= e.bpm <= BPM_MAX
+        elif e.kind == "control":
+            assert e.channel in (1, 2) and e.control == 11 and 1 <= e.value <= 127
         else:
             assert MARKER.fullmatch(e.text), e.text
             words = e.text.split()
