@@ -178,6 +178,8 @@ class Renderer:
                 self._synth.noteon(ev.channel, ev.pitch, min(int(ev.velocity), 127))
         elif kind == "note_off":
             self._synth.noteoff(ev.channel, ev.pitch)
+        elif kind == "control":  # the composer's swells (expression, CC 11)
+            self._synth.cc(ev.channel, ev.control, ev.value)
         # markers and tempo changes carry no sound
 
     def render_raw(self, events: Iterable[Any], n_frames: int) -> np.ndarray:
@@ -192,7 +194,7 @@ class Renderer:
         synth = self._synth
         with synth.lock:
             for ev in events:
-                if ev.kind not in ("note_on", "note_off"):
+                if ev.kind not in ("note_on", "note_off", "control"):
                     continue
                 if not (0 <= ev.channel <= 15 and 0 <= ev.pitch <= 127):
                     raise ValueError(f"event out of MIDI range: {ev!r}")

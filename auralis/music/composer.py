@@ -56,7 +56,7 @@ BASS_LOW = 36  # bass notes lie in 36-47
 #: Swell depths (dB below full) of the held voices, and how far melody velocity follows its swell
 #: and the phrase shape.
 PAD_SWELL_DB, BASS_SWELL_DB = -10.0, -9.0
-MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 20.0, 14.0
+MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 30.0, 14.0
 #: Which motif of the section a phrase restates (the first most often).
 MOTIF_WEIGHTS = (0.55, 0.25, 0.12, 0.08)
 
@@ -323,7 +323,7 @@ class Composer:
             self._bass = target
         # A melody note that would now sound a minor second or ninth above the accompaniment
         # stops with the chord change.
-        if self._mel is not None and clashes(self._mel[0], self._held()):
+        if self._mel is not None and self._melody.forced is None and clashes(self._mel[0], self._held()):
             evs.append(Event(t, "note_off", MELODY_CHANNEL, self._mel[0]))
             self._mel = None
 
@@ -372,10 +372,10 @@ class Composer:
             held = self._held()
             chord_pcs = self._chord.pcs if self._chord is not None else ()
             passing_ok = (
-                nxt is not None and nxt.on == note.off and note.off - note.on <= tpb
-                and weak_position(note.on % (BEATS_PER_BAR * tpb), tpb)
+                nxt is not None and nxt.on == note.off and note.off - note.on <= 2 * tpb
             )
-            short = note.off - note.on <= tpb // 2
+            # Only a short passing tone on a weak position may rub against a held note.
+            short = note.off - note.on <= tpb // 2 and weak_position(note.on % (BEATS_PER_BAR * tpb), tpb)
             x = note.index / max(1, note.count - 1)
             k = self._phrase_motif
             first = self._anchors.get(k)
@@ -419,7 +419,7 @@ class Composer:
             base
             + MELODY_SWELL_VEL * (self._swells[MELODY_CHANNEL].unit(t) - 0.5)
             + MELODY_SHAPE_VEL * (shape_curve(shape, x) - 0.6)
-            + self._rng.gauss(0.0, 2.0)
+            + self._rng.gauss(0.0, 1.5)
         )
         return int(min(VELOCITY_MAX, max(VELOCITY_MIN, round(v))))
 

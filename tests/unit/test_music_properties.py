@@ -124,6 +124,7 @@ def test_any_params_fill_ten_minutes_with_music(params: MusicParams, seed: int) 
     melody = sum(1 for e in events if e.kind == "note_on" and e.channel == 0)
     pad = sum(1 for e in events if e.kind == "note_on" and e.channel == 1)
     beats = 600.0 * params.bpm / 60.0
-    assert 0.2 * beats <= melody <= 1.7 * beats
+    # Phrases with long rests (issue 14): sparse when calm, never empty.
+    assert 0.08 * beats <= melody <= 1.7 * beats
     assert pad > 0
     assert sum(1 for e in events if e.text.startswith("section ")) >= 600.0 / 90.0
