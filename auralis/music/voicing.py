@@ -75,11 +75,13 @@ def _voice(
     max_span = span + 6
     hi = low + max_span
     pool = sorted(
-        {p for p in range(low, hi + 1) if p % 12 in pcs}
+        {p for p in range(low - room, hi + room + 1) if p % 12 in pcs}
         | {p for p in prev if p % 12 in pcs and low - SLACK - room <= p <= hi + SLACK + room}
     )
     best: tuple[float, tuple[int, ...]] | None = None
-    for size in (n, n + 1, n - 1):
+    common = sum(1 for p in prev if p % 12 in pcs)
+    extra = tuple(k for k in (common + 1, common + 2) if room and n + 1 < k <= 6)
+    for size in (n, n + 1, n - 1) + extra:
         if not 3 <= size <= 6 or (best is not None and size < n):
             continue
         for v in combinations(pool, size):
