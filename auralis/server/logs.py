@@ -72,7 +72,7 @@ def mask_tokens(text: str) -> str:
 
 def _cut_query(value: str) -> str:
     """A path's or an absolute-form URL's query string cut off; other text as it is."""
-    if "?" in value and (value.startswith("/") or "://" in value.split("?", 1)[0]):
+    if "?" in value and (value.startswith("/") or "//" in value.split("?", 1)[0]):
         return value.split("?", 1)[0]
     return value
 
