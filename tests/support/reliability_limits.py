@@ -183,9 +183,29 @@ async def run_idle_sockets(
 ) -> IdleSocketsResult:
     """Open `sockets` connections: a third send nothing, a third half a request line, a third a
     request line and one header and then stop. Wait (at most `limit_s` after the last opened) for
-    the server to close every one, while a normal client asks for /api/status every 100 ms."""
+    the server to close every one. A normal client asks for /api/status every 100 ms from before
+    the first socket opens until the last is closed."""
     probe = ServerProbe(srv.process.pid)
     fds_baseline = probe.sample()["fds"]
+    latencies: list[float] = []
+    failures = 0
+    done = asyncio.Event()
+
+    async def normal_client() -> None:
+        nonlocal failures
+        async with httpx.AsyncClient(timeout=5) as client:
+            while not done.is_set():
+                t = time.monotonic()
+                try:
+                    r = await client.get(f"{srv.url}/api/status", headers=headers or {})
+                    if r.status_code != 200:
+                        failures += 1
+                except httpx.HTTPError:
+                    failures += 1
+                latencies.append((time.monotonic() - t) * 1000)
+                await asyncio.sleep(0.1)
+
+    normal = asyncio.create_task(normal_client())
     partial = (b"", b"GET /api/sta", b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     for i in range(sockets):
@@ -208,25 +228,6 @@ async def run_idle_sockets(
                 return
         closed_after.append(time.monotonic() - opened_at)
 
-    latencies: list[float] = []
-    failures = 0
-    done = asyncio.Event()
-
-    async def normal_client() -> None:
-        nonlocal failures
-        async with httpx.AsyncClient(timeout=5) as client:
-            while not done.is_set():
-                t = time.monotonic()
-                try:
-                    r = await client.get(f"{srv.url}/api/status", headers=headers or {})
-                    if r.status_code != 200:
-                        failures += 1
-                except httpx.HTTPError:
-                    failures += 1
-                latencies.append((time.monotonic() - t) * 1000)
-                await asyncio.sleep(0.1)
-
-    normal = asyncio.create_task(normal_client())
     await asyncio.gather(*(wait_closed(r) for r, _ in conns))
     done.set()
     await normal
