@@ -298,10 +298,16 @@ class SlotLockoutResult:
 
 
 async def run_slot_lockout(
-    srv: Any, *, cap: int, attempts: int, query: str = "", headers: dict[str, str] | None = None
+    srv: Any,
+    *,
+    cap: int,
+    attempts: int,
+    query: str = "",
+    second_query: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> SlotLockoutResult:
-    """127.0.0.1 opens `attempts` listeners and keeps them; then 127.0.0.2 opens one, which must
-    connect and receive audio."""
+    """127.0.0.1 opens `attempts` listeners (with `query`) and keeps them; then 127.0.0.2 opens
+    one (with `second_query`, by default the same), which must connect and receive audio."""
     started = time.monotonic()
     kwargs = {"additional_headers": headers or {}}
     held: list[Any] = []
@@ -318,7 +324,7 @@ async def run_slot_lockout(
             else:
                 codes.append(code)
                 reasons.append(reason)
-        other = await connect_from(srv.ws_url, "127.0.0.2", query, **kwargs)
+        other = await connect_from(srv.ws_url, "127.0.0.2", query if second_query is None else second_query, **kwargs)
         held.append(other)
         frame, code, _ = await first_message(other)
         audio = 0
