@@ -198,7 +198,7 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
                 f"server at capacity ({settings.max_connections} listeners); try again later",
             )
             return
-        session = ListenerSession(ws, hub, request)
+        session = ListenerSession(ws, hub, request, verifier=getattr(app.state, "token_verifier", None))
         hub.sessions.add(session)
         await session.run()
 

@@ -537,6 +537,7 @@ def install_security(app: FastAPI, settings: Settings) -> Limiter:
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
     )
+    app.state.token_verifier = verifier  # the sessions hold streams to their tokens' expiry
     hosts = [h.strip().lower() for h in settings.allowed_hosts if h.strip()]
     if not hosts:
         raise SecurityConfigError(
