@@ -188,19 +188,19 @@ class OpusPackets:
         """The packets completed by this block of int16 interleaved stereo PCM (in order)."""
         if self._closed:
             raise RuntimeError("the Opus encoder is closed")
+        ctx, resampler = self._ctx, self._resampler  # close() from another thread is safe
         samples = np.frombuffer(pcm, dtype="<i2")
         frame = self._av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="stereo")
         frame.sample_rate = self.input_rate
         packets: list[bytes] = []
-        for out in self._resampler.resample(frame):
-            for packet in self._ctx.encode(out):
+        for out in resampler.resample(frame):
+            for packet in ctx.encode(out):
                 packets.append(bytes(packet))
         return packets
 
     def close(self) -> None:
+        """Drop the codec (freed once a concurrent encode, if any, returns). Idempotent."""
         self._closed = True
-        self._ctx = None  # type: ignore[assignment]
-        self._resampler = None  # type: ignore[assignment]
 
 
 class OpusEncoder(Encoder):

@@ -8,6 +8,7 @@ by the engine's worker threads; the event loop only calls the non-blocking metho
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from auralis.audio.renderer import Renderer, to_pcm16
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, SAMPLE_RATE, Chunk
+from auralis.streaming.encoders import Encoder
 
 if TYPE_CHECKING:
     from auralis.streaming.engine import StreamEngine, _Group
@@ -38,6 +40,7 @@ class ListenerStream:
         *,
         lead_chunks: int = 3,
         capacity: int = 20,
+        encoder: Encoder | None = None,
     ) -> None:
         from auralis.music.composer import Composer
 
@@ -56,6 +59,8 @@ class ListenerStream:
         self.params = params  # latest requested
         self.lead_chunks = lead_chunks
         self._capacity = capacity
+        #: Encodes each chunk once, in the render thread (``Chunk.frame``); None: PCM only.
+        self.encoder = encoder
         self._lock = threading.Lock()  # buffer, flags, parameter schedule
         self._compose_lock = threading.Lock()  # the composer (worker vs update_params)
         self._composer = Composer(params=params, seed=seed)
@@ -161,6 +166,8 @@ class ListenerStream:
                 return
             self._closed = True
         self._engine._forget(self)
+        if self.encoder is not None:
+            self.encoder.close()
 
     # -- producer side (engine workers) ------------------------------------------------------
     def _wants_render(self) -> bool:
@@ -214,6 +221,9 @@ class ListenerStream:
                 params=self._chunk_params,
             )
             self._next_seq = seq + 1
+        if self.encoder is not None:  # a failure here fails this stream, like a synth failure
+            chunk = dataclasses.replace(chunk, frame=self.encoder.encode(chunk))
+        with self._lock:
             if self._closed:
                 return render_ms
             if len(self._buf) >= self._capacity:  # forced: drop the oldest, count it
@@ -226,6 +236,8 @@ class ListenerStream:
     def _fail(self, exc: BaseException) -> None:
         self._error = exc
         self._release_renderer()
+        if self.encoder is not None:
+            self.encoder.close()
 
     def _release_renderer(self) -> None:
         renderer, self._renderer = self._renderer, None
