@@ -56,6 +56,19 @@ def wait_for(predicate, timeout: float = 5.0) -> Any:
         time.sleep(0.05)
 
 
+async def wait_for_metrics(server: ServerProcess, predicate, timeout: float = 10.0) -> dict | None:
+    """The first /api/metrics answer that satisfies `predicate`, polled within `timeout`."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while True:
+            m = (await client.get(f"{server.url}/api/metrics")).json()
+            if predicate(m):
+                return m
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.02)
+
+
 def test_first_message_then_consecutive_pcm_chunks(server: ServerProcess) -> None:
     async def run() -> tuple[dict, list[dict]]:
         async with websockets.connect(f"{server.ws_url}/ws/stream?seed=7&key=62") as ws:
@@ -198,12 +211,19 @@ def test_ping_and_telemetry_feed_the_metrics(server: ServerProcess) -> None:
                 )
             )
             held_ms = (time.time() - arrived) * 1000
-            await asyncio.sleep(0.3)
+            # wait (bounded) until the server has taken the telemetry in, not a fixed time
+            seen = wait_for_metrics(
+                server,
+                lambda m: m["end_to_end_latency_ms"]["samples"] > before["end_to_end_latency_ms"]["samples"]
+            )
+            assert await seen, "the telemetry never reached the metrics"
             return pong, sent, held_ms
 
     pong, sent, held_ms = asyncio.run(run())
     assert pong["client_timestamp"] == sent and pong["server_timestamp"] == pytest.approx(sent, abs=1)
-    after = server.metrics()
+    # the disconnect is counted when the server has closed the session
+    after = wait_for(lambda: (m := server.metrics())["disconnects"] > before["disconnects"] and m)
+    assert after, "the disconnect was never counted"
     assert after["network_latency_ms"]["samples"] == before["network_latency_ms"]["samples"] + 1
     e2e = after["end_to_end_latency_ms"]
     assert e2e["samples"] == before["end_to_end_latency_ms"]["samples"] + 1
