@@ -18,7 +18,6 @@ start burst if it fell more than a burst behind).
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import random
 import time
@@ -32,7 +31,7 @@ from auralis.monitoring.clock import ClockSync
 from auralis.music.params import MusicParams
 from auralis.server import protocol as P
 from auralis.server.hub import Hub
-from auralis.streaming.chunk import CHANNELS, CHUNK_SECONDS, SAMPLE_RATE
+from auralis.streaming.chunk import CHUNK_SECONDS
 
 log = logging.getLogger("auralis.server.session")
 
@@ -55,12 +54,20 @@ class _Close:
 
 
 class _Audio:
-    """An audio frame in the queue (counted against the slow-client bound)."""
+    """An audio frame in the queue (counted against the slow-client bound): the chunk's ready
+    frame, text (json) or bytes (AUR2), encoded once by the stream's encoder."""
 
-    __slots__ = ("text",)
+    __slots__ = ("frame",)
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, frame: str | bytes) -> None:
+        self.frame = frame
+
+
+async def _send(ws: WebSocket, frame: str | bytes) -> None:
+    if isinstance(frame, bytes):
+        await ws.send_bytes(frame)
+    else:
+        await ws.send_text(frame)
 
 
 _CLOSE = _Close()
@@ -80,6 +87,8 @@ class ListenerSession:
         self.client_id = uuid.uuid4().hex
         self.params: MusicParams = request.params
         self.preset: str | None = request.preset
+        self.format = request.format
+        self._now: tuple[Any, ...] | None = None  # the music last described by a `now` message
         self.seed: int = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
         self.stream: Any = None
         self.finished = asyncio.Event()
@@ -186,11 +195,13 @@ class ListenerSession:
         if self._close is None:
             try:
                 self.stream = await asyncio.to_thread(
-                    hub.engine.open_stream,
-                    self.params,
-                    self.seed,
-                    lead_chunks=self.settings.lead_chunks,
-                    capacity=self.settings.ring_capacity,
+                    lambda: hub.engine.open_stream(
+                        self.params,
+                        self.seed,
+                        lead_chunks=self.settings.lead_chunks,
+                        capacity=self.settings.ring_capacity,
+                        encoder=hub.new_encoder(self.format),
+                    )
                 )
             except Exception:
                 log.exception(
@@ -210,8 +221,8 @@ class ListenerSession:
             if isinstance(item, _Close):
                 break
             try:
-                text = item.text if isinstance(item, _Audio) else item
-                await asyncio.wait_for(self.ws.send_text(text), CLOSE_TIMEOUT_S)
+                frame = item.frame if isinstance(item, _Audio) else item
+                await asyncio.wait_for(_send(self.ws, frame), CLOSE_TIMEOUT_S)
             except Exception:
                 self._client_gone = True
                 return
@@ -263,7 +274,7 @@ class ListenerSession:
 
     # --- sending -----------------------------------------------------------------------------
 
-    def _queue(self, frame: str, *, audio: bool = False) -> None:
+    def _queue(self, frame: str | bytes, *, audio: bool = False) -> None:
         """Queue a frame for the writer. A client whose backlog reaches `send_queue_chunks` audio
         frames (or CONTROL_BACKLOG other frames) is not reading: it is dropped with 1008."""
         if self._close is not None:
@@ -291,8 +302,8 @@ class ListenerSession:
                     return
                 if isinstance(item, _Audio):
                     self._queued_audio -= 1
-                    item = item.text
-                await self.ws.send_text(item)
+                    item = item.frame
+                await _send(self.ws, item)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -317,7 +328,7 @@ class ListenerSession:
             "stream synthesis failed",
             extra={"event": "stream_failed", "client_id": self.client_id, "error": repr(error)},
         )
-        self._fail("INTERNAL_ERROR", "synthesis failed for this stream", P.CLOSE_SERVER_ERROR)
+        self._fail("INTERNAL_ERROR", "synthesis or encoding failed for this stream", P.CLOSE_SERVER_ERROR)
         return True
 
     async def _pace(self) -> None:
@@ -376,20 +387,12 @@ class ListenerSession:
                 "stream sequence gap",
                 extra={"event": "seq_gap", "client_id": self.client_id, "expected": self.chunks_sent, "got": chunk.seq},
             )
-        self._queue(
-            audio=True,
-            frame=P.audio_message(
-                chunk.seq,
-                chunk.timestamp,
-                base64.b64encode(chunk.pcm).decode("ascii"),
-                sample_rate=SAMPLE_RATE,
-                channels=CHANNELS,
-                duration_ms=CHUNK_SECONDS * 1000.0,
-                chord=chunk.chord,
-                section=chunk.section,
-                params=chunk.params,
-            )
-        )
+        if self.format != "json":  # binary frames carry no music: `now` says when it changes
+            music = (chunk.chord, chunk.section, chunk.params)
+            if music != self._now:
+                self._now = music
+                self._queue(P.now_message(chunk.seq, chunk.chord, chunk.section, chunk.params))
+        self._queue(chunk.frame, audio=True)  # encoded once, in the render thread
         self.chunks_sent = chunk.seq + 1
         self._sent[chunk.seq] = chunk.timestamp
         self._sent_order.append(chunk.seq)

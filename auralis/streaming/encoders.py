@@ -79,6 +79,19 @@ def opus_unavailable_reason() -> str | None:
     return None
 
 
+def doctor_check() -> tuple[str, tuple[str, str] | None]:
+    """``auralis doctor``'s line for the Opus encoder, and (what, install command) if missing."""
+    reason = opus_unavailable_reason()
+    if reason is None:
+        import av
+
+        return f"Opus encoder (format=opus): PyAV {av.__version__} with libopus  ok", None
+    return (
+        f"Opus encoder (format=opus): MISSING ({reason}); json and pcm still work",
+        ("the Opus encoder (PyAV)", OPUS_INSTALL),
+    )
+
+
 class Encoder(ABC):
     """Turns one stream's chunks, in seq order, into wire frames. Stateful: one per stream
     (and format); used by one thread at a time."""

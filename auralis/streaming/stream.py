@@ -73,6 +73,7 @@ class ListenerStream:
         self._section = 0
         self._error: BaseException | None = None
         self._fault: BaseException | None = None
+        self._encode_fault: BaseException | None = None
         self._closed = False
         self._rendering = False  # a worker holds this stream (engine lock guards it)
         self._group: _Group | None = None  # set by the engine: who shares its SoundFont
@@ -151,11 +152,18 @@ class ListenerStream:
                 self.params = params
         return seq
 
-    def inject_fault(self, exc: BaseException | None = None) -> None:
-        """Test hook: make this stream's next synthesis raise ``exc`` (default RuntimeError),
-        exactly as a FluidSynth failure would. The stream then stops with ``error`` set while
-        every other stream goes on."""
-        self._fault = exc if exc is not None else RuntimeError("injected synthesis fault")
+    def inject_fault(self, exc: BaseException | None = None, *, stage: str = "render") -> None:
+        """Test hook: make this stream's next synthesis (``stage="render"``) or encoding
+        (``stage="encode"``) raise ``exc`` (default RuntimeError), exactly as a FluidSynth or
+        codec failure would. The stream then stops with ``error`` set while every other stream
+        goes on."""
+        if stage not in ("render", "encode"):
+            raise ValueError(f"stage must be 'render' or 'encode', got {stage!r}")
+        fault = exc if exc is not None else RuntimeError(f"injected {stage} fault")
+        if stage == "render":
+            self._fault = fault
+        else:
+            self._encode_fault = fault
         self._engine._wake()
 
     def close(self) -> None:
@@ -222,6 +230,8 @@ class ListenerStream:
             )
             self._next_seq = seq + 1
         if self.encoder is not None:  # a failure here fails this stream, like a synth failure
+            if self._encode_fault is not None:
+                raise self._encode_fault
             chunk = dataclasses.replace(chunk, frame=self.encoder.encode(chunk))
         with self._lock:
             if self._closed:

@@ -36,6 +36,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from auralis.music.params import MODES, PRESETS
+from auralis.streaming.frames import unpack_frame
 
 AUDIO_PREFIX = '{"type":"audio"'
 _SEQ = re.compile(r'"seq":(\d+)')
@@ -108,6 +109,10 @@ class StreamLog:
 
 def record(log: StreamLog, frame: str | bytes) -> None:
     now = time.monotonic()
+    if isinstance(frame, bytes):  # a binary audio frame (format=pcm|opus): AUR2, seq at 16
+        log.seqs.append(unpack_frame(frame).seq)
+        log.arrivals.append(now)
+        return
     if isinstance(frame, str) and frame.startswith(AUDIO_PREFIX):
         match = _SEQ.search(frame, 0, 64)
         log.seqs.append(int(match.group(1)) if match else -1)
