@@ -410,7 +410,7 @@ MAX_QUERY_CHARS = 7000
 _QUERY_NAMES = ("key", "mode", "bpm", "intensity", "preset", "seed", "format")
 _QUERY_EDGES = (
     "", " ", "60", " 60", "60.0", "6e1", "0x3c", "-0", "nan", "NaN", "inf", "-inf", "1e400", "1" * 400,
-    "9" * 3000, "-1", "72", "40", "90.5", "0.5", "1.5", "dorian", "DORIAN", "focus", "json", "binary", "\x00",
+    "9" * 3000, "-1", "72", "40", "90.5", "0.5", "1.5", "dorian", "DORIAN", "focus", "json", "pcm", "opus", "OPUS", "mp3", "binary", "\x00",
     "%00", "../", "2147483648", "9223372036854775807", "9223372036854775808",
 )
 
