@@ -236,8 +236,22 @@ def listeners_proc(url: str, fmt: str, n: int, warmup: float, seconds: float, ou
                 got["closed"] = exc.rcvd.code if exc.rcvd else 1006
         return got
 
+    async def guarded(i: int) -> dict:
+        nonlocal started
+        try:
+            return await one(i)
+        except Exception as exc:  # counted as closed; the others' window must still start
+            got = {"bytes": 0, "audio_s": 0.0, "gaps": 0, "closed": repr(exc)[:80]}
+        if not window:
+            started += 1
+            if started == n:
+                now = time.monotonic()
+                window[:] = [now + warmup, now + warmup + seconds]
+                out.put("ready")
+        return got
+
     async def main() -> list[dict]:
-        return await asyncio.gather(*(one(i) for i in range(n)))
+        return await asyncio.gather(*(guarded(i) for i in range(n)))
 
     out.put(asyncio.run(main()))
 
@@ -303,13 +317,8 @@ def main() -> int:
     seconds = 20.0 if a.quick else 60.0
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load0 = os.getloadavg()[0]
+    print(f"Run {started}, {os.cpu_count()} cores, 1-min load at start {load0:.1f} (shared machine)\n", flush=True)
     enc = bench_encoder(seconds)
-    r48 = bench_48k(seconds)
-    with tempfile.TemporaryDirectory() as tmp:
-        fs = fluidsynth_10min(Path(tmp))
-    srv = server_run(a.listeners, 10.0 if a.quick else 20.0, 1 if a.quick else 2)
-    load1 = os.getloadavg()[0]
-    print(f"Run {started}, {os.cpu_count()} cores, 1-min load {load0:.1f} -> {load1:.1f} (shared machine)\n")
     print(f"(a) {seconds:g} s of the focus preset (seed 3); render {enc['render_ms_mean']:.2f} ms CPU per chunk; "
           f"pcm frame {enc['pcm_encode_ms_mean'] * 1000:.0f} us, json frame {enc['json_encode_ms_mean'] * 1000:.0f} us\n")
     print("| bitrate | complexity | encode CPU / chunk (mean) | wire kbps | loudness diff | SNR | band level error | boundary/interior |dlt| |")
@@ -317,15 +326,22 @@ def main() -> int:
     for r in enc["complexity"] + enc["bitrate"]:
         print(f"| {r['kbps_setting']} | {r['complexity']} | {r['cpu_ms_mean']:.2f} ms | {r['wire_kbps']:.1f} | "
               f"{r['lu']:+.2f} LU | {r['snr_db']:.1f} dB | {r['band_err_db']:.2f} dB | {r['boundary_ratio']:.3f} |")
+    r48 = bench_48k(seconds)
     print(f"\n(b) CPU per 100 ms: render at 44.1 kHz {r48['render_44100_ms']:.3f} ms + resample "
           f"{r48['resample_ms']:.3f} ms = {r48['render_44100_ms'] + r48['resample_ms']:.3f} ms; "
           f"render at 48 kHz {r48['render_48000_ms']:.3f} ms\n")
+    sys.stdout.flush()
+    with tempfile.TemporaryDirectory() as tmp:
+        fs = fluidsynth_10min(Path(tmp))
+    srv = server_run(a.listeners, 10.0 if a.quick else 20.0, 1 if a.quick else 2)
+    load1 = os.getloadavg()[0]
     print(f"(c) server, {a.listeners} listeners per format, formats in turn; `fluidsynth -F` 10-min file: {fs:.2f} s\n")
     print("| format | wire kbps (median listener) | server CPU per listener | listeners per core | seq gaps | closed | min real-time | runs (% per listener) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in srv:
         print(f"| {r['format']} | {r['kbps']:.1f} | {r['cpu_pct_per_listener']:.2f}% | {r['listeners_per_core']:.0f} | "
               f"{r['gaps']} | {r['closed']} | {r['min_realtime']:.3f} | {r['runs']} |")
+    print(f"\n1-min load at the end {load1:.1f}")
     if a.json:
         Path(a.json).write_text(json.dumps({"encoder": enc, "r48": r48, "fluidsynth_10min_s": fs, "server": srv,
                                             "load": [load0, load1], "started": started}, indent=1))
