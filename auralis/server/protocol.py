@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from starlette import status
+
 from auralis.monitoring.clock import MAX_RTT_MS
 from auralis.music.params import PRESETS, MusicParams
 from auralis.streaming.encoders import FORMATS
@@ -25,10 +27,11 @@ MAX_INT_DIGITS = 19
 #: Seeds are integers in [0, 2**63) so that they survive JSON in any client.
 MAX_SEED = 2**63 - 1
 
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
-CLOSE_SERVER_ERROR = 1011
-CLOSE_TRY_AGAIN_LATER = 1013
+# Close codes: Starlette's names (RFC 6455 and the IANA registry), under the protocol's names.
+CLOSE_GOING_AWAY = status.WS_1001_GOING_AWAY
+CLOSE_POLICY = status.WS_1008_POLICY_VIOLATION
+CLOSE_SERVER_ERROR = status.WS_1011_INTERNAL_ERROR
+CLOSE_TRY_AGAIN_LATER = status.WS_1013_TRY_AGAIN_LATER
 
 ERROR_CODES = (
     "SOUNDFONT_LOAD_FAILED",
