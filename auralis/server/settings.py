@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     param_debounce_ms: float = Field(
         150.0, ge=0.0, le=2000.0, description="Parameter changes within this time apply as one"
     )
+    opus_bitrate_kbps: int = Field(
+        96, ge=32, le=256, description="Opus bitrate per stream (format=opus), kbit/s"
+    )
+    opus_complexity: int = Field(
+        5, ge=0, le=10, description="Opus encoder complexity 0-10: CPU per stream against quality"
+    )
     soundfont_wait_s: float = Field(
         60.0, gt=0.0, le=600.0, description="How long a new listener waits for the SoundFont to load"
     )
@@ -97,6 +103,12 @@ class Settings(BaseSettings):
     )
     metrics_window_s: float = Field(
         300.0, gt=0.0, le=86_400.0, description="Oldest sample age kept per latency histogram, seconds"
+    )
+    client_buffer_max_ms: float = Field(
+        4500.0, ge=100.0, le=60_000.0,
+        description="Longest a client may hold a chunk before playing it (the page's jitter buffer "
+        "ceiling plus output latency); client end-to-end reports beyond it and the send queue "
+        "are dropped as inconsistent",
     )
     shutdown_grace_s: float = Field(
         2.0, ge=0.1, le=30.0, description="Time given to listeners to receive the 1001 close on exit"

@@ -151,6 +151,7 @@ def install_security(app: FastAPI, settings: Settings) -> Limiter:
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
     )
+    app.state.token_verifier = verifier  # the sessions hold streams to their tokens' expiry
     hosts = list(settings.allowed_hosts)
     origins = list(settings.allowed_origins)
 
