@@ -29,10 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from auralis.audio.dither import TpdfDither
 from auralis.audio.fluid import FluidSynth, captured_fluid_log
 from auralis.audio.limiter import TruePeakLimiter
 from auralis.audio.mixer import LOUDNESS_TARGET_LUFS, LoudnessRider, cc7_for_gain
 from auralis.audio.soundfont import SoundFontError, program_label
+from auralis.audio.stereo import check_stereo_image, validate_reverb_settings
 from auralis.music.events import BASS_CHANNEL, GM_PROGRAMS, MELODY_CHANNEL, PAD_CHANNEL
 
 
@@ -74,6 +76,7 @@ class RenderConfig:
             raise ValueError(f"polyphony must be at least 32, got {self.polyphony}")
         for v in self.voices:
             cc7_for_gain(v.gain)
+        validate_reverb_settings(self.synth_settings())
 
     @property
     def programs(self) -> tuple[int, ...]:
@@ -102,9 +105,13 @@ class RenderConfig:
         return settings
 
 
-def to_pcm16(frames: np.ndarray) -> bytes:
-    """Float frames in [-1, 1] as signed 16-bit little-endian interleaved PCM."""
-    q = np.rint(np.asarray(frames) * 32767.0)
+def to_pcm16(frames: np.ndarray, dither: TpdfDither | None) -> bytes:
+    """Float frames in [-1, 1] as signed 16-bit little-endian interleaved PCM, with TPDF
+    ``dither`` added before rounding (None: plain rounding, for comparisons only)."""
+    q = np.asarray(frames, dtype=np.float64) * 32767.0
+    if dither is not None:
+        q = q + dither.noise(q.shape[0], q.shape[1] if q.ndim == 2 else 1).reshape(q.shape)
+    q = np.rint(q)
     np.clip(q, -32768, 32767, out=q)
     return q.astype("<i2").tobytes()
 
@@ -147,6 +154,8 @@ class Renderer:
                 self._synth.cc(v.channel, 7, cc7_for_gain(v.gain))
                 self._synth.cc(v.channel, 91, v.reverb_send)
                 self._synth.cc(v.channel, 93, 0)
+            # refuse an anti-phase mix (once per configuration and SoundFont; cached)
+            check_stereo_image(self.soundfont, config.synth_settings(), config.voices)
         except BaseException:
             self._synth.close()
             raise
