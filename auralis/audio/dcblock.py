@@ -3,8 +3,8 @@
 FluidSynth's output with the FluidR3 programs of the default mix carries a large DC offset
 (measured on 30 s of the focus preset, before the ride: +0.061 full scale on both channels
 against an RMS of 0.10), which wastes headroom, shifts the limiter's work and clicks at
-starts and stops. The blocker removes it before the loudness ride; 10 Hz is an octave under
-the lowest note the music uses (E1, 41 Hz). Its state carries over blocks, so the output does
+starts and stops. The blocker removes it before the loudness ride; 10 Hz lies well under the
+lowest note a MIDI piece can hold on a piano (A0, 27.5 Hz). Its state carries over blocks, so the output does
 not depend on how the signal is cut.
 """
 

@@ -13,7 +13,7 @@ whatever the block size (blocks of 4,410 frames or one 10-minute block give iden
 output), instead of up to a whole block late if events were applied at block starts.
 
 **Synth settings.** Chorus off; reverb on with a large, soft room (ambient), in phase
-(width 0.8, level 1.0; see :mod:`auralis.audio.stereo`); polyphony 64
+(width 0.5, level 1.0; see :mod:`auralis.audio.stereo`); polyphony 64
 with FluidSynth's voice stealing (it releases the quietest, oldest voice when full); one
 effects group and 16 MIDI channels to keep per-synth memory small; one CPU core per synth
 (the stream engine runs synths in parallel itself). No audio driver is ever created.
@@ -61,16 +61,18 @@ DEFAULT_VOICES: tuple[Voice, ...] = (
 @dataclass(frozen=True, slots=True)
 class RenderConfig:
     sample_rate: int = 44100
-    # puts the focus preset near the target before the ride (measured: -27.2 LUFS at 1.1 with
-    # the in-phase reverb below, so +7.2 dB)
+    # puts the focus preset near the target before the ride (measured, ride off, 60 s, seed 1:
+    # -20.4 LUFS; 1.1 suited the old anti-phase reverb, whose wet gain was ~45x larger)
     synth_gain: float = 2.5
     polyphony: int = 64
     reverb_room_size: float = 0.85
     reverb_damping: float = 0.35
     # width and level chosen by measurement (docs/benchmarks.md, bench/bench_stereo.py --sweep):
-    # the most reverb that keeps every preset's L/R correlation >= +0.5 and its mono downmix
-    # within 2 LU; a width above 1 puts the reverb out of phase (auralis.audio.stereo)
-    reverb_width: float = 0.8
+    # every preset's L/R correlation >= +0.5 and mono downmix within 1.2 LU of the stereo
+    # loudness (width 0.8 left sleep at +0.25); at this width the level hardly moves the image,
+    # so the level is FluidSynth's maximum (most reverb). A width above 1 puts the reverb out of
+    # phase (auralis.audio.stereo).
+    reverb_width: float = 0.5
     reverb_level: float = 1.0
     voices: tuple[Voice, ...] = DEFAULT_VOICES
     loudness_target_lufs: float = LOUDNESS_TARGET_LUFS
