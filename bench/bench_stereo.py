@@ -15,7 +15,10 @@ MIDI file with the fluidsynth CLI at its own defaults
   ones, very negative for anti-phase ones;
 - LUFS: integrated loudness; LRA: loudness range (EBU Tech 3342: 3 s short-term loudness every
   0.1 s, -70 LUFS absolute and -20 LU relative gates, 95th minus 10th percentile);
-- floor: RMS level (dBFS, both channels) of the quietest whole second of the file.
+- floor: RMS level (dBFS, both channels) of the quietest whole second of the file;
+- DC: the larger channel mean, in full scale.
+
+`make bench` (bench/run_all.py) runs this script with the other bench_*.py files.
 """
 
 from __future__ import annotations
@@ -89,7 +92,9 @@ def figures(x: np.ndarray) -> dict:
     }
 
 
-def ours(preset: str, minutes: float, tmp: Path, config: RenderConfig = RenderConfig()) -> tuple[dict, Path]:
+def ours(
+    preset: str, minutes: float, tmp: Path, config: RenderConfig = RenderConfig()
+) -> tuple[dict, Path]:
     wav, mid = tmp / f"{preset}.wav", tmp / f"{preset}.mid"
     render_offline(wav, minutes=minutes, seed=1, params=MusicParams().with_preset(preset),
                    midi_path=mid, progress=False, config=config)
@@ -106,7 +111,7 @@ def cli(mid: Path, tmp: Path) -> dict:
 
 def row(name: str, f: dict) -> str:
     return (f"| {name} | {f['corr']:+.2f} | {f['mono_lu']:+.1f} | {f['lufs']:.1f} | "
-            f"{f['lra']:.1f} | {f['floor_dbfs']:.1f} |")
+            f"{f['lra']:.1f} | {f['floor_dbfs']:.1f} | {f['dc']:.1e} |")
 
 
 def sweep(presets: list[str], tmp: Path, minutes: float) -> None:
@@ -143,8 +148,8 @@ def main() -> int:
             sweep(list(PRESETS), tmp, minutes)
             return 0
         print(f"### Stereo image, {minutes:g}-minute pieces, seed 1\n")
-        print("| render | corr | mono (LU) | LUFS | LRA (LU) | floor (dBFS) |")
-        print("|---|---|---|---|---|---|")
+        print("| render | corr | mono (LU) | LUFS | LRA (LU) | floor (dBFS) | DC (FS) |")
+        print("|---|---|---|---|---|---|---|")
         for p in PRESETS:
             f, mid = ours(p, minutes, tmp)
             print(row(f"{p}: auralis", f), flush=True)

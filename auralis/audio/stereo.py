@@ -62,7 +62,8 @@ def validate_reverb_settings(settings: Mapping[str, Any]) -> None:
         if name not in settings:
             continue
         value = settings[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
             raise ValueError(f"{name} must be a finite number, got {value!r}")
         if not lo <= value <= hi:
             raise ValueError(

@@ -22,7 +22,9 @@ MINUTES = 1.25  # 75 s: long enough for the ride to settle, short enough for CI
 
 
 @pytest.fixture(scope="module", params=list(PRESETS))
-def preset_render(request: pytest.FixtureRequest, soundfont_path: Path, tmp_path_factory) -> np.ndarray:
+def preset_render(
+    request: pytest.FixtureRequest, soundfont_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> np.ndarray:
     wav = tmp_path_factory.mktemp("quality") / f"{request.param}.wav"
     render_offline(wav, minutes=MINUTES, seed=13, params=MusicParams().with_preset(request.param),
                    soundfont=soundfont_path, progress=False)
