@@ -5,7 +5,7 @@
     .venv/bin/python bench/bench_stereo.py --sweep    # the reverb width/level sweep behind
                                                       # RenderConfig's defaults (1-minute pieces)
 
-For each preset the piece (seed 1) is rendered with `render_offline` (the default mix) and its
+For each preset the piece (seed 1, or --seed) is rendered with `render_offline` (the default mix) and its
 MIDI file with the fluidsynth CLI at its own defaults
 (`fluidsynth -ni -q -F out.wav -r 44100 FluidR3_GM.sf2 piece.mid`). Figures, per file:
 
@@ -93,10 +93,10 @@ def figures(x: np.ndarray) -> dict:
 
 
 def ours(
-    preset: str, minutes: float, tmp: Path, config: RenderConfig = RenderConfig()
+    preset: str, minutes: float, tmp: Path, config: RenderConfig = RenderConfig(), seed: int = 1
 ) -> tuple[dict, Path]:
     wav, mid = tmp / f"{preset}.wav", tmp / f"{preset}.mid"
-    render_offline(wav, minutes=minutes, seed=1, params=MusicParams().with_preset(preset),
+    render_offline(wav, minutes=minutes, seed=seed, params=MusicParams().with_preset(preset),
                    midi_path=mid, progress=False, config=config)
     return figures(read_wav(wav)), mid
 
@@ -137,6 +137,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="1-minute pieces")
     ap.add_argument("--sweep", action="store_true", help="reverb width/level sweep")
     ap.add_argument("--minutes", type=float, help="piece length (default 4, quick/sweep 1)")
+    ap.add_argument("--seed", type=int, default=1, help="the pieces' seed (default 1)")
     args = ap.parse_args()
     if not shutil.which("fluidsynth"):
         print("the fluidsynth command is needed: sudo apt-get install fluidsynth", file=sys.stderr)
@@ -147,11 +148,11 @@ def main() -> int:
         if args.sweep:
             sweep(list(PRESETS), tmp, minutes)
             return 0
-        print(f"### Stereo image, {minutes:g}-minute pieces, seed 1\n")
+        print(f"### Stereo image, {minutes:g}-minute pieces, seed {args.seed}\n")
         print("| render | corr | mono (LU) | LUFS | LRA (LU) | floor (dBFS) | DC (FS) |")
         print("|---|---|---|---|---|---|---|")
         for p in PRESETS:
-            f, mid = ours(p, minutes, tmp)
+            f, mid = ours(p, minutes, tmp, seed=args.seed)
             print(row(f"{p}: auralis", f), flush=True)
             print(row(f"{p}: fluidsynth -F", cli(mid, tmp)), flush=True)
     return 0
