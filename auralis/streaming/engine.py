@@ -37,6 +37,7 @@ from pathlib import Path
 from auralis.audio.fluid import FluidSynth, captured_fluid_log
 from auralis.audio.renderer import RenderConfig, Renderer
 from auralis.audio.soundfont import SoundFontError, check_soundfont_file
+from auralis.audio.stereo import check_stereo_image
 from auralis.music.params import MusicParams
 from auralis.streaming.encoders import Encoder
 from auralis.streaming.stream import ListenerStream
@@ -69,6 +70,8 @@ class StreamEngine:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         self.workers = n
         check_soundfont_file(self.soundfont)  # a precise SoundFontError for a wrong file
+        # refuse an anti-phase mix before any stream starts (ValueError saying why)
+        check_stereo_image(self.soundfont, config.synth_settings(), config.voices)
         # One group per worker: each loads the SoundFont once into an idle anchor synth, and
         # the synths of the group's streams share that one fluid_sfont_t.
         self._groups: list[_Group] = []
