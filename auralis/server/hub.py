@@ -11,15 +11,33 @@ import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from starlette import status
 
 from auralis.monitoring.metrics import Monitor
 from auralis.server.settings import Settings
-
-if TYPE_CHECKING:
-    from auralis.server.session import ListenerSession
+from auralis.streaming.encoders import (
+    OPUS_INSTALL,
+    Encoder,
+    EncoderSettings,
+    make_encoder,
+    opus_unavailable_reason,
+)
 
 log = logging.getLogger("auralis.server")
+
+
+class Listener(Protocol):
+    """What the hub needs of a connected listener (`auralis.server.session.ListenerSession`)."""
+
+    client_id: str
+    stream: Any
+    finished: asyncio.Event
+
+    def request_close(self, code: int, reason: str, *, flush: bool = True, goodbye: bool = False) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class Hub:
@@ -33,9 +51,14 @@ class Hub:
             window_samples=settings.metrics_window_samples,
             window_age_s=settings.metrics_window_s,
         )
-        self.sessions: set[ListenerSession] = set()
+        self.sessions: set[Listener] = set()
         self.engine: Any = None
         self.load_error: str | None = None
+        self.encoder_settings = EncoderSettings(
+            opus_bitrate_kbps=settings.opus_bitrate_kbps, opus_complexity=settings.opus_complexity
+        )
+        #: Why format=opus is refused here (the Opus library is missing), or None.
+        self.opus_unavailable: str | None = None
         self._loaded = asyncio.Event()  # set when loading finished, either way
         self._stopping = False
         self._lock = threading.Lock()
@@ -46,6 +69,12 @@ class Hub:
     def start(self) -> None:
         """Begin loading the SoundFont in a background thread (returns at once)."""
         loop = asyncio.get_running_loop()
+        self.opus_unavailable = opus_unavailable_reason()
+        if self.opus_unavailable is not None:
+            log.error(
+                "opus unavailable: format=opus is refused, json and pcm work",
+                extra={"event": "opus_unavailable", "error": self.opus_unavailable, "install": OPUS_INSTALL},
+            )
         self._loaded = asyncio.Event()
         self._loader = threading.Thread(target=self._load, args=(loop,), name="auralis-soundfont", daemon=True)
         self._loader.start()
@@ -99,6 +128,10 @@ class Hub:
             },
         )
 
+    def new_encoder(self, fmt: str) -> Encoder:
+        """A stream's encoder for ``fmt`` with this server's settings."""
+        return make_encoder(fmt, self.encoder_settings)
+
     async def wait_loaded(self, timeout: float) -> bool:
         """Wait for the SoundFont; True when the engine is ready."""
         try:
@@ -126,9 +159,7 @@ class Hub:
 
     async def stop(self) -> None:
         """Close the listeners (1001) and the engine; idempotent."""
-        from auralis.server.protocol import CLOSE_GOING_AWAY
-
-        await self.close_sessions(CLOSE_GOING_AWAY, "server shutting down", self.settings.shutdown_grace_s)
+        await self.close_sessions(status.WS_1001_GOING_AWAY, "server shutting down", self.settings.shutdown_grace_s)
         with self._lock:
             self._stopping = True
             engine, self.engine = self.engine, None

@@ -1,4 +1,6 @@
-"""The streaming protocol's wire format (websocket-protocol.md, version 1): parsing and building.
+"""The streaming protocol's wire format (websocket-protocol.md, version 2): parsing and building
+the JSON messages. Audio frames (json ``audio`` text and binary AUR2) are built once per chunk by
+the stream's encoder (auralis.streaming.encoders, auralis.streaming.frames).
 
 Pure functions: every client input is validated here, completely, before a session acts on it.
 """
@@ -8,13 +10,16 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from starlette import status
 
 from auralis.monitoring.clock import MAX_RTT_MS
 from auralis.music.params import PRESETS, MusicParams
+from auralis.streaming.encoders import FORMATS
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_CLIENT_MESSAGE_BYTES = 4096
 #: Integers longer than this (beyond 64 bits) are refused before anything converts them to
 #: float, which would raise OverflowError instead of a clear error.
@@ -22,10 +27,11 @@ MAX_INT_DIGITS = 19
 #: Seeds are integers in [0, 2**63) so that they survive JSON in any client.
 MAX_SEED = 2**63 - 1
 
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
-CLOSE_SERVER_ERROR = 1011
-CLOSE_TRY_AGAIN_LATER = 1013
+# Close codes: Starlette's names (RFC 6455 and the IANA registry), under the protocol's names.
+CLOSE_GOING_AWAY = status.WS_1001_GOING_AWAY
+CLOSE_POLICY = status.WS_1008_POLICY_VIOLATION
+CLOSE_SERVER_ERROR = status.WS_1011_INTERNAL_ERROR
+CLOSE_TRY_AGAIN_LATER = status.WS_1013_TRY_AGAIN_LATER
 
 ERROR_CODES = (
     "SOUNDFONT_LOAD_FAILED",
@@ -56,6 +62,7 @@ class StreamRequest:
     params: MusicParams
     preset: str | None
     seed: int | None
+    format: str = "json"  # json | pcm | opus (auralis.streaming.encoders.FORMATS)
 
 
 def _query_number(name: str, raw: str) -> float:
@@ -82,8 +89,8 @@ def parse_stream_query(query: dict[str, str]) -> StreamRequest:
     """The initial parameters, preset and seed of `GET /ws/stream?...`; ProtocolError naming the
     parameter otherwise. The preset applies first (it keeps the key); explicit values win."""
     fmt = query.get("format", "json")
-    if fmt != "json":
-        raise ProtocolError(f"format must be 'json', got {fmt!r}", "format")
+    if fmt not in FORMATS:
+        raise ProtocolError(f"format must be one of {', '.join(FORMATS)}, got {fmt[:40]!r}", "format")
     changes: dict[str, Any] = {}
     if "key" in query:
         changes["key"] = _query_int("key", query["key"])
@@ -111,7 +118,7 @@ def parse_stream_query(query: dict[str, str]) -> StreamRequest:
         raise ProtocolError(str(exc), str(exc).split(" ", 1)[0]) from None
     if preset is not None and not matches_preset(params, preset):
         preset = None
-    return StreamRequest(params=params, preset=preset, seed=seed)
+    return StreamRequest(params=params, preset=preset, seed=seed, format=fmt)
 
 
 def matches_preset(params: MusicParams, preset: str) -> bool:
@@ -148,7 +155,14 @@ class Telemetry:
     timestamp: float | None
 
 
-ClientMessage = UpdateParams | SelectPreset | Ping | Telemetry
+@dataclass(frozen=True, slots=True)
+class Reauth:
+    """Extension: a fresh bearer token for this connection (production), before the current expires."""
+
+    token: str = field(repr=False)
+
+
+ClientMessage = UpdateParams | SelectPreset | Ping | Telemetry | Reauth
 
 _PARAM_FIELDS = ("key", "mode", "bpm", "intensity")
 
@@ -244,6 +258,11 @@ def parse_client_message(text: str | bytes | None) -> ClientMessage:
             underruns=_integer(msg, "underruns"),
             timestamp=_number(msg, "timestamp", required=False),
         )
+    if kind == "reauth":
+        token = msg.get("token")
+        if not isinstance(token, str) or not token.strip():
+            raise ProtocolError("token must be a non-empty string (a bearer JWT)", "token")
+        return Reauth(token=token.strip())
     raise ProtocolError(f"unknown message type {kind[:40]!r}", "type")
 
 
@@ -253,27 +272,6 @@ def parse_client_message(text: str | bytes | None) -> ClientMessage:
 
 def _dump(obj: dict[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
-
-
-def audio_message(
-    seq: int,
-    timestamp: float,
-    data_b64: str,
-    *,
-    sample_rate: int,
-    channels: int,
-    duration_ms: float,
-    chord: str | None,
-    section: int,
-    params: MusicParams,
-) -> str:
-    """An `audio` frame. Beyond the protocol's fields it carries the chunk's music: `chord`,
-    `section` and `params` (the parameters in effect for this chunk)."""
-    meta = _dump({"chord": chord, "section": section, "params": params.as_dict()})
-    return (
-        f'{{"type":"audio","seq":{seq},"timestamp":{timestamp!r},"duration_ms":{duration_ms!r},'
-        f'"sample_rate":{sample_rate},"channels":{channels},"data":"{data_b64}",{meta[1:]}'
-    )
 
 
 def status_message(state: str, message: str, buffer_depth: int, **extra: Any) -> str:
@@ -293,6 +291,12 @@ def error_message(code: str, message: str, *, recoverable: bool) -> str:
     )
 
 
+def auth_message(expires_at: float) -> str:
+    """Extension: the answer to an accepted `reauth`; the connection's token now expires at
+    `expires_at` (Unix seconds)."""
+    return _dump({"type": "auth", "expires_at": expires_at, "timestamp": time.time()})
+
+
 def pong_message(client_timestamp: float, server_timestamp: float) -> str:
     return _dump({"type": "pong", "client_timestamp": client_timestamp, "server_timestamp": server_timestamp})
 
@@ -300,5 +304,13 @@ def pong_message(client_timestamp: float, server_timestamp: float) -> str:
 def params_message(params: MusicParams, preset: str | None, effective_seq: int) -> str:
     return _dump(
         {"type": "params", "params": params.as_dict(), "preset": preset, "effective_seq": effective_seq,
+         "timestamp": time.time()}
+    )
+
+
+def now_message(seq: int, chord: str | None, section: int, params: MusicParams) -> str:
+    """With a binary format: the music from chunk ``seq`` on (sent when any of it changes)."""
+    return _dump(
+        {"type": "now", "seq": seq, "chord": chord, "section": section, "params": params.as_dict(),
          "timestamp": time.time()}
     )

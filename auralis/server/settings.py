@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -9,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from auralis.server.ratelimit import parse_rate
+from auralis.server.security.origins import parse_allowed_host, parse_allowed_origin
 
 
 class Settings(BaseSettings):
@@ -29,7 +31,34 @@ class Settings(BaseSettings):
         None, description="General MIDI .sf2 SoundFont; found automatically when unset"
     )
     max_connections: int = Field(
-        64, ge=1, le=10_000, description="Concurrent WebSocket listeners; more are closed with 1013"
+        64, ge=1, le=10_000, description="Concurrent listeners in all; more are closed with 1013"
+    )
+    max_listeners_per_address: int = Field(
+        8, ge=1, le=10_000,
+        description="Production: open listeners per client address (an IPv6 client by its /64)",
+    )
+    max_listeners_per_subject: int = Field(
+        8, ge=1, le=10_000, description="Production: open listeners per token subject (sub)"
+    )
+    listener_headroom: int = Field(
+        4, ge=0, le=10_000,
+        description="Production: the last listener slots, kept for clients that hold none yet",
+    )
+    max_head_bytes: int = Field(
+        16384, ge=1024, le=1 << 20,
+        description="Largest HTTP request head (request line and headers); larger gets 431",
+    )
+    head_timeout_s: float = Field(
+        5.0, gt=0.0, le=300.0,
+        description="A connection that has not sent a whole request head within this time is closed",
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0.0, le=300.0, description="Idle keep-alive HTTP connections are closed after this time"
+    )
+    limit_concurrency: int | None = Field(
+        None, ge=16, le=1_000_000,
+        description="Open connections (all kinds) before new requests get 503; "
+        "unset: the file-descriptor limit less a reserve",
     )
     render_workers: int | None = Field(
         None, ge=1, le=256, description="Render threads of the stream engine (engine default if unset)"
@@ -46,6 +75,12 @@ class Settings(BaseSettings):
     )
     param_debounce_ms: float = Field(
         150.0, ge=0.0, le=2000.0, description="Parameter changes within this time apply as one"
+    )
+    opus_bitrate_kbps: int = Field(
+        96, ge=32, le=256, description="Opus bitrate per stream (format=opus), kbit/s"
+    )
+    opus_complexity: int = Field(
+        5, ge=0, le=10, description="Opus encoder complexity 0-10: CPU per stream against quality"
     )
     soundfont_wait_s: float = Field(
         60.0, gt=0.0, le=600.0, description="How long a new listener waits for the SoundFont to load"
@@ -69,11 +104,20 @@ class Settings(BaseSettings):
     metrics_window_s: float = Field(
         300.0, gt=0.0, le=86_400.0, description="Oldest sample age kept per latency histogram, seconds"
     )
+    client_buffer_max_ms: float = Field(
+        4500.0, ge=100.0, le=60_000.0,
+        description="Longest a client may hold a chunk before playing it (the page's jitter buffer "
+        "ceiling plus output latency); client end-to-end reports beyond it and the send queue "
+        "are dropped as inconsistent",
+    )
     shutdown_grace_s: float = Field(
         2.0, ge=0.1, le=30.0, description="Time given to listeners to receive the 1001 close on exit"
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
-    log_format: Literal["json", "text"] = Field("json", description="Log lines: JSON or key=value")
+    log_format: Literal["json", "text"] | None = Field(
+        None,
+        description="Log lines: JSON or text; unset: text on a terminal in development, else JSON",
+    )
 
     # --- production mode (docs/production.md): auralis.server.security, auralis.server.ratelimit
     jwt_secret: SecretStr | None = Field(
@@ -83,6 +127,9 @@ class Settings(BaseSettings):
         None, description="RS256 public key for bearer tokens: PEM text or a PEM file path"
     )
     jwt_audience: str | None = Field(None, description="Token audience (aud) required, if set")
+    jwt_allow_no_audience: bool = Field(
+        False, description="Production: allow RS256 tokens without AURALIS_JWT_AUDIENCE (not advised)"
+    )
     jwt_issuer: str | None = Field(None, description="Token issuer (iss) required, if set")
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -120,6 +167,16 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [parse_allowed_origin(origin) for origin in value]
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return [parse_allowed_host(host) for host in value]
+
     @field_validator(
         "rate_limit_status", "rate_limit_metrics", "ws_connect_rate", "ws_message_rate"
     )
@@ -136,3 +193,41 @@ class Settings(BaseSettings):
                 "it cannot be enabled in production"
             )
         return self
+
+    @model_validator(mode="after")
+    def _production_hosts(self) -> Settings:
+        if self.env == "production" and not self.allowed_hosts:
+            raise ValueError(
+                "production mode needs AURALIS_ALLOWED_HOSTS: the host names this server answers "
+                "to, comma-separated (e.g. auralis.example.com), or * to accept any Host header"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _production_rs256_audience(self) -> Settings:
+        # A public key is often shared by an identity provider's other services: without an
+        # audience, a token it issued for any of them would open this server too.
+        if (
+            self.env == "production"
+            and self.jwt_public_key
+            and not self.jwt_audience
+            and not self.jwt_allow_no_audience
+        ):
+            raise ValueError(
+                "production mode with AURALIS_JWT_PUBLIC_KEY (RS256) needs AURALIS_JWT_AUDIENCE, "
+                "so that tokens the key's issuer made for other services are refused; set "
+                "AURALIS_JWT_ALLOW_NO_AUDIENCE=true to accept any audience"
+            )
+        return self
+
+    def resolved_log_format(self, stream: Any = None) -> str:
+        """`log_format`, or when unset: text on a terminal in development, JSON otherwise."""
+        if self.log_format is not None:
+            return self.log_format
+        if self.env == "production":
+            return "json"
+        isatty = getattr(stream if stream is not None else sys.stderr, "isatty", None)
+        try:
+            return "text" if isatty is not None and isatty() else "json"
+        except (OSError, ValueError):
+            return "json"

@@ -37,7 +37,9 @@ from pathlib import Path
 from auralis.audio.fluid import FluidSynth, captured_fluid_log
 from auralis.audio.renderer import RenderConfig, Renderer
 from auralis.audio.soundfont import SoundFontError, check_soundfont_file
+from auralis.audio.stereo import check_stereo_image
 from auralis.music.params import MusicParams
+from auralis.streaming.encoders import Encoder
 from auralis.streaming.stream import ListenerStream
 
 log = logging.getLogger("auralis.streaming")
@@ -68,6 +70,8 @@ class StreamEngine:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         self.workers = n
         check_soundfont_file(self.soundfont)  # a precise SoundFontError for a wrong file
+        # refuse an anti-phase mix before any stream starts (ValueError saying why)
+        check_stereo_image(self.soundfont, config.synth_settings(), config.voices)
         # One group per worker: each loads the SoundFont once into an idle anchor synth, and
         # the synths of the group's streams share that one fluid_sfont_t.
         self._groups: list[_Group] = []
@@ -94,12 +98,21 @@ class StreamEngine:
 
     # -- public ------------------------------------------------------------------------------
     def open_stream(
-        self, params: MusicParams, seed: int, *, lead_chunks: int = 3, capacity: int = 20
+        self,
+        params: MusicParams,
+        seed: int,
+        *,
+        lead_chunks: int = 3,
+        capacity: int = 20,
+        encoder: Encoder | None = None,
     ) -> ListenerStream:
-        """A new stream; rendering starts at once (its synth is created by a worker)."""
+        """A new stream; rendering starts at once (its synth is created by a worker). With an
+        ``encoder``, each chunk also carries its wire frame, encoded by the worker."""
         if self._closed:
             raise RuntimeError("the stream engine is closed")
-        stream = ListenerStream(self, params, seed, lead_chunks=lead_chunks, capacity=capacity)
+        stream = ListenerStream(
+            self, params, seed, lead_chunks=lead_chunks, capacity=capacity, encoder=encoder
+        )
         with self._cond:
             group = min(self._groups, key=lambda g: g.members)
             group.members += 1

@@ -8,18 +8,32 @@ by the engine's worker threads; the event loop only calls the non-blocking metho
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import Renderer, to_pcm16
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, SAMPLE_RATE, Chunk
+from auralis.streaming.encoders import Encoder
 
-if TYPE_CHECKING:
-    from auralis.streaming.engine import StreamEngine, _Group
+
+class StreamHost(Protocol):
+    """What a stream needs of the engine that renders it (`auralis.streaming.engine.StreamEngine`);
+    the engine imports this module, so this module names the engine only through this protocol."""
+
+    def _wake(self) -> None:
+        """A chunk was popped or a fault injected: a worker may have work."""
+
+    def _forget(self, stream: ListenerStream) -> None:
+        """The stream closed: drop it and delete its synth."""
+
+    def _new_renderer(self, stream: ListenerStream) -> Renderer:
+        """A renderer for the stream (called by the worker holding it)."""
 
 
 class ListenerStream:
@@ -32,12 +46,13 @@ class ListenerStream:
 
     def __init__(
         self,
-        engine: StreamEngine,
+        engine: StreamHost,
         params: MusicParams,
         seed: int,
         *,
         lead_chunks: int = 3,
         capacity: int = 20,
+        encoder: Encoder | None = None,
     ) -> None:
         from auralis.music.composer import Composer
 
@@ -56,10 +71,13 @@ class ListenerStream:
         self.params = params  # latest requested
         self.lead_chunks = lead_chunks
         self._capacity = capacity
+        #: Encodes each chunk once, in the render thread (``Chunk.frame``); None: PCM only.
+        self.encoder = encoder
         self._lock = threading.Lock()  # buffer, flags, parameter schedule
         self._compose_lock = threading.Lock()  # the composer (worker vs update_params)
         self._composer = Composer(params=params, seed=seed)
         self._renderer: Renderer | None = None
+        self._dither = TpdfDither(seed)  # the 16-bit conversion's noise: same seed, same bytes
         self._buf: deque[Chunk] = deque()
         self._next_seq = 0
         self._chunk_params = params
@@ -68,9 +86,10 @@ class ListenerStream:
         self._section = 0
         self._error: BaseException | None = None
         self._fault: BaseException | None = None
+        self._encode_fault: BaseException | None = None
         self._closed = False
         self._rendering = False  # a worker holds this stream (engine lock guards it)
-        self._group: _Group | None = None  # set by the engine: who shares its SoundFont
+        self._group: Any = None  # set by the engine: the group that shares its SoundFont
         self._produced = 0
         self._played = False
         self._last_pop = 0.0
@@ -146,11 +165,18 @@ class ListenerStream:
                 self.params = params
         return seq
 
-    def inject_fault(self, exc: BaseException | None = None) -> None:
-        """Test hook: make this stream's next synthesis raise ``exc`` (default RuntimeError),
-        exactly as a FluidSynth failure would. The stream then stops with ``error`` set while
-        every other stream goes on."""
-        self._fault = exc if exc is not None else RuntimeError("injected synthesis fault")
+    def inject_fault(self, exc: BaseException | None = None, *, stage: str = "render") -> None:
+        """Test hook: make this stream's next synthesis (``stage="render"``) or encoding
+        (``stage="encode"``) raise ``exc`` (default RuntimeError), exactly as a FluidSynth or
+        codec failure would. The stream then stops with ``error`` set while every other stream
+        goes on."""
+        if stage not in ("render", "encode"):
+            raise ValueError(f"stage must be 'render' or 'encode', got {stage!r}")
+        fault = exc if exc is not None else RuntimeError(f"injected {stage} fault")
+        if stage == "render":
+            self._fault = fault
+        else:
+            self._encode_fault = fault
         self._engine._wake()
 
     def close(self) -> None:
@@ -161,6 +187,8 @@ class ListenerStream:
                 return
             self._closed = True
         self._engine._forget(self)
+        if self.encoder is not None:
+            self.encoder.close()
 
     # -- producer side (engine workers) ------------------------------------------------------
     def _wants_render(self) -> bool:
@@ -197,7 +225,7 @@ class ListenerStream:
                     except (IndexError, ValueError):
                         pass
         audio = self._renderer.render(events, CHUNK_FRAMES)
-        pcm = to_pcm16(audio)
+        pcm = to_pcm16(audio, self._dither)
         if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
             raise RuntimeError(f"chunk has {len(pcm)} bytes, expected {CHUNK_BYTES}")
         render_ms = (time.perf_counter() - t0) * 1000.0
@@ -214,6 +242,11 @@ class ListenerStream:
                 params=self._chunk_params,
             )
             self._next_seq = seq + 1
+        if self.encoder is not None:  # a failure here fails this stream, like a synth failure
+            if self._encode_fault is not None:
+                raise self._encode_fault
+            chunk = dataclasses.replace(chunk, frame=self.encoder.encode(chunk))
+        with self._lock:
             if self._closed:
                 return render_ms
             if len(self._buf) >= self._capacity:  # forced: drop the oldest, count it
@@ -226,6 +259,8 @@ class ListenerStream:
     def _fail(self, exc: BaseException) -> None:
         self._error = exc
         self._release_renderer()
+        if self.encoder is not None:
+            self.encoder.close()
 
     def _release_renderer(self) -> None:
         renderer, self._renderer = self._renderer, None
