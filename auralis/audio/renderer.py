@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from auralis.audio.balance import compensate
 from auralis.audio.dcblock import DcBlocker
 from auralis.audio.dither import TpdfDither
 from auralis.audio.fluid import FluidSynth, captured_fluid_log
@@ -61,9 +62,11 @@ DEFAULT_VOICES: tuple[Voice, ...] = (
 @dataclass(frozen=True, slots=True)
 class RenderConfig:
     sample_rate: int = 44100
-    # puts the focus preset near the target before the ride (measured, ride off, 60 s, seed 1:
-    # -20.4 LUFS; 1.1 suited the old anti-phase reverb, whose wet gain was ~45x larger)
-    synth_gain: float = 2.5
+    # puts the focus preset near the target before the ride. Measured, ride off, 60 s, seed 1:
+    # 2.5 gave -20.4 LUFS with the old dense melody; with the phrased melody and the pad's
+    # swells (issue 14) it gives -27.0, so 5.3 (+6.5 dB). (1.1 suited the old anti-phase
+    # reverb, whose wet gain was ~45x larger.)
+    synth_gain: float = 5.3
     polyphony: int = 64
     reverb_room_size: float = 0.85
     reverb_damping: float = 0.35
@@ -168,6 +171,7 @@ class Renderer:
         except BaseException:
             self._synth.close()
             raise
+        self._programs = {v.channel: v.program for v in config.voices}
         self._dc = DcBlocker(config.sample_rate)
         self._rider = (
             LoudnessRider(config.sample_rate, target_lufs=config.loudness_target_lufs)
@@ -194,7 +198,11 @@ class Renderer:
             if ev.velocity <= 0:
                 self._synth.noteoff(ev.channel, ev.pitch)
             else:
-                self._synth.noteon(ev.channel, ev.pitch, min(int(ev.velocity), 127))
+                vel = min(int(ev.velocity), 127)
+                program = self._programs.get(ev.channel)
+                if program is not None:  # even out instruments uneven across pitches
+                    vel = compensate(program, ev.pitch, vel)
+                self._synth.noteon(ev.channel, ev.pitch, vel)
         elif kind == "note_off":
             self._synth.noteoff(ev.channel, ev.pitch)
         elif kind == "control":  # the composer's swells (expression, CC 11)
