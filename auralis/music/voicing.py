@@ -15,6 +15,7 @@ choice is exact and deterministic.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from itertools import combinations
 
 MIN_SPAN = 19
@@ -61,15 +62,17 @@ def voice(
 ) -> tuple[int, ...]:
     """Voice the chord `pcs` (most important first) in about `n` voices from `low` upwards,
     aiming at a span of `span` semitones (at least MIN_SPAN), led from `prev`."""
+    prev, pcs = tuple(prev), tuple(pcs)
     v = _voice(prev, pcs, n, low, span, 0)
     if any(p % 12 in pcs and p not in v for p in prev):
         # A common tone would stop: look again with room around the range.
-        v = _voice(prev, pcs, n, low, span, 7)
+        v = _voice(prev, pcs, n, low, span, 7) or v
     return v
 
 
+@lru_cache(maxsize=4096)  # progressions cycle, so the same voicing questions recur
 def _voice(
-    prev: Sequence[int], pcs: Sequence[int], n: int, low: int, span: int, room: int
+    prev: tuple[int, ...], pcs: tuple[int, ...], n: int, low: int, span: int, room: int
 ) -> tuple[int, ...]:
     span = max(span, MIN_SPAN)
     max_span = span + 6
@@ -79,17 +82,28 @@ def _voice(
         | {p for p in prev if p % 12 in pcs and low - SLACK - room <= p <= hi + SLACK + room}
     )
     best: tuple[float, tuple[int, ...]] | None = None
-    common = sum(1 for p in prev if p % 12 in pcs)
-    extra = tuple(k for k in (common + 1, common + 2) if room and n + 1 < k <= 6)
-    for size in (n, n + 1, n - 1) + extra:
-        if not 3 <= size <= 6 or (best is not None and size < n):
-            continue
-        for v in combinations(pool, size):
+    if room:
+        # Every common tone holds; only the voices added to them are searched.
+        forced = tuple(p for p in prev if p % 12 in pcs)
+        rest = [p for p in pool if p not in forced]
+        shapes = [
+            tuple(sorted(forced + extra))
+            for k in range(0, 4) if 3 <= len(forced) + k <= 6
+            for extra in combinations(rest, k)
+        ]
+    else:
+        shapes = [v for size in (n, n + 1) if 3 <= size <= 6 for v in combinations(pool, size)]
+    for attempt in (shapes, [v for v in combinations(pool, n - 1)] if n > 3 and not room else []):
+        for v in attempt:
             if not _ok(v, pcs, max_span + SLACK + room):
                 continue
             c = _cost(v, prev, pcs, n, span)
             if best is None or (c, v) < best:
                 best = (c, v)
+        if best is not None:
+            break
+    if best is None and room:
+        return ()  # the common tones themselves cannot be voiced openly: the caller lets one go
     if best is None:  # no open voicing qualifies in this range: widen it (never reached with the
         return _voice(prev, pcs, n, low - 5, span + 5, room)  # composer's ranges, kept total)
     return best[1]
