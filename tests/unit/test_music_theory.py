@@ -7,15 +7,14 @@ import random
 import pytest
 
 from auralis.music.harmony import DOMINANT, TABLES, TONIC, is_dominant_to_tonic, may_follow, new_cycle
-from auralis.music.melody import (
-    CHROMATIC,
-    MelodyLine,
-    slot_length_weights,
-    sounding_probability,
-)
+from auralis.music.consonance import clashes
+from auralis.music.dynamics import Swell, expression
+from auralis.music.melody import CHROMATIC, MelodyLine
+from auralis.music.motifs import draw_motif, vary
 from auralis.music.params import MODES
+from auralis.music.phrases import MAX_REST_S, MIN_REST_S, plan_phrase, rest_seconds
 from auralis.music.theory import QUALITIES, chord_colors, key_signature_name, pc_from_name, scale_pcs
-from auralis.music.voicing import lead
+from auralis.music.voicing import C4, MIN_SPAN, voice
 
 
 def test_scales_of_the_modes() -> None:
@@ -82,26 +81,41 @@ def test_progression_cycles_start_on_the_tonic_and_wrap_cleanly() -> None:
         assert cycle[0].root not in (0, 7)
 
 
-def test_voice_leading_holds_common_tones_and_moves_by_step() -> None:
+def test_open_voicing_holds_common_tones() -> None:
     c_major = (0, 4, 7)
     a_minor = (9, 0, 4)
-    start = lead((), c_major, 4, 52, 69)
-    assert {p % 12 for p in start} == {0, 4, 7} and len(start) == 4
-    nxt = lead(start, a_minor, 4, 52, 69)
-    held = [p for p in start if p % 12 in a_minor]
-    assert all(p in nxt for p in held)  # C and E hold
-    moved = sorted(set(start) - set(nxt))
-    assert moved and all(min(abs(q - p) for q in nxt) <= 2 for p in moved)  # G -> A
-    # Root and third always there, even with three voices and a seventh chord.
-    v = lead((55, 60, 64), (2, 5, 0, 9), 3, 52, 69)  # D min7 from C major
-    assert {2, 5} <= {p % 12 for p in v} and 60 in v
+    start = voice((), c_major, 4, 45, 23)
+    assert {p % 12 for p in start} == {0, 4, 7} and start[-1] - start[0] >= MIN_SPAN
+    assert all(b - a > 2 for a, b in zip(start, start[1:]) if a < C4)
+    nxt = voice(start, a_minor, 4, 45, 23)
+    assert all(p in nxt for p in start if p % 12 in a_minor)  # C and E hold
+    assert {9, 0} <= {p % 12 for p in nxt} and nxt[-1] - nxt[0] >= MIN_SPAN
 
 
-def test_density_building_blocks() -> None:
-    assert sounding_probability(0.0) == 0.5 and sounding_probability(1.0) == pytest.approx(0.8)
-    for i in (0.0, 0.2, 0.5, 0.8, 1.0):
-        weights = slot_length_weights(i)
-        assert sum(w for _, w in weights) == pytest.approx(1.0) and min(w for _, w in weights) >= 0
+def test_phrase_and_rest_building_blocks() -> None:
+    rng = random.Random(5)
+    for intensity in (0.0, 0.5, 1.0):
+        m = draw_motif(rng, "duple", 1.0, 1.0, 0.7)
+        ph = plan_phrase(rng, m, 12, intensity)
+        assert 2 <= len(ph.notes) <= 8 and ph.notes[0].on >= 12
+        assert all(a.off <= b.on for a, b in zip(ph.notes, ph.notes[1:]))
+        assert all(n.on % 3 == 0 or n.on % 2 == 0 for n in ph.notes)  # half/third-beat grid
+    calm = [rest_seconds(rng, 0.2, 1.0, 1.0) for _ in range(500)]
+    assert min(calm) >= MIN_REST_S and max(calm) <= MAX_REST_S and max(calm) > 12  # a long tail
+    busy = [rest_seconds(rng, 0.8, 1.0, 1.0) for _ in range(500)]
+    assert sum(busy) < sum(calm) / 1.5
+    m = draw_motif(rng, "triple", 1.0, 1.0, 0.7)
+    kinds = {vary(rng, m)[1] for _ in range(200)}
+    assert {"literal", "invert", "augment", "displace"} <= kinds
+
+
+def test_consonance_and_swells() -> None:
+    assert clashes(61, [60]) and clashes(73, [60]) and not clashes(59, [60]) and not clashes(62, [60])
+    s = Swell(random.Random(1), -10.0)
+    levels = [s.db(t * 0.5) for t in range(2000)]
+    assert min(levels) >= -10.0 and max(levels) <= 0.0 and max(levels) - min(levels) > 5
+    assert max(abs(a - b) for a, b in zip(levels, levels[1:])) < 1.0  # at most 2 dB/s: no pumping
+    assert expression(0.0) == 127 and 60 < expression(-10.0) < 80
 
 
 def test_chromatic_note_is_followed_by_its_resolution() -> None:
@@ -110,7 +124,7 @@ def test_chromatic_note_is_followed_by_its_resolution() -> None:
     line = MelodyLine(rng, center=72)
     produced = []
     for _ in range(2000):
-        p = line.next_pitch({0, 3, 7}, scale, legato=True)
+        p = line.next_pitch(line.target(1, 0, scale), {0, 3, 7}, scale, (), legato=True, passing_ok=True)
         produced.append(p)
     for a, b, c in zip(produced, produced[1:], produced[2:]):
         if b % 12 not in scale:
