@@ -212,7 +212,10 @@ class Composer:
                     # The rest of a planned phrase belongs to the old key: drop it.
                     if self._phrase is not None and self._melody.forced is None:
                         self._phrase = None
-                        self._next_phrase = (b + 2) * TICKS_PER_BEAT
+                        self._next_phrase = max(
+                            (b + 2) * TICKS_PER_BEAT,
+                            (self._mel[1] + TICKS_PER_BEAT) if self._mel is not None else 0,
+                        )
         spb = self._spb
         if b >= self._chord_end or context_changed:
             self._next_chord(evs, b, t0, context_changed)
@@ -367,7 +370,9 @@ class Composer:
             if self._mel is not None:
                 pitch, end, off_jit = self._mel
                 legato = end == note.on
-                evs.append(Event(t_on if legato else at(end, off_jit), "note_off", MELODY_CHANNEL, pitch))
+                # (a note never outlasts the next onset, whatever a live change did to the plan)
+                t_off = t_on if legato else min(t_on, at(end, off_jit))
+                evs.append(Event(t_off, "note_off", MELODY_CHANNEL, pitch))
                 self._mel = None
             held = self._held()
             chord_pcs = self._chord.pcs if self._chord is not None else ()
