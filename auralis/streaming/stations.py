@@ -157,8 +157,10 @@ class Station:
     # -- event-loop side ------------------------------------------------------------------------
     @property
     def params(self) -> MusicParams:
-        """The parameters in effect now (the latest change whose time has come)."""
-        return self.score.params_at(self._hub.clock.now())
+        """The station's setting: the latest change's parameters (the spec's if none). What
+        the chunk being rendered follows is ``now.params``."""
+        changes = self.score.changes
+        return changes[-1].params if changes else self.score.base_params
 
     @property
     def description(self) -> str:
