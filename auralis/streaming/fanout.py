@@ -56,7 +56,9 @@ class SourceClosed(Exception):
 class FanOut(Generic[T]):
     """A bounded ring of items published by one writer and read by many :class:`Reader`\\ s."""
 
-    def __init__(self, capacity: int = 50, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self, capacity: int = 50, *, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
         self.capacity = capacity
@@ -120,8 +122,14 @@ class FanOut(Generic[T]):
     def reader(self, *, backlog: int = 0) -> Reader[T]:
         """A new reader at the live point: its first item is the next one published, or, with
         ``backlog`` n, the last n items already in the ring (a start burst), if there are as many."""
-        if isinstance(backlog, bool) or not isinstance(backlog, int) or not 0 <= backlog <= self.capacity:
-            raise ValueError(f"backlog must be an integer within 0..{self.capacity}, got {backlog!r}")
+        if (
+            isinstance(backlog, bool)
+            or not isinstance(backlog, int)
+            or not 0 <= backlog <= self.capacity
+        ):
+            raise ValueError(
+                f"backlog must be an integer within 0..{self.capacity}, got {backlog!r}"
+            )
         with self._lock:
             if self._closed:
                 raise SourceClosed(self._error)
@@ -169,7 +177,7 @@ class FanOut(Generic[T]):
 class Reader(Generic[T]):
     """One reader's cursor. Use from the event loop; close it (or use ``with``) when done."""
 
-    __slots__ = ("_fan", "_cursor", "_open", "__weakref__")
+    __slots__ = ("__weakref__", "_cursor", "_fan", "_open")
 
     def __init__(self, fan: FanOut[T], cursor: int) -> None:
         self._fan = fan

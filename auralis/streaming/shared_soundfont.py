@@ -26,5 +26,7 @@ def load_anchor(soundfont: Path, config: RenderConfig) -> tuple[FluidSynth, int]
     if not ok:
         anchor.close()
         reason = "; ".join(messages) or "unknown reason"
-        raise SoundFontError(f"SoundFont {soundfont}: FluidSynth fails to load it ({reason})", soundfont)
+        raise SoundFontError(
+            f"SoundFont {soundfont}: FluidSynth fails to load it ({reason})", soundfont
+        )
     return anchor, sfont_id

@@ -45,13 +45,13 @@ STATION_EPOCH = 1_767_225_600.0
 SEGMENT_CHUNKS = 6000
 
 __all__ = [
-    "STATION_EPOCH",
     "SEGMENT_CHUNKS",
-    "StationClock",
+    "STATION_EPOCH",
+    "ChunkScore",
     "ParamChange",
     "Score",
     "ScoreCursor",
-    "ChunkScore",
+    "StationClock",
     "chunk_time",
 ]
 
@@ -65,7 +65,11 @@ class StationClock:
     """Maps wall time to station time and chunk indices (see the module docstring)."""
 
     def __init__(self, epoch: float = STATION_EPOCH, wall: Callable[[], float] = time.time) -> None:
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not math.isfinite(epoch):
+        if (
+            isinstance(epoch, bool)
+            or not isinstance(epoch, (int, float))
+            or not math.isfinite(epoch)
+        ):
             raise ValueError(f"epoch must be a finite number of Unix seconds, got {epoch!r}")
         self.epoch = float(epoch)
         self._wall = wall
@@ -122,12 +126,18 @@ def segment_seed(seed: int, segment: int) -> int:
 class Score:
     """A station's seed, segment length and parameter timeline. Thread-safe."""
 
-    def __init__(self, params: MusicParams, seed: int, *, segment_chunks: int = SEGMENT_CHUNKS) -> None:
+    def __init__(
+        self, params: MusicParams, seed: int, *, segment_chunks: int = SEGMENT_CHUNKS
+    ) -> None:
         if not isinstance(params, MusicParams):
             raise TypeError(f"params must be MusicParams, got {type(params).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        if isinstance(segment_chunks, bool) or not isinstance(segment_chunks, int) or segment_chunks < 10:
+        if (
+            isinstance(segment_chunks, bool)
+            or not isinstance(segment_chunks, int)
+            or segment_chunks < 10
+        ):
             raise ValueError(f"segment_chunks must be an integer >= 10, got {segment_chunks!r}")
         self.seed = seed
         self.base_params = params
@@ -149,7 +159,11 @@ class Score:
         """Add a change at station time ``time_s``; returns it. Nothing is added if invalid."""
         if not isinstance(params, MusicParams):
             raise TypeError(f"params must be MusicParams, got {type(params).__name__}")
-        if isinstance(time_s, bool) or not isinstance(time_s, (int, float)) or not math.isfinite(time_s):
+        if (
+            isinstance(time_s, bool)
+            or not isinstance(time_s, (int, float))
+            or not math.isfinite(time_s)
+        ):
             raise ValueError(f"time must be a finite number of station seconds, got {time_s!r}")
         with self._lock:
             self._serial += 1
@@ -195,7 +209,8 @@ class ScoreCursor:
         self._build(k)
         start = chunk_time(k)
         self._pending = [
-            Event(start, "note_on", ch, pitch, vel) for (ch, pitch), vel in sorted(self._sounding.items())
+            Event(start, "note_on", ch, pitch, vel)
+            for (ch, pitch), vel in sorted(self._sounding.items())
         ]
 
     # -- public -------------------------------------------------------------------------------
@@ -226,7 +241,9 @@ class ScoreCursor:
         for ev in out:
             self._track(ev)
         self.next_chunk = k + 1
-        return ChunkScore(k, tuple(out), self._chord, self._section, self._segment, self._params_at(chunk_time(k)))
+        return ChunkScore(
+            k, tuple(out), self._chord, self._section, self._segment, self._params_at(chunk_time(k))
+        )
 
     # -- internals ----------------------------------------------------------------------------
     def _build(self, k: int) -> None:
@@ -257,7 +274,9 @@ class ScoreCursor:
         self._chord = None
         self._section = 0
 
-    def _changes_between(self, lo: float, hi: float, *, first_inclusive: bool = True) -> list[ParamChange]:
+    def _changes_between(
+        self, lo: float, hi: float, *, first_inclusive: bool = True
+    ) -> list[ParamChange]:
         """Changes of this segment with ``lo <= time < hi`` (``lo < time`` if not inclusive)."""
         seg_end = chunk_time((self._segment + 1) * self.score.segment_chunks)
         out = []
@@ -290,9 +309,13 @@ class ScoreCursor:
         self._build(k)
         start = chunk_time(k)
         after = self._sounding
-        splice = [Event(start, "note_off", ch, p) for (ch, p) in sorted(before) if (ch, p) not in after]
+        splice = [
+            Event(start, "note_off", ch, p) for (ch, p) in sorted(before) if (ch, p) not in after
+        ]
         splice += [
-            Event(start, "note_on", ch, p, vel) for (ch, p), vel in sorted(after.items()) if (ch, p) not in before
+            Event(start, "note_on", ch, p, vel)
+            for (ch, p), vel in sorted(after.items())
+            if (ch, p) not in before
         ]
         self._sounding = dict(before)  # the splice events update it when returned
         self._pending += splice

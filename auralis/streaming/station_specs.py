@@ -26,9 +26,27 @@ NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 DEFAULT_IDLE_S = 60.0
 DEFAULT_SEGMENT_S = 600.0
 
-_FIELDS = {"name", "description", "preset", "key", "mode", "bpm", "intensity", "seed", "always_on", "idle_s", "segment_s"}
+_FIELDS = {
+    "name",
+    "description",
+    "preset",
+    "key",
+    "mode",
+    "bpm",
+    "intensity",
+    "seed",
+    "always_on",
+    "idle_s",
+    "segment_s",
+}
 
-__all__ = ["StationSpec", "StationSpecError", "DEFAULT_STATIONS", "load_station_specs", "parse_station_specs"]
+__all__ = [
+    "DEFAULT_STATIONS",
+    "StationSpec",
+    "StationSpecError",
+    "load_station_specs",
+    "parse_station_specs",
+]
 
 
 class StationSpecError(ValueError):
@@ -54,15 +72,27 @@ class StationSpec:
                 f"or digit), got {self.name!r}"
             )
         if not isinstance(self.description, str) or len(self.description) > 200:
-            raise StationSpecError(f"station {self.name}: description must be a string of at most 200 characters")
+            raise StationSpecError(
+                f"station {self.name}: description must be a string of at most 200 characters"
+            )
         if not isinstance(self.params, MusicParams):
             raise StationSpecError(f"station {self.name}: params must be MusicParams")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
-            raise StationSpecError(f"station {self.name}: seed must be an integer within 0..2**63-1, got {self.seed!r}")
+        if (
+            isinstance(self.seed, bool)
+            or not isinstance(self.seed, int)
+            or not 0 <= self.seed < 2**63
+        ):
+            raise StationSpecError(
+                f"station {self.name}: seed must be an integer within 0..2**63-1, got {self.seed!r}"
+            )
         if self.always_on is not None and not isinstance(self.always_on, bool):
-            raise StationSpecError(f"station {self.name}: always_on must be true or false, got {self.always_on!r}")
+            raise StationSpecError(
+                f"station {self.name}: always_on must be true or false, got {self.always_on!r}"
+            )
         if self.idle_s is not None and not _finite_between(self.idle_s, 0.0, 86_400.0):
-            raise StationSpecError(f"station {self.name}: idle_s must be a number of seconds within 0..86400")
+            raise StationSpecError(
+                f"station {self.name}: idle_s must be a number of seconds within 0..86400"
+            )
         if not _finite_between(self.segment_s, 10.0, 86_400.0) or not _whole_chunks(self.segment_s):
             raise StationSpecError(
                 f"station {self.name}: segment_s must be a multiple of 0.1 within 10..86400, got {self.segment_s!r}"
@@ -82,7 +112,12 @@ class StationSpec:
 
 
 def _finite_between(v: Any, lo: float, hi: float) -> bool:
-    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi
+    return (
+        not isinstance(v, bool)
+        and isinstance(v, (int, float))
+        and math.isfinite(v)
+        and lo <= v <= hi
+    )
 
 
 def _whole_chunks(seconds: float) -> bool:
@@ -111,12 +146,16 @@ DEFAULT_STATIONS: tuple[StationSpec, ...] = tuple(
 
 def _spec_from_mapping(raw: Any, where: str) -> StationSpec:
     if not isinstance(raw, Mapping):
-        raise StationSpecError(f"{where}: a station must be a table/object, got {type(raw).__name__}")
+        raise StationSpecError(
+            f"{where}: a station must be a table/object, got {type(raw).__name__}"
+        )
     name = raw.get("name")
     label = f"station {name!r}" if isinstance(name, str) else where
     unknown = sorted(set(raw) - _FIELDS)
     if unknown:
-        raise StationSpecError(f"{label}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(_FIELDS))}")
+        raise StationSpecError(
+            f"{label}: unknown field {unknown[0]!r}; allowed: {', '.join(sorted(_FIELDS))}"
+        )
     for required in ("name", "seed"):
         if required not in raw:
             raise StationSpecError(f"{label}: {required} is required")
@@ -156,7 +195,9 @@ def _read_file(path: Path) -> list[Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise StationSpecError(f"stations file {path}: cannot read it ({exc.strerror or exc})") from None
+        raise StationSpecError(
+            f"stations file {path}: cannot read it ({exc.strerror or exc})"
+        ) from None
     try:
         if path.suffix.lower() == ".json":
             doc = json.loads(text)
@@ -164,9 +205,13 @@ def _read_file(path: Path) -> list[Any]:
         else:
             entries = tomllib.loads(text).get("station")
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise StationSpecError(f"stations file {path}: not valid {path.suffix.lstrip('.') or 'TOML'} ({exc})") from None
+        raise StationSpecError(
+            f"stations file {path}: not valid {path.suffix.lstrip('.') or 'TOML'} ({exc})"
+        ) from None
     if not isinstance(entries, list):
-        raise StationSpecError(f"stations file {path}: expected a list of stations ([[station]] tables in TOML)")
+        raise StationSpecError(
+            f"stations file {path}: expected a list of stations ([[station]] tables in TOML)"
+        )
     return entries
 
 
@@ -175,7 +220,9 @@ def load_station_specs(
 ) -> list[StationSpec]:
     """The defaults (unless ``include_defaults`` is false), then the file's stations, then the
     environment's; a later definition with the same name replaces an earlier one, in place."""
-    merged: dict[str, StationSpec] = {s.name: s for s in DEFAULT_STATIONS} if include_defaults else {}
+    merged: dict[str, StationSpec] = (
+        {s.name: s for s in DEFAULT_STATIONS} if include_defaults else {}
+    )
     if file is not None:
         path = Path(file)
         for spec in parse_station_specs(_read_file(path), f"stations file {path}"):

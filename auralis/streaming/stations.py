@@ -56,13 +56,13 @@ log = logging.getLogger("auralis.streaming.stations")
 __all__ = [
     "Encoder",
     "EncoderFactory",
-    "PcmPassthrough",
-    "Packet",
     "NowPlaying",
+    "Packet",
+    "PcmPassthrough",
     "Station",
     "Stations",
-    "UnknownStation",
     "UnknownFormat",
+    "UnknownStation",
 ]
 
 
@@ -179,7 +179,9 @@ class Station:
         """A reader of this station's ``fmt`` packets from the live point (see FanOut.reader);
         starts the station (or restarts it after a failure)."""
         if fmt not in self._hub.encoders:
-            raise UnknownFormat(f"format must be one of {', '.join(sorted(self._hub.encoders))}, got {fmt!r}")
+            raise UnknownFormat(
+                f"format must be one of {', '.join(sorted(self._hub.encoders))}, got {fmt!r}"
+            )
         with self._lock:
             if self._hub.closed:
                 raise RuntimeError("the stations are closed")
@@ -201,7 +203,9 @@ class Station:
             raise TypeError(f"params must be MusicParams, got {type(params).__name__}")
         if at is None:
             cursor = self._cursor
-            k = max(self._hub.clock.current_chunk() + 1, cursor.next_chunk if cursor is not None else 0)
+            k = max(
+                self._hub.clock.current_chunk() + 1, cursor.next_chunk if cursor is not None else 0
+            )
             at = chunk_time(k)
         change = self.score.schedule(at, params)
         self._hub._wake()
@@ -229,7 +233,9 @@ class Station:
             with self._lock:
                 if self._idle_since is None:
                     self._idle_since = now
-                if now - self._idle_since >= self.idle_s and not any(f.reader_count for f in self._fanouts.values()):
+                if now - self._idle_since >= self.idle_s and not any(
+                    f.reader_count for f in self._fanouts.values()
+                ):
                     self._stop_locked()
                     return
         cursor = self._cursor
@@ -412,11 +418,17 @@ class Stations:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
                 raise ValueError(f"{label} must be an integer >= {lo}, got {value!r}")
-        if isinstance(idle_s, bool) or not isinstance(idle_s, (int, float)) or not 0 <= idle_s < math.inf:
+        if (
+            isinstance(idle_s, bool)
+            or not isinstance(idle_s, (int, float))
+            or not 0 <= idle_s < math.inf
+        ):
             raise ValueError(f"idle_s must be a non-negative number of seconds, got {idle_s!r}")
         self.soundfont = Path(soundfont)
         check_soundfont_file(self.soundfont)
-        self.encoders: dict[str, EncoderFactory] = dict(encoders) if encoders is not None else {"pcm": PcmPassthrough}
+        self.encoders: dict[str, EncoderFactory] = (
+            dict(encoders) if encoders is not None else {"pcm": PcmPassthrough}
+        )
         self.config = config
         self.clock = clock if clock is not None else StationClock()
         self.lead_chunks = lead_chunks
@@ -481,7 +493,10 @@ class Stations:
             wake, done = threading.Event(), threading.Event()
             mine = stations[i :: self._n_threads]
             t = threading.Thread(
-                target=self._work, args=(i, mine, wake, done, errors), name=f"auralis-station-{i}", daemon=True
+                target=self._work,
+                args=(i, mine, wake, done, errors),
+                name=f"auralis-station-{i}",
+                daemon=True,
             )
             self._threads.append(t)
             self._wakes.append(wake)

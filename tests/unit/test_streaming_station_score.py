@@ -53,7 +53,9 @@ def test_segment_seeds_are_stable_and_distinct() -> None:
 
 
 @pytest.mark.parametrize("join", [3, 250, 599, 600, 777])
-def test_joining_anywhere_gives_the_same_events_as_playing_from_the_segment_start(join: int) -> None:
+def test_joining_anywhere_gives_the_same_events_as_playing_from_the_segment_start(
+    join: int,
+) -> None:
     score = Score(FOCUS, 1001, segment_chunks=SEG)
     base = 1000 * SEG  # far from the epoch, as in production
     full = walk(score, base, 900)
@@ -72,7 +74,9 @@ def test_joining_anywhere_gives_the_same_events_as_playing_from_the_segment_star
     first = late[0]
     restart = [e for e in first.events if e.time == start and e.kind == "note_on"][: len(sounding)]
     restart = [e for e in restart if (e.channel, e.pitch) in sounding]
-    assert {(e.channel, e.pitch): e.velocity for e in restart} == ({} if join % SEG == 0 else sounding)
+    assert {(e.channel, e.pitch): e.velocity for e in restart} == (
+        {} if join % SEG == 0 else sounding
+    )
     rest = [e for e in first.events if e not in restart]
     released = {k for k in sounding} - {(e.channel, e.pitch) for e in restart}
     expected = [
@@ -80,7 +84,9 @@ def test_joining_anywhere_gives_the_same_events_as_playing_from_the_segment_star
         for e in full[join].events
         if not (e.kind == "note_off" and e.time == start and (e.channel, e.pitch) in released)
     ]
-    assert [(e.kind, e.channel, e.pitch) for e in rest] == [(e.kind, e.channel, e.pitch) for e in expected]
+    assert [(e.kind, e.channel, e.pitch) for e in rest] == [
+        (e.kind, e.channel, e.pitch) for e in expected
+    ]
     assert notes(late[1:]) == notes(full[join + 1 :])
     assert [(c.index, c.chord, c.section, c.params) for c in late] == [
         (c.index, c.chord, c.section, c.params) for c in full[join:]

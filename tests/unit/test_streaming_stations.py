@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -20,7 +21,13 @@ from auralis.streaming.chunk import CHUNK_BYTES
 from auralis.streaming.fanout import SourceClosed
 from auralis.streaming.station_score import chunk_time
 from auralis.streaming.station_specs import DEFAULT_STATIONS, StationSpec
-from auralis.streaming.stations import Packet, PcmPassthrough, Stations, UnknownFormat, UnknownStation
+from auralis.streaming.stations import (
+    Packet,
+    PcmPassthrough,
+    Stations,
+    UnknownFormat,
+    UnknownStation,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class CountingEncoder:
     """A real (if trivial) second format: int16 PCM -> 8-bit PCM, with a header and counts."""
 
-    made: list[CountingEncoder] = []
+    made: ClassVar[list[CountingEncoder]] = []
 
     def __init__(self) -> None:
         self.header = b"HDR8"
@@ -88,7 +95,9 @@ def test_listeners_share_the_live_chunks_as_the_same_objects(stations: Stations)
         assert all(p.params == DEFAULT_STATIONS[0].params for p in got_a)
         assert got_a[-1].chord and got_a[-1].section >= 1
         # paced by the station clock: packets come no earlier than lead chunks before their time
-        assert got_a[-1].timestamp >= stations.clock.wall_time(got_a[-1].index) - 0.1 * (stations.lead_chunks + 1)
+        assert got_a[-1].timestamp >= stations.clock.wall_time(got_a[-1].index) - 0.1 * (
+            stations.lead_chunks + 1
+        )
         assert stations["focus"].listeners() == {"pcm": 2}
         assert stations["sleep"].state == "idle"  # nobody listens: not rendered
         a.close()
@@ -115,7 +124,11 @@ def test_one_encoder_per_format_whatever_the_listeners(stations: Stations) -> No
         by_index = {p.index: p for p in raw}
         for p in got[0]:
             if p.index in by_index:  # the 8-bit stream is the PCM stream, encoded
-                ref = (np.frombuffer(by_index[p.index].data, dtype="<i2") >> 8).astype(np.int8).tobytes()
+                ref = (
+                    (np.frombuffer(by_index[p.index].data, dtype="<i2") >> 8)
+                    .astype(np.int8)
+                    .tobytes()
+                )
                 assert p.data == ref
         for r in readers:
             r.close()
@@ -157,7 +170,9 @@ def test_an_always_on_station_renders_without_listeners(soundfont_path: Path) ->
         assert hub["focus"].state == "idle" and hub["focus"].chunks_rendered == 0
 
 
-def test_a_failing_station_ends_its_listeners_with_the_error_and_restarts(stations: Stations) -> None:
+def test_a_failing_station_ends_its_listeners_with_the_error_and_restarts(
+    stations: Stations,
+) -> None:
     async def main() -> None:
         bad = stations.listen("sleep")
         good = stations.listen("focus")
@@ -184,7 +199,9 @@ def test_a_failing_station_ends_its_listeners_with_the_error_and_restarts(statio
     run(main())
 
 
-def test_an_operator_change_reaches_every_listener_at_the_same_chunk_within_2_s(stations: Stations) -> None:
+def test_an_operator_change_reaches_every_listener_at_the_same_chunk_within_2_s(
+    stations: Stations,
+) -> None:
     async def main() -> None:
         readers = [stations.listen("focus") for _ in range(3)]
         for r in readers:
@@ -309,7 +326,9 @@ class Child:
             self.proc.wait(10)
 
 
-def test_two_processes_started_apart_play_the_same_notes_at_the_same_station_time(soundfont_path: Path) -> None:
+def test_two_processes_started_apart_play_the_same_notes_at_the_same_station_time(
+    soundfont_path: Path,
+) -> None:
     """Process A is playing when it learns of an operator change due 1.5 s later; process B
     starts after the change time, so it composes its segment from the timeline. Both must
     play the same events in every chunk they both played."""
@@ -340,4 +359,6 @@ def test_two_processes_started_apart_play_the_same_notes_at_the_same_station_tim
         assert a.chunks[i] == b.chunks[i], f"chunk {i} differs"
     played = [a.chunks[i] for i in sorted(a.chunks)]
     assert played[0]["params"]["mode"] == "dorian" and played[-1]["params"]["mode"] == "lydian"
-    assert sum(ev[1] in ("note_on", "note_off") for i in shared for ev in a.chunks[i]["ev"]) >= 4  # notes compared
+    assert (
+        sum(ev[1] in ("note_on", "note_off") for i in shared for ev in a.chunks[i]["ev"]) >= 4
+    )  # notes compared
