@@ -73,29 +73,29 @@ class StationSpec:
             )
         if not isinstance(self.description, str) or len(self.description) > 200:
             raise StationSpecError(
-                f"station {self.name}: description must be a string of at most 200 characters"
+                f"station {self.name!r}: description must be a string of at most 200 characters"
             )
         if not isinstance(self.params, MusicParams):
-            raise StationSpecError(f"station {self.name}: params must be MusicParams")
+            raise StationSpecError(f"station {self.name!r}: params must be MusicParams")
         if (
             isinstance(self.seed, bool)
             or not isinstance(self.seed, int)
             or not 0 <= self.seed < 2**63
         ):
             raise StationSpecError(
-                f"station {self.name}: seed must be an integer within 0..2**63-1, got {self.seed!r}"
+                f"station {self.name!r}: seed must be an integer within 0..2**63-1, got {self.seed!r}"
             )
         if self.always_on is not None and not isinstance(self.always_on, bool):
             raise StationSpecError(
-                f"station {self.name}: always_on must be true or false, got {self.always_on!r}"
+                f"station {self.name!r}: always_on must be true or false, got {self.always_on!r}"
             )
         if self.idle_s is not None and not _finite_between(self.idle_s, 0.0, 86_400.0):
             raise StationSpecError(
-                f"station {self.name}: idle_s must be a number of seconds within 0..86400"
+                f"station {self.name!r}: idle_s must be a number of seconds within 0..86400"
             )
         if not _finite_between(self.segment_s, 10.0, 86_400.0) or not _whole_chunks(self.segment_s):
             raise StationSpecError(
-                f"station {self.name}: segment_s must be a multiple of 0.1 within 10..86400, got {self.segment_s!r}"
+                f"station {self.name!r}: segment_s must be a multiple of 0.1 within 10..86400, got {self.segment_s!r}"
             )
 
     @property
@@ -150,7 +150,7 @@ def _spec_from_mapping(raw: Any, where: str) -> StationSpec:
             f"{where}: a station must be a table/object, got {type(raw).__name__}"
         )
     name = raw.get("name")
-    label = f"station {name!r}" if isinstance(name, str) else where
+    label = f"{where}: station {name!r}" if isinstance(name, str) else where
     unknown = sorted(set(raw) - _FIELDS)
     if unknown:
         raise StationSpecError(
@@ -183,7 +183,13 @@ def parse_station_specs(entries: Iterable[Any], where: str = "stations") -> list
     out = []
     seen: set[str] = set()
     for i, raw in enumerate(entries):
-        spec = _spec_from_mapping(raw, f"{where}[{i}]")
+        try:
+            spec = _spec_from_mapping(raw, f"{where}[{i}]")
+        except StationSpecError as exc:
+            msg = str(exc)
+            if not msg.startswith(where):  # raised by StationSpec itself
+                msg = f"{where}[{i}]: {msg}"
+            raise StationSpecError(msg) from None
         if spec.name in seen:
             raise StationSpecError(f"{where}: station {spec.name!r} is defined twice")
         seen.add(spec.name)
