@@ -38,8 +38,8 @@ from auralis.audio.fluid import FluidSynth
 from auralis.audio.renderer import RenderConfig, Renderer
 from auralis.audio.soundfont import check_soundfont_file
 from auralis.music.params import MusicParams
-from auralis.streaming.shared_soundfont import load_anchor
 from auralis.streaming.stream import ListenerStream
+from auralis.streaming.shared_soundfont import load_anchor  # noqa: I001
 
 log = logging.getLogger("auralis.streaming")
 
