@@ -38,7 +38,7 @@ from auralis.audio.fluid import FluidSynth
 from auralis.audio.renderer import RenderConfig, Renderer, to_pcm16
 from auralis.audio.soundfont import check_soundfont_file
 from auralis.music.params import MusicParams
-from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES
+from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, Chunk
 from auralis.streaming.fanout import FanOut, Reader
 from auralis.streaming.shared_soundfont import load_anchor
 from auralis.streaming.station_score import (
@@ -67,26 +67,28 @@ __all__ = [
 
 
 class Encoder(Protocol):
-    """One format's encoder for one station run: called by the render thread only.
+    """One format's encoder for one station run, called by the render thread only: the
+    interface of ``auralis.streaming.encoders.Encoder``.
 
-    ``encode`` gets each 100 ms chunk of 44.1 kHz stereo int16 PCM (17,640 bytes) in order and
-    returns that chunk's encoded bytes. ``header`` (optional attribute): bytes a new listener
-    needs before any chunk (Ogg header pages), read once after the encoder is created.
-    ``close()`` (optional) frees it."""
+    ``encode`` gets each :class:`~auralis.streaming.chunk.Chunk` in order (``seq`` is the
+    station chunk index, ``pcm`` 100 ms of 44.1 kHz stereo int16) and returns its wire bytes
+    (or text, for JSON). ``header`` (optional attribute): bytes a new listener needs before
+    any chunk (Ogg header pages), read once after the encoder is created and its first chunk
+    encoded. ``close()`` (optional) frees it."""
 
-    def encode(self, pcm: bytes) -> bytes: ...
+    def encode(self, chunk: Chunk) -> bytes | str: ...
 
 
 EncoderFactory = Callable[[], Encoder]
 
 
 class PcmPassthrough:
-    """The ``pcm`` format: the chunk's PCM itself (the same bytes object, not a copy)."""
+    """Raw PCM: the chunk's int16 PCM itself (the same bytes object, not a copy)."""
 
     header: bytes | None = None
 
-    def encode(self, pcm: bytes) -> bytes:
-        return pcm
+    def encode(self, chunk: Chunk) -> bytes:
+        return chunk.pcm
 
 
 class UnknownStation(KeyError):
@@ -111,7 +113,7 @@ class Packet:
     index: int  # station chunk index: the chunk starts at station time index x 0.1 s
     timestamp: float  # time.time() when the chunk was synthesised
     wall_time: float  # time.time() at which the chunk is due to play (the station clock)
-    data: bytes  # the encoded chunk
+    data: bytes | str  # the encoded chunk (str: a JSON text frame)
     chord: str | None
     section: int
     params: MusicParams
@@ -296,14 +298,17 @@ class Station:
                 log.exception("on_render callback failed")
         stamp = time.time()
         due = hub.clock.wall_time(cs.index)
+        chunk = Chunk(cs.index, stamp, pcm, elapsed * 1000.0, cs.chord, cs.section, cs.params)
         with self._lock:
             fanouts = list(self._fanouts.items())
         for fmt, fo in fanouts:
             enc = self._encoders.get(fmt)
+            fresh = enc is None
             if enc is None:
                 enc = self._encoders[fmt] = hub.encoders[fmt]()
+            data = enc.encode(chunk)
+            if fresh:  # before the first packet: a reader reads it after its first packet
                 fo.set_header(getattr(enc, "header", None))
-            data = enc.encode(pcm)
             if not fo.closed:
                 fo.publish(Packet(cs.index, stamp, due, data, cs.chord, cs.section, cs.params))
         self.now = NowPlaying(cs.index, cs.chord, cs.section, cs.segment, cs.params)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from auralis.music.params import MusicParams
-from auralis.streaming.chunk import CHUNK_BYTES
+from auralis.streaming.chunk import CHUNK_BYTES, Chunk
 from auralis.streaming.fanout import SourceClosed
 from auralis.streaming.station_score import chunk_time
 from auralis.streaming.station_specs import DEFAULT_STATIONS, StationSpec
@@ -40,12 +40,14 @@ class CountingEncoder:
     def __init__(self) -> None:
         self.header = b"HDR8"
         self.calls = 0
+        self.seqs: list[int] = []
         self.closed = False
         CountingEncoder.made.append(self)
 
-    def encode(self, pcm: bytes) -> bytes:
+    def encode(self, chunk: Chunk) -> bytes:
         self.calls += 1
-        return (np.frombuffer(pcm, dtype="<i2") >> 8).astype(np.int8).tobytes()
+        self.seqs.append(chunk.seq)
+        return (np.frombuffer(chunk.pcm, dtype="<i2") >> 8).astype(np.int8).tobytes()
 
     def close(self) -> None:
         self.closed = True
@@ -119,6 +121,7 @@ def test_one_encoder_per_format_whatever_the_listeners(stations: Stations) -> No
         assert all(g[i] is got[0][i] for g in got for i in range(10))
         # encoded once per chunk, not once per listener
         assert enc.calls <= stations["meditation"].chunks_rendered
+        assert {p.index for p in got[0]} <= set(enc.seqs)  # chunk seq: the station chunk index
         assert readers[0].header == b"HDR8"
         assert len(got[0][0].data) == CHUNK_BYTES // 2
         by_index = {p.index: p for p in raw}
