@@ -185,8 +185,8 @@ class Station:
                 f"format must be one of {', '.join(sorted(self._hub.encoders))}, got {fmt!r}"
             )
         with self._lock:
-            if self._hub.closed:
-                raise RuntimeError("the stations are closed")
+            if self._hub.closed or not self._hub._threads:
+                raise RuntimeError("the stations are closed or not started")
             fo = self._fanouts.get(fmt)
             if fo is None:
                 fo = self._fanouts[fmt] = FanOut(self._hub.ring_chunks)

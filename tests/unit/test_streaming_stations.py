@@ -173,6 +173,25 @@ def test_an_always_on_station_renders_without_listeners(soundfont_path: Path) ->
         assert hub["focus"].state == "idle" and hub["focus"].chunks_rendered == 0
 
 
+def test_stations_on_two_render_threads(soundfont_path: Path) -> None:
+    async def main() -> None:
+        hub = Stations(DEFAULT_STATIONS, soundfont_path, threads=2)
+        with pytest.raises(RuntimeError, match="not started"):
+            hub.listen("focus")
+        await asyncio.to_thread(hub.start)
+        try:
+            a, b = hub.listen("focus"), hub.listen("meditation")  # one on each thread
+            pa = [await a.next() for _ in range(5)]
+            pb = [await b.next() for _ in range(5)]
+            assert pa[0].data != pb[0].data
+            assert [p.index for p in pa] == list(range(pa[0].index, pa[0].index + 5))
+            assert all(cpu > 0 for cpu in hub.thread_cpu_s)
+        finally:
+            await asyncio.to_thread(hub.close)
+
+    run(main())
+
+
 def test_a_failing_station_ends_its_listeners_with_the_error_and_restarts(
     stations: Stations,
 ) -> None:
