@@ -240,10 +240,10 @@ class Station:
                 ):
                     self._stop_locked()
                     return
-        cursor = self._cursor
-        assert cursor is not None
-        if cursor.next_chunk < now_chunk - hub.max_late_chunks:
+        assert self._cursor is not None
+        if self._cursor.next_chunk < now_chunk - hub.max_late_chunks:
             self._skip_to(now_chunk)
+        cursor = self._cursor
         while cursor.next_chunk <= now_chunk + hub.lead_chunks and not hub._stopping:
             self._render_one()
 

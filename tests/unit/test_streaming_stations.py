@@ -19,7 +19,7 @@ import pytest
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, Chunk
 from auralis.streaming.fanout import SourceClosed
-from auralis.streaming.station_score import chunk_time
+from auralis.streaming.station_score import StationClock, chunk_time
 from auralis.streaming.station_specs import DEFAULT_STATIONS, StationSpec
 from auralis.streaming.stations import (
     Packet,
@@ -186,6 +186,35 @@ def test_stations_on_two_render_threads(soundfont_path: Path) -> None:
             assert pa[0].data != pb[0].data
             assert [p.index for p in pa] == list(range(pa[0].index, pa[0].index + 5))
             assert all(cpu > 0 for cpu in hub.thread_cpu_s)
+        finally:
+            await asyncio.to_thread(hub.close)
+
+    run(main())
+
+
+def test_a_station_far_behind_the_clock_jumps_to_the_live_chunk(soundfont_path: Path) -> None:
+    """Overload (here: the clock jumps 5 s): the station renders from the live chunk on
+    instead of the past, and its listeners go on."""
+    offset = [0.0]
+    clock = StationClock(wall=lambda: time.time() + offset[0])
+
+    async def main() -> None:
+        hub = Stations(DEFAULT_STATIONS[:1], soundfont_path, clock=clock)
+        await asyncio.to_thread(hub.start)
+        try:
+            r = hub.listen("focus")
+            before = [await r.next() for _ in range(3)]
+            offset[0] = 5.0
+            after = []
+            while not after or after[-1].index < before[-1].index + 50:
+                after.append(await r.next())
+            jump = [b.index - a.index for a, b in zip([before[-1], *after], after)]
+            assert max(jump) >= 40  # skipped the past: no 5 s of catch-up rendering
+            assert hub["focus"].state == "running"
+            for _ in range(10):  # and it is paced by the clock again, never running ahead
+                p = await r.next()
+                assert p.index <= clock.current_chunk() + hub.lead_chunks + 1
+            r.close()
         finally:
             await asyncio.to_thread(hub.close)
 
