@@ -76,9 +76,10 @@ class FanOut(Generic[T]):
 
     # -- writer side (any thread) -------------------------------------------------------------
     def publish(self, item: T) -> int:
-        """Append ``item`` for every reader; returns its index. Never blocks on readers."""
+        """Append ``item`` for every reader; returns its index (-1: the fan-out is closed, the
+        item is dropped, as a writer racing the close would expect). Never blocks on readers."""
         if self._closed:
-            raise RuntimeError("publish on a closed fan-out")
+            return -1
         i = self._head
         self._ring[i % self.capacity] = (i, item)
         self._head = i + 1  # after the slot: a reader that sees the new head sees the item

@@ -309,8 +309,7 @@ class Station:
             data = enc.encode(chunk)
             if fresh:  # before the first packet: a reader reads it after its first packet
                 fo.set_header(getattr(enc, "header", None))
-            if not fo.closed:
-                fo.publish(Packet(cs.index, stamp, due, data, cs.chord, cs.section, cs.params))
+            fo.publish(Packet(cs.index, stamp, due, data, cs.chord, cs.section, cs.params))
         self.now = NowPlaying(cs.index, cs.chord, cs.section, cs.segment, cs.params)
         if hub.on_chunk is not None:
             try:
