@@ -173,6 +173,15 @@ class Score:
             self._changes = tuple(changes)
         return change
 
+    def forget_before(self, time_s: float) -> None:
+        """Drop changes no cursor at or after ``time_s`` (a segment start) needs: those before
+        it, except the latest one (that segment's initial parameters). Keeps the timeline small
+        however many changes an operator makes."""
+        with self._lock:
+            old = [c for c in self._changes if c.time <= time_s]
+            if len(old) > 1:
+                self._changes = tuple([old[-1], *(c for c in self._changes if c.time > time_s)])
+
     def params_at(self, time_s: float) -> MusicParams:
         """The parameters of the latest change at or before ``time_s`` (the base if none)."""
         p = self.base_params

@@ -311,6 +311,8 @@ class Station:
                 fo.set_header(getattr(enc, "header", None))
             fo.publish(Packet(cs.index, stamp, due, data, cs.chord, cs.section, cs.params))
         self.now = NowPlaying(cs.index, cs.chord, cs.section, cs.segment, cs.params)
+        if cs.index % self.score.segment_chunks == 0:  # a new segment: older changes are done
+            self.score.forget_before(chunk_time(cs.index))
         if hub.on_chunk is not None:
             try:
                 hub.on_chunk(self, cs)

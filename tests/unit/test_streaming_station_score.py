@@ -153,6 +153,21 @@ def test_a_change_learned_late_is_spliced_in_and_then_matches_everyone() -> None
     assert cur.sounding.keys() == knew.cursor(base + 350).sounding.keys()
 
 
+def test_forgetting_old_changes_keeps_the_music() -> None:
+    base = 7 * SEG
+    score = Score(FOCUS, 3, segment_chunks=SEG)
+    for i in range(40):  # many changes in the previous segment, two in this one
+        score.schedule(chunk_time(base - SEG + 10 * i), FOCUS.with_changes(bpm=40 + i))
+    score.schedule(chunk_time(base + 100), FOCUS.with_changes(mode="lydian"))
+    score.schedule(chunk_time(base + 200), FOCUS.with_changes(bpm=90))
+    reference = walk(score, base, 300)
+    serial = score.serial
+    score.forget_before(chunk_time(base))
+    assert len(score.changes) == 3 and score.serial == serial
+    assert score.params_at(chunk_time(base)) == FOCUS.with_changes(bpm=79)
+    assert notes(walk(score, base, 300)) == notes(reference)
+
+
 def test_bad_changes_are_refused_and_nothing_is_added() -> None:
     score = Score(FOCUS, 1)
     with pytest.raises(TypeError):
