@@ -5,14 +5,18 @@ Pure functions: every client input is validated here, completely, before a sessi
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from starlette import status
+
 from auralis.monitoring.clock import MAX_RTT_MS
 from auralis.music.params import PRESETS, MusicParams
+from auralis.streaming.chunk import CHANNELS, CHUNK_SECONDS, SAMPLE_RATE
 
 PROTOCOL_VERSION = 1
 MAX_CLIENT_MESSAGE_BYTES = 4096
@@ -22,10 +26,11 @@ MAX_INT_DIGITS = 19
 #: Seeds are integers in [0, 2**63) so that they survive JSON in any client.
 MAX_SEED = 2**63 - 1
 
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
-CLOSE_SERVER_ERROR = 1011
-CLOSE_TRY_AGAIN_LATER = 1013
+# Close codes: Starlette's names (RFC 6455 and the IANA registry), under the protocol's names.
+CLOSE_GOING_AWAY = status.WS_1001_GOING_AWAY
+CLOSE_POLICY = status.WS_1008_POLICY_VIOLATION
+CLOSE_SERVER_ERROR = status.WS_1011_INTERNAL_ERROR
+CLOSE_TRY_AGAIN_LATER = status.WS_1013_TRY_AGAIN_LATER
 
 ERROR_CODES = (
     "SOUNDFONT_LOAD_FAILED",
@@ -273,6 +278,22 @@ def audio_message(
     return (
         f'{{"type":"audio","seq":{seq},"timestamp":{timestamp!r},"duration_ms":{duration_ms!r},'
         f'"sample_rate":{sample_rate},"channels":{channels},"data":"{data_b64}",{meta[1:]}'
+    )
+
+
+def json_audio_frame(chunk: Any) -> str:
+    """Protocol v1's `audio` frame for a stream chunk (`auralis.streaming.chunk.Chunk`):
+    base64 PCM inside JSON."""
+    return audio_message(
+        chunk.seq,
+        chunk.timestamp,
+        base64.b64encode(chunk.pcm).decode("ascii"),
+        sample_rate=SAMPLE_RATE,
+        channels=CHANNELS,
+        duration_ms=CHUNK_SECONDS * 1000.0,
+        chord=chunk.chord,
+        section=chunk.section,
+        params=chunk.params,
     )
 
 
