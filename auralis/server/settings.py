@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from auralis.streaming.station_specs import StationSpec, StationSpecError, load_station_specs  # noqa: I001
 from auralis.server.ratelimit import parse_rate
-from auralis.streaming.station_specs import StationSpec, StationSpecError, load_station_specs
 
 
 class Settings(BaseSettings):
