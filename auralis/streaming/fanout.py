@@ -165,10 +165,11 @@ class FanOut(Generic[T]):
     def _wait_future(self) -> asyncio.Future[None]:
         """(on the loop) The future that the next publish or close resolves."""
         loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            raise RuntimeError("all readers of a fan-out must wait on the same event loop")
+        if self._loop is not loop:
+            if self._loop is not None and not self._loop.is_closed():
+                raise RuntimeError("all readers of a fan-out must wait on the same event loop")
+            # first waiter, or the old loop is gone (nobody can be waiting on it)
+            self._loop, self._waiter, self._wake_scheduled = loop, None, False
         waiter = self._waiter
         if waiter is None or waiter.done():
             waiter = self._waiter = loop.create_future()

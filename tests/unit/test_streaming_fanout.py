@@ -195,6 +195,18 @@ def test_the_header_is_cached_for_late_joiners() -> None:
         fo.set_header("text")  # type: ignore[arg-type]
 
 
+def test_readers_on_a_new_loop_after_the_old_one_closed() -> None:
+    fo: FanOut[bytes] = FanOut(4)
+    r = fo.reader()
+
+    async def next_item():
+        return await asyncio.wait_for(r.next(), 5)
+
+    for word in (b"one", b"two"):  # each asyncio.run is a new loop
+        threading.Timer(0.05, fo.publish, args=(word,)).start()
+        assert asyncio.run(next_item()) is word
+
+
 def test_bad_arguments_are_refused() -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError):
