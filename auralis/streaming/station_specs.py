@@ -102,14 +102,6 @@ class StationSpec:
     def segment_chunks(self) -> int:
         return round(self.segment_s / CHUNK_SECONDS)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "params": self.params.as_dict(),
-            "seed": self.seed,
-        }
-
 
 def _finite_between(v: Any, lo: float, hi: float) -> bool:
     return (
