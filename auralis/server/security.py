@@ -182,6 +182,16 @@ class TokenVerifier:
             raise AuthError("malformed token") from None
 
 
+#: The role claim an operator's token carries (``"role": "operator"`` or ``"roles": [..., "operator"]``).
+OPERATOR_ROLE = "operator"
+
+
+def has_role(claims: dict[str, Any], role: str) -> bool:
+    """Whether verified `claims` grant `role`, by a ``role`` string or a ``roles`` list."""
+    roles = claims.get("roles")
+    return claims.get("role") == role or (isinstance(roles, list) and role in roles)
+
+
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header value, else None."""
     if not authorization:
@@ -537,6 +547,7 @@ def install_security(app: FastAPI, settings: Settings) -> Limiter:
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
     )
+    app.state.token_verifier = verifier  # routes that check a role claim (the operator feed)
     hosts = [h.strip().lower() for h in settings.allowed_hosts if h.strip()]
     if not hosts:
         raise SecurityConfigError(
