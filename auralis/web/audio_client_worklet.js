@@ -54,6 +54,7 @@ const S = {
   statusParamsChecked: false,
   connectAttempts: 0,
   sleepTimeout: null,
+  choosingCustom: false, // "Custom…" chosen, its minutes not yet entered
 };
 
 const sleep = new SleepTimer();
@@ -411,6 +412,7 @@ function isPlaying() {
 // Sleep timer: counts while music plays; the fade is scheduled on the audio clock.
 
 function setSleep(minutes) {
+  S.choosingCustom = false;
   sleep.set(minutes, listening());
   saveSleep();
   syncSleep();
@@ -431,7 +433,7 @@ function syncSleep() {
     player.cancelSleepFade();
   }
   saveSleep();
-  renderSleep(sleep);
+  renderSleep(sleep, S.choosingCustom);
 }
 
 async function onSleepDue() {
@@ -445,7 +447,7 @@ async function onSleepDue() {
   S.sleepEnded = true;
   conn.close(1000, 'sleep timer');
   await player.fadeAndSuspend(0.05, S.settings.volume);
-  renderSleep(sleep);
+  renderSleep(sleep, S.choosingCustom);
   tick();
 }
 
@@ -518,7 +520,7 @@ function tick() {
     sampleRate: player.ctx ? player.ctx.sampleRate : null,
     format: S.decoder.format,
   });
-  if (sleep.state === 'running' || sleep.state === 'held') renderSleep(sleep);
+  if (sleep.state === 'running' || sleep.state === 'held') renderSleep(sleep, S.choosingCustom);
   if (sleep.state === 'running' && sleep.due() && S.sleepTimeout === null) onSleepDue();
 }
 
@@ -539,6 +541,7 @@ function bindControls() {
   $('sleep-timer').addEventListener('change', (e) => {
     const v = e.target.value;
     if (v === 'custom') {
+      S.choosingCustom = true;
       $('sleep-custom-row').hidden = false;
       $('sleep-custom').focus();
       return;
@@ -640,6 +643,7 @@ async function main() {
     onMessage: (data) => onServerMessage(data, S.epoch),
     onClose,
     onChange: () => tick(),
+    reopen: connect,
   });
   // Audio starts while the facts load: the first chunks wait (decoded) for the worklet.
   const audio = player.setup(80).then(() => {

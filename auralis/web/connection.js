@@ -28,14 +28,16 @@ export class Backoff {
 
 export class Connection {
   /**
-   * url(): the stream URL; onOpen(); onMessage(data); onClose(event) -> whether to reconnect.
+   * url(): the stream URL; onOpen(); onMessage(data); onClose(event) -> whether to reconnect;
+   * reopen(): what a scheduled reconnect calls (the page counts connections there; default open).
    * `now` (ms) and the timer functions are injectable for tests.
    */
   constructor({
-    url, onOpen = () => {}, onMessage = () => {}, onClose = () => true, onChange = () => {},
+    url, onOpen = () => {}, onMessage = () => {}, onClose = () => true, onChange = () => {}, reopen = null,
     WebSocketImpl = globalThis.WebSocket, now = () => Date.now(),
   }) {
     Object.assign(this, { url, onOpen, onMessage, onClose, onChange, WebSocketImpl, now });
+    this.reopen = reopen || (() => this.open());
     this.ws = null;
     this.isOpen = false;
     this.everConnected = false;
@@ -133,7 +135,7 @@ export class Connection {
     this.reconnectAt = this.now() + delayMs;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      this.open();
+      this.reopen();
     }, delayMs);
     this.onChange();
   }

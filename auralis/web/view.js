@@ -31,7 +31,6 @@ export function buildControls(facts, onPreset) {
     const b = document.createElement('button');
     b.type = 'button';
     b.className = 'btn preset';
-    b.id = `preset-${p.name}`;
     b.dataset.preset = p.name;
     b.setAttribute('aria-pressed', 'false');
     b.title = p.description;
@@ -156,7 +155,7 @@ export function renderDetails(d) {
 }
 
 /** The sleep timer's line: the countdown, held (paused: not counting) or ended. */
-export function renderSleep(timer) {
+export function renderSleep(timer, choosingCustom = false) {
   let text = '';
   if (timer.state === 'ended') text = 'The sleep timer ended the music. Press Play to listen again.';
   else if (timer.state === 'running') text = `Fading out in ${formatRemaining(timer.remaining())}`;
@@ -167,7 +166,7 @@ export function renderSleep(timer) {
     const on = timer.state === 'running' || timer.state === 'held';
     const preset = SLEEP_CHOICES_MIN.includes(timer.minutes);
     const value = !on ? '0' : preset ? String(timer.minutes) : 'custom';
-    if (sel.value !== value && !(value === '0' && sel.value === 'custom')) sel.value = value;
+    if (sel.value !== value && !(choosingCustom && value === '0')) sel.value = value;
     if (on && !preset) $('sleep-custom').value = String(timer.minutes);
   }
   $('sleep-custom-row').hidden = sel.value !== 'custom';
