@@ -2,7 +2,7 @@
 // and reconnecting with backoff. It knows nothing of audio or the DOM: the page passes callbacks.
 
 const PING_INTERVAL_MS = 3000;
-/** Refusals in a row (closed before any audio) after which the page stops and says why. */
+/** Refusals in a row (closed 1008 before any audio) after which the page stops and says why. */
 export const MAX_REFUSALS = 3;
 
 // Reconnect backoff: 100 ms, doubling, at most 5 s (websocket-protocol.md, robustness rules)
@@ -89,7 +89,8 @@ export class Connection {
     ws.onclose = (event) => {
       if (this.ws !== ws) return;
       this._teardown();
-      if (!this.audioFlowed) this.refusals += 1;
+      // A policy close before any audio is a refusal; a network failure or a restart is not.
+      if (!this.audioFlowed && event.code === 1008) this.refusals += 1;
       if (this.onClose(event)) this.scheduleReconnect();
       this.onChange();
     };
