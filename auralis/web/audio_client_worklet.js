@@ -1,17 +1,22 @@
 // Auralis listening page: wires the modules together. The musical facts come from the server
 // (music.js); the connection (connection.js), decoding (decoder.js), the audio graph (player.js),
-// the sleep timer (sleep_timer.js), the status line (status.js) and the DOM (view.js) each live in
-// their own module. Decoding happens here on the main thread, never on the audio thread.
+// the sleep timer (sleep_timer.js, sleep_control.js), blocked autoplay (autoplay.js), what is
+// audible (now_playing.js), measurements (telemetry.js), the status line (status.js) and the DOM
+// (view.js) each live in their own module. Decoding happens here on the main thread, never on the audio thread.
+import { GestureGate } from './autoplay.js';
 import { Connection, MAX_REFUSALS } from './connection.js';
 import { createDecoder, preferredFormat } from './decoder.js';
 import { MediaKeys, bindSpace } from './media_keys.js';
 import { FactsError, fetchMusicFacts } from './music.js';
+import { NowPlaying } from './now_playing.js';
 import { ParamDebouncer } from './param_changes.js';
 import { Player } from './player.js';
 import { closeVerdict, errorIsFatal, errorText, parseServerMessage, streamQuery } from './protocol.js';
 import { SETTINGS_KEY, parseSettings, readStored, serializeSettings, writeStored } from './settings.js';
-import { SLEEP_TIMER_KEY, SleepTimer, cleanMinutes } from './sleep_timer.js';
+import { SleepControl } from './sleep_control.js';
+import { cleanMinutes } from './sleep_timer.js';
 import { pageTitle, statusView } from './status.js';
+import { ListenerMeasures, telemetryMessage } from './telemetry.js';
 import {
   $, buildControls, buildSleepChoices, hideMessage, renderControls, renderDetails, renderMoods, renderNowPlaying,
   renderPlayButton, renderSleep, renderStatus, showMessage,
@@ -37,27 +42,19 @@ const S = {
   decoder: createDecoder(preferredFormat()),
   stats: null, // last processor report
   underrunBase: 0,
-  chunkInfo: new Map(), // `${epoch}:${seq}` -> {chord, section, timestamp, params}
-  timeline: [], // [{epoch, seq, params}] parameters in force from seq on
-  chords: [], // [{chord, section}] recent chords heard (now-playing strip)
-  pendingChange: null, // {epoch, effectiveSeq, ackUnix}
-  paramLatenciesMs: [],
-  firstAudioMs: null,
-  e2eMs: null,
   userPaused: false,
   sleepEnded: false,
   fatal: null, // why the page stopped trying (a refused token)
   offline: typeof navigator.onLine === 'boolean' ? !navigator.onLine : false,
-  blockedTimer: null,
   lastError: null,
   presetPending: null,
   statusParamsChecked: false,
   connectAttempts: 0,
-  sleepTimeout: null,
   choosingCustom: false, // "Custom…" chosen, its minutes not yet entered
 };
 
-const sleep = new SleepTimer();
+const nowPlaying = new NowPlaying();
+const measures = new ListenerMeasures();
 let conn = null;
 let media = null;
 
@@ -65,6 +62,23 @@ const player = new Player({
   onStats,
   onStateChange: onContextState,
   onFailure: (text) => showMessage(text),
+});
+const sleepControl = new SleepControl({
+  player,
+  storage: window.localStorage,
+  listening,
+  onEnd: endBySleep,
+  render: (timer) => renderSleep(timer, S.choosingCustom),
+});
+const sleep = sleepControl.timer;
+const gestures = new GestureGate(document, {
+  onGesture: () => play(),
+  onIdle: () => {
+    // Nobody is listening: release the server's stream until someone presses Play.
+    if (!player.running && conn.ws) conn.close(1000, 'waiting for user');
+    tick();
+  },
+  idleMs: BLOCKED_IDLE_CLOSE_MS,
 });
 
 const debouncer = new ParamDebouncer((changes) => {
@@ -76,11 +90,6 @@ const debouncer = new ParamDebouncer((changes) => {
 
 function saveSettings() {
   writeStored(window.localStorage, SETTINGS_KEY, serializeSettings(S.settings, S.facts));
-}
-
-function saveSleep() {
-  const state = sleep.toJSON();
-  writeStored(window.localStorage, SLEEP_TIMER_KEY, state ? JSON.stringify(state) : null);
 }
 
 function changeParam(name, value, { immediate = false } = {}) {
@@ -212,8 +221,7 @@ function onAudio(m, epoch) {
     hideMessage('connection'); // audio flows again: an earlier connection problem is over
   }
   const params = m.params && typeof m.params === 'object' ? S.facts.sanitize(m.params) : null;
-  S.chunkInfo.set(`${epoch}:${m.seq}`, { chord: m.chord, section: m.section, timestamp: m.timestamp, params });
-  if (S.chunkInfo.size > 600) S.chunkInfo.delete(S.chunkInfo.keys().next().value);
+  nowPlaying.recordChunk(epoch, m.seq, { chord: m.chord, section: m.section, timestamp: m.timestamp, params });
   player.push({
     type: 'chunk', seq: m.seq, epoch, left: chunk.left, right: chunk.right,
     sampleRate: chunk.sampleRate, discontinuity: S.firstChunkOfEpoch,
@@ -225,8 +233,7 @@ function onStatus(m) {
   S.serverState = m.state;
   if (m.params && typeof m.params === 'object') {
     const p = S.facts.sanitize({ ...S.settings.params, ...m.params });
-    S.timeline.push({ epoch: S.epoch, seq: 0, params: p });
-    trimTimeline();
+    nowPlaying.recordParams(S.epoch, 0, p);
     if (!S.statusParamsChecked) {
       S.statusParamsChecked = true;
       const want = S.settings.params;
@@ -244,9 +251,8 @@ function onParamsAck(m, epoch) {
   const p = S.facts.sanitize({ ...S.settings.params, ...(m.params || {}) });
   S.presetPending = null;
   if (Number.isInteger(m.effective_seq)) {
-    S.timeline.push({ epoch, seq: m.effective_seq, params: p });
-    trimTimeline();
-    S.pendingChange = { epoch, effectiveSeq: m.effective_seq, ackUnix: unixNow() };
+    nowPlaying.recordParams(epoch, m.effective_seq, p);
+    measures.changeAcked(epoch, m.effective_seq, unixNow());
   }
   setAcked(p);
 }
@@ -259,10 +265,6 @@ function setAcked(p) {
   S.settings.params = next;
   saveSettings();
   showControls();
-}
-
-function trimTimeline() {
-  if (S.timeline.length > 100) S.timeline.splice(0, S.timeline.length - 100);
 }
 
 function onError(m) {
@@ -287,57 +289,32 @@ function onError(m) {
 // Audio
 
 function sendTelemetry() {
-  const st = S.stats;
-  if (!st || !st.playing || st.playing.epoch !== S.epoch || !player.running) return;
-  const msg = {
-    type: 'telemetry',
-    played_seq: st.playing.seq,
-    played_at: player.playedAtUnix(st.playing.frame),
-    buffered_ms: Math.round(st.bufferedMs * 10) / 10,
-    underruns: Math.max(0, st.underruns - S.underrunBase),
-    timestamp: unixNow(),
-  };
-  if (conn.rttMs !== null) msg.rtt_ms = Math.round(conn.rttMs * 100) / 100;
-  conn.send(msg);
+  if (!player.running) return;
+  const msg = telemetryMessage(S.stats, {
+    epoch: S.epoch, playedAtUnix: (f) => player.playedAtUnix(f), underrunBase: S.underrunBase,
+    rttMs: conn.rttMs, nowS: unixNow(),
+  });
+  if (msg) conn.send(msg);
 }
 
 function onStats(st) {
   const prevState = S.stats ? S.stats.state : null;
-  const prevPlaying = S.stats && S.stats.playing;
   S.stats = st;
-  if (S.firstAudioMs === null && st.firstAudibleFrame >= 0 && player.ctx) {
-    S.firstAudioMs = player.playedAtUnix(st.firstAudibleFrame) * 1000 - performance.timeOrigin;
-  }
-  if (st.playing && st.playing.epoch === S.epoch) {
-    const info = S.chunkInfo.get(`${st.playing.epoch}:${st.playing.seq}`);
-    if (info && typeof info.timestamp === 'number') {
-      S.e2eMs = (player.playedAtUnix(st.playing.frame) - (info.timestamp - conn.clockOffsetS)) * 1000;
-    }
-    if (info && typeof info.chord === 'string' && info.chord
-        && !(prevPlaying && prevPlaying.seq === st.playing.seq && prevPlaying.epoch === st.playing.epoch)) {
-      const last = S.chords[S.chords.length - 1];
-      if (!last || last.chord !== info.chord || last.section !== info.section) {
-        S.chords.push({ chord: info.chord, section: info.section });
-        if (S.chords.length > 8) S.chords.shift();
-      }
-    }
-    const pc = S.pendingChange;
-    if (pc && pc.epoch === st.playing.epoch && st.playing.seq >= pc.effectiveSeq) {
-      const ms = (player.playedAtUnix(st.playing.frame) - pc.ackUnix) * 1000;
-      S.paramLatenciesMs.push(Math.max(0, ms));
-      if (S.paramLatenciesMs.length > 100) S.paramLatenciesMs.shift();
-      S.pendingChange = null;
-    }
-  }
+  if (!player.ctx) return;
+  measures.onStats(st, {
+    epoch: S.epoch, info: nowPlaying.info(st.playing), playedAtUnix: (f) => player.playedAtUnix(f),
+    clockOffsetS: conn.clockOffsetS, timeOriginMs: performance.timeOrigin,
+  });
+  if (st.playing && st.playing.epoch === S.epoch) nowPlaying.notePlaying(st.playing);
   if (prevState !== st.state) tick();
 }
 
 function onContextState(state) {
   if (state === 'running') {
-    stopWaitingForGesture();
+    gestures.stop();
     if (!conn.ws && !S.userPaused && !S.sleepEnded) connect();
   }
-  syncSleep();
+  sleepControl.sync();
   tick();
 }
 
@@ -350,48 +327,21 @@ function audioBlocked() {
   return !!player.ctx && !player.running && !S.userPaused && !S.sleepEnded;
 }
 
-function waitForGesture() {
-  document.addEventListener('pointerdown', onGesture, true);
-  document.addEventListener('keydown', onGesture, true);
-  clearTimeout(S.blockedTimer);
-  S.blockedTimer = setTimeout(() => {
-    // Nobody is listening: release the server's stream until someone presses Play.
-    S.blockedTimer = null;
-    if (!player.running && conn.ws) conn.close(1000, 'waiting for user');
-    tick();
-  }, BLOCKED_IDLE_CLOSE_MS);
-}
-
-function stopWaitingForGesture() {
-  document.removeEventListener('pointerdown', onGesture, true);
-  document.removeEventListener('keydown', onGesture, true);
-  clearTimeout(S.blockedTimer);
-  S.blockedTimer = null;
-}
-
-/** Any click or key starts blocked audio, except the play button and Space (they toggle). */
-function onGesture(event) {
-  const t = event.target;
-  if (t && typeof t.closest === 'function' && t.closest('#play-toggle')) return;
-  if (event.type === 'keydown' && (event.code === 'Space' || event.key === ' ')) return;
-  play();
-}
-
 async function play() {
   if (S.fatal) return;
   S.userPaused = false;
   S.sleepEnded = false;
-  sleep.acknowledge();
+  sleepControl.acknowledge();
   await player.resume();
   if (!conn.ws && !conn.reconnecting) connect();
-  syncSleep();
+  sleepControl.sync();
   tick();
 }
 
 async function pause() {
   if (S.userPaused) return;
   S.userPaused = true;
-  syncSleep();
+  sleepControl.sync();
   tick();
   conn.close(1000, 'paused'); // a paused tab costs the server nothing
   await player.fadeAndSuspend(0.3, S.settings.volume);
@@ -413,52 +363,19 @@ function isPlaying() {
 
 function setSleep(minutes) {
   S.choosingCustom = false;
-  sleep.set(minutes, listening());
-  saveSleep();
-  syncSleep();
+  sleepControl.set(minutes);
 }
 
-/** Bring the timer in line with whether music plays: hold or run it, schedule its fade and end. */
-function syncSleep() {
-  if (!S.facts) return; // not restored yet
-  if (listening()) sleep.resume();
-  else sleep.hold();
-  clearTimeout(S.sleepTimeout);
-  S.sleepTimeout = null;
-  if (sleep.state === 'running') {
-    const left = sleep.remaining();
-    player.scheduleSleepFade(left / 1000, sleep.fadeS);
-    S.sleepTimeout = setTimeout(onSleepDue, left);
-  } else if (player.ctx) {
-    player.cancelSleepFade();
-  }
-  saveSleep();
-  renderSleep(sleep, S.choosingCustom);
-}
-
-async function onSleepDue() {
-  S.sleepTimeout = null;
-  if (!sleep.due()) {
-    syncSleep();
-    return;
-  }
-  sleep.finish();
-  saveSleep();
+/** The sleep timer's end: the music stops (it faded on the audio clock already). */
+async function endBySleep() {
   S.sleepEnded = true;
   conn.close(1000, 'sleep timer');
   await player.fadeAndSuspend(0.05, S.settings.volume);
-  renderSleep(sleep, S.choosingCustom);
   tick();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
-
-function paramsAt(epoch, seq) {
-  let best = null;
-  for (const e of S.timeline) if (e.epoch === epoch && e.seq <= seq) best = e;
-  return best ? best.params : null;
-}
 
 function moodLabel(params) {
   const name = params ? S.facts.matchingPreset(params) : null;
@@ -490,10 +407,8 @@ function tick() {
   $('play-toggle').disabled = !!S.fatal;
 
   const now = st && st.playing && st.state === 'playing' ? st.playing : null;
-  const info = now ? S.chunkInfo.get(`${now.epoch}:${now.seq}`) : null;
-  // The parameters of the chunk now audible: from the chunk itself if the server says, else from
-  // the params acks' effective_seq, else the last confirmed ones, else the settings.
-  const p = (info && info.params) || (now && paramsAt(now.epoch, now.seq)) || S.acked || S.settings.params;
+  const info = nowPlaying.info(now);
+  const p = nowPlaying.params(now, S.acked || S.settings.params);
   const mood = moodLabel(p);
   const presetName = S.facts.matchingPreset(p);
   const mode = S.facts.mode(p.mode);
@@ -505,7 +420,7 @@ function tick() {
     character: mode ? mode.character : '',
     chord: info && typeof info.chord === 'string' ? info.chord : '',
     elapsedS: st && player.ctx ? st.framesOutput / player.ctx.sampleRate : 0,
-    timeline: S.chords,
+    timeline: nowPlaying.chords,
   });
   const stateWord = S.fatal ? 'Stopped' : playing ? 'Playing' : audioBlocked() ? 'Ready' : 'Paused';
   const title = pageTitle(stateWord, mood);
@@ -514,14 +429,14 @@ function tick() {
   renderDetails({
     bufferedMs: st ? st.bufferedMs : null,
     targetMs: st ? st.targetMs : null,
-    e2eMs: S.e2eMs,
+    e2eMs: measures.e2eMs,
     rttMs: conn.rttMs,
     underruns: st ? st.underruns : 0,
     sampleRate: player.ctx ? player.ctx.sampleRate : null,
     format: S.decoder.format,
   });
   if (sleep.state === 'running' || sleep.state === 'held') renderSleep(sleep, S.choosingCustom);
-  if (sleep.state === 'running' && sleep.due() && S.sleepTimeout === null) onSleepDue();
+  if (sleep.due()) sleepControl.check();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -559,7 +474,7 @@ function bindControls() {
   bindSpace(document, togglePlay);
   window.addEventListener('offline', () => {
     S.offline = true;
-    syncSleep();
+    sleepControl.sync();
     tick();
   });
   window.addEventListener('online', () => {
@@ -568,7 +483,7 @@ function bindControls() {
       conn.backoff.reset();
       connect(); // at once: the network is back
     }
-    syncSleep();
+    sleepControl.sync();
     tick();
   });
 }
@@ -600,10 +515,10 @@ function snapshot() {
     acked: S.acked,
     params: S.settings ? { ...S.settings.params } : null,
     volume: S.settings ? S.settings.volume : null,
-    firstAudioMs: S.firstAudioMs,
-    e2eMs: S.e2eMs,
+    firstAudioMs: measures.firstAudioMs,
+    e2eMs: measures.e2eMs,
     rttMs: conn ? conn.rttMs : null,
-    paramLatenciesMs: [...S.paramLatenciesMs],
+    paramLatenciesMs: [...measures.paramLatenciesMs],
     sent: conn ? conn.sent.map((m) => ({ ...m })) : [],
     lastError: S.lastError,
     fatal: S.fatal,
@@ -647,7 +562,7 @@ async function main() {
   });
   // Audio starts while the facts load: the first chunks wait (decoded) for the worklet.
   const audio = player.setup(80).then(() => {
-    if (!player.running) waitForGesture();
+    if (!player.running) gestures.wait();
     tick();
   }).catch((err) => showMessage(`Audio could not start: ${err.message}`));
   try {
@@ -662,7 +577,7 @@ async function main() {
     return;
   }
   S.settings = parseSettings(readStored(window.localStorage, SETTINGS_KEY), S.facts);
-  sleep.restore(readStored(window.localStorage, SLEEP_TIMER_KEY));
+  sleepControl.restore();
   buildControls(S.facts, selectPreset);
   buildSleepChoices();
   bindControls();
@@ -672,7 +587,7 @@ async function main() {
   if (!S.offline) connect();
   await audio;
   player.setVolume(S.settings.volume);
-  syncSleep();
+  sleepControl.sync();
   setInterval(tick, UI_INTERVAL_MS);
   setInterval(sendTelemetry, TELEMETRY_INTERVAL_MS);
   window.addEventListener('pagehide', () => conn.close(1000, 'page closed'));
