@@ -472,6 +472,10 @@ function bindControls() {
   });
   $('play-toggle').addEventListener('click', togglePlay);
   bindSpace(document, togglePlay);
+}
+
+/** Offline says offline; back online, reconnect at once instead of waiting out the backoff. */
+function bindNetwork() {
   window.addEventListener('offline', () => {
     S.offline = true;
     sleepControl.sync();
@@ -479,9 +483,9 @@ function bindControls() {
   });
   window.addEventListener('online', () => {
     S.offline = false;
-    if (!conn.isOpen && !S.userPaused && !S.sleepEnded && !S.fatal && player.running) {
+    if (!conn.ws && !S.userPaused && !S.sleepEnded && !S.fatal) {
       conn.backoff.reset();
-      connect(); // at once: the network is back
+      connect(); // the network is back
     }
     sleepControl.sync();
     tick();
@@ -534,7 +538,7 @@ async function loadFacts() {
       return await fetchMusicFacts(window.fetch.bind(window), token);
     } catch (err) {
       if (!(err instanceof FactsError) || err.fatal) throw err;
-      renderStatus(['disconnected', 'Cannot reach the server · retrying…']);
+      renderStatus(S.offline ? ['offline', 'Offline · waiting for the network'] : ['disconnected', 'Cannot reach the server · retrying…']);
       await new Promise((r) => { setTimeout(r, FACTS_RETRY_MS[Math.min(attempt, FACTS_RETRY_MS.length - 1)]); });
     }
   }
@@ -560,6 +564,7 @@ async function main() {
     onChange: () => tick(),
     reopen: connect,
   });
+  bindNetwork();
   // Audio starts while the facts load: the first chunks wait (decoded) for the worklet.
   const audio = player.setup(80).then(() => {
     if (!player.running) gestures.wait();
@@ -577,9 +582,9 @@ async function main() {
     return;
   }
   S.settings = parseSettings(readStored(window.localStorage, SETTINGS_KEY), S.facts);
-  sleepControl.restore();
   buildControls(S.facts, selectPreset);
   buildSleepChoices();
+  sleepControl.restore();
   bindControls();
   player.setVolume(S.settings.volume);
   showControls();

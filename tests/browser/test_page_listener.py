@@ -127,7 +127,7 @@ SMALL_TARGETS = """() => {
 }"""
 
 
-@pytest.mark.parametrize("width,height", [(320, 568), (390, 844)])
+@pytest.mark.parametrize("width,height", [(320, 568), (390, 844), (1280, 900)])
 @pytest.mark.parametrize("path", ["/", "/debug"])
 def test_small_screens_have_no_overflow_and_large_targets(browser: Browser, server: ServerProcess, width, height,
                                                           path, screenshots):
