@@ -27,6 +27,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import FileResponse, Response
+from starlette import status
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from auralis.monitoring.metrics import PROMETHEUS_CONTENT_TYPE
@@ -38,7 +39,7 @@ from auralis.server.hub import Hub
 from auralis.server.logs import configure_logging, log_config
 from auralis.server.music_api import music_router
 from auralis.server.security import install_security
-from auralis.server.session import ListenerSession, _close_reason
+from auralis.server.session import ListenerSession, close_reason
 from auralis.server.settings import Settings
 from auralis.server.transport import websocket_protocol
 
@@ -195,19 +196,19 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
             request = P.parse_stream_query(dict(ws.query_params))
         except P.ProtocolError as exc:
             log.info("listener refused: bad query", extra={"event": "ws_refused", "param": exc.field})
-            await ws.close(P.CLOSE_POLICY, _close_reason(str(exc)))
+            await ws.close(status.WS_1008_POLICY_VIOLATION, close_reason(str(exc)))
             return
         if hub.stopping:
-            await ws.close(P.CLOSE_GOING_AWAY, "server shutting down")
+            await ws.close(status.WS_1001_GOING_AWAY, "server shutting down")
             return
         if len(hub.sessions) >= settings.max_connections:
             log.warning("listener refused: at capacity", extra={"event": "ws_refused", "listeners": len(hub.sessions)})
             await ws.close(
-                P.CLOSE_TRY_AGAIN_LATER,
+                status.WS_1013_TRY_AGAIN_LATER,
                 f"server at capacity ({settings.max_connections} listeners); try again later",
             )
             return
-        session = ListenerSession(ws, hub, request)
+        session = ListenerSession(ws, hub, request, verifier=getattr(app.state, "token_verifier", None))
         hub.sessions.add(session)
         await session.run()
 
@@ -227,7 +228,7 @@ def _make_server(config: Any, app: FastAPI) -> Any:
                 server.close()
             hub: Hub = app.state.hub
             app.state.feed.close()  # dashboards' open event streams end now, not at the drain timeout
-            await hub.close_sessions(P.CLOSE_GOING_AWAY, "server shutting down", hub.settings.shutdown_grace_s)
+            await hub.close_sessions(status.WS_1001_GOING_AWAY, "server shutting down", hub.settings.shutdown_grace_s)
             await super().shutdown(sockets)
 
     return Server(config)

@@ -11,15 +11,26 @@ import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from starlette import status
 
 from auralis.monitoring.metrics import Monitor
 from auralis.server.settings import Settings
 
-if TYPE_CHECKING:
-    from auralis.server.session import ListenerSession
-
 log = logging.getLogger("auralis.server")
+
+
+class Listener(Protocol):
+    """What the hub needs of a connected listener (`auralis.server.session.ListenerSession`)."""
+
+    client_id: str
+    stream: Any
+    finished: asyncio.Event
+
+    def request_close(self, code: int, reason: str, *, flush: bool = True, goodbye: bool = False) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class Hub:
@@ -33,7 +44,7 @@ class Hub:
             window_samples=settings.metrics_window_samples,
             window_age_s=settings.metrics_window_s,
         )
-        self.sessions: set[ListenerSession] = set()
+        self.sessions: set[Listener] = set()
         self.engine: Any = None
         self.load_error: str | None = None
         self._loaded = asyncio.Event()  # set when loading finished, either way
@@ -126,9 +137,7 @@ class Hub:
 
     async def stop(self) -> None:
         """Close the listeners (1001) and the engine; idempotent."""
-        from auralis.server.protocol import CLOSE_GOING_AWAY
-
-        await self.close_sessions(CLOSE_GOING_AWAY, "server shutting down", self.settings.shutdown_grace_s)
+        await self.close_sessions(status.WS_1001_GOING_AWAY, "server shutting down", self.settings.shutdown_grace_s)
         with self._lock:
             self._stopping = True
             engine, self.engine = self.engine, None

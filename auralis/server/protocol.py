@@ -5,14 +5,18 @@ Pure functions: every client input is validated here, completely, before a sessi
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from starlette import status
 
 from auralis.monitoring.clock import MAX_RTT_MS
 from auralis.music.params import PRESETS, MusicParams
+from auralis.streaming.chunk import CHANNELS, CHUNK_SECONDS, SAMPLE_RATE
 
 PROTOCOL_VERSION = 1
 MAX_CLIENT_MESSAGE_BYTES = 4096
@@ -22,10 +26,11 @@ MAX_INT_DIGITS = 19
 #: Seeds are integers in [0, 2**63) so that they survive JSON in any client.
 MAX_SEED = 2**63 - 1
 
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
-CLOSE_SERVER_ERROR = 1011
-CLOSE_TRY_AGAIN_LATER = 1013
+# Close codes: Starlette's names (RFC 6455 and the IANA registry), under the protocol's names.
+CLOSE_GOING_AWAY = status.WS_1001_GOING_AWAY
+CLOSE_POLICY = status.WS_1008_POLICY_VIOLATION
+CLOSE_SERVER_ERROR = status.WS_1011_INTERNAL_ERROR
+CLOSE_TRY_AGAIN_LATER = status.WS_1013_TRY_AGAIN_LATER
 
 ERROR_CODES = (
     "SOUNDFONT_LOAD_FAILED",
@@ -148,7 +153,14 @@ class Telemetry:
     timestamp: float | None
 
 
-ClientMessage = UpdateParams | SelectPreset | Ping | Telemetry
+@dataclass(frozen=True, slots=True)
+class Reauth:
+    """Extension: a fresh bearer token for this connection (production), before the current expires."""
+
+    token: str = field(repr=False)
+
+
+ClientMessage = UpdateParams | SelectPreset | Ping | Telemetry | Reauth
 
 _PARAM_FIELDS = ("key", "mode", "bpm", "intensity")
 
@@ -244,6 +256,11 @@ def parse_client_message(text: str | bytes | None) -> ClientMessage:
             underruns=_integer(msg, "underruns"),
             timestamp=_number(msg, "timestamp", required=False),
         )
+    if kind == "reauth":
+        token = msg.get("token")
+        if not isinstance(token, str) or not token.strip():
+            raise ProtocolError("token must be a non-empty string (a bearer JWT)", "token")
+        return Reauth(token=token.strip())
     raise ProtocolError(f"unknown message type {kind[:40]!r}", "type")
 
 
@@ -276,6 +293,22 @@ def audio_message(
     )
 
 
+def json_audio_frame(chunk: Any) -> str:
+    """Protocol v1's `audio` frame for a stream chunk (`auralis.streaming.chunk.Chunk`):
+    base64 PCM inside JSON."""
+    return audio_message(
+        chunk.seq,
+        chunk.timestamp,
+        base64.b64encode(chunk.pcm).decode("ascii"),
+        sample_rate=SAMPLE_RATE,
+        channels=CHANNELS,
+        duration_ms=CHUNK_SECONDS * 1000.0,
+        chord=chunk.chord,
+        section=chunk.section,
+        params=chunk.params,
+    )
+
+
 def status_message(state: str, message: str, buffer_depth: int, **extra: Any) -> str:
     if state not in ("connected", "buffering", "disconnected", "error"):
         raise ValueError(f"unknown status state {state!r}")
@@ -291,6 +324,12 @@ def error_message(code: str, message: str, *, recoverable: bool) -> str:
     return _dump(
         {"type": "error", "code": code, "message": message, "recoverable": recoverable, "timestamp": time.time()}
     )
+
+
+def auth_message(expires_at: float) -> str:
+    """Extension: the answer to an accepted `reauth`; the connection's token now expires at
+    `expires_at` (Unix seconds)."""
+    return _dump({"type": "auth", "expires_at": expires_at, "timestamp": time.time()})
 
 
 def pong_message(client_timestamp: float, server_timestamp: float) -> str:

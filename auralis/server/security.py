@@ -547,7 +547,8 @@ def install_security(app: FastAPI, settings: Settings) -> Limiter:
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
     )
-    app.state.token_verifier = verifier  # routes that check a role claim (the operator feed)
+    # the sessions hold streams to their tokens' expiry; the operator feed checks a role claim
+    app.state.token_verifier = verifier
     hosts = [h.strip().lower() for h in settings.allowed_hosts if h.strip()]
     if not hosts:
         raise SecurityConfigError(

@@ -1,116 +1,129 @@
-"""One listener's WebSocket session: its own stream, paced by the clock, and its messages.
+"""One listener's WebSocket session: opening, running and closing.
 
 Each connection runs three tasks of its own, so no client can hold up another:
 
-* the **pacer** pops this listener's chunks from its stream's ring buffer on an absolute schedule
-  (chunk k is due at ``t0 + max(0, k - burst + 1) * 0.1 s``: a start burst, then real time with
-  no drift) and queues them;
-* the **writer** sends the queued frames; a client that stops reading blocks only its own writer,
-  and once its queue holds `send_queue_chunks` frames it is dropped (close 1008);
+* the **pacer** (`auralis.server.pacer`) takes this listener's chunks from its stream on an
+  absolute schedule and hands them to the session, which queues them;
+* the **writer** (`auralis.server.outbox`) sends the queued frames; a client that stops reading
+  blocks only its own writer, and once its backlog reaches `send_queue_chunks` frames it is
+  dropped (close 1008);
 * the **receiver** validates and applies client messages (nothing is half-applied; a bad message
-  gets `INVALID_MESSAGE` and the audio goes on).
+  gets `INVALID_MESSAGE` and the audio goes on): telemetry (`auralis.server.telemetry`) and
+  parameter changes (`auralis.server.param_changes`).
 
 A chunk that is due when none is ready is a server underrun: the listener gets `status
-buffering`, then `status connected` when chunks flow again (re-anchoring the schedule with a new
-start burst if it fell more than a burst behind).
+buffering`, then `status connected` when chunks flow again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import random
 import time
 import uuid
-from collections import deque
+from collections.abc import Callable
 from typing import Any
 
+from starlette import status
 from starlette.websockets import WebSocket, WebSocketState
 
-from auralis.monitoring.clock import ClockSync
 from auralis.music.params import MusicParams
 from auralis.server import protocol as P
 from auralis.server.hub import Hub
-from auralis.streaming.chunk import CHANNELS, CHUNK_SECONDS, SAMPLE_RATE
+from auralis.server.outbox import Outbox, websocket_send
+from auralis.server.pacer import Pacer
+from auralis.server.param_changes import ParamChanges
+from auralis.server.security import AuthError, websocket_credentials
+from auralis.server.telemetry import ListenerTelemetry
+from auralis.server.token_lease import SubjectMismatch, TokenLease, Verifier
+from auralis.server.transport import ROUND_TRIPS
+from auralis.streaming.chunk import CHUNK_SECONDS
 
 log = logging.getLogger("auralis.server.session")
 
-#: How often the pacer looks again while a chunk is late (starting or starved).
-POLL_S = 0.005
-#: Sent chunks remembered for end-to-end latency (played_seq -> production timestamp).
-SENT_HISTORY = 1200
-#: End-to-end samples outside this range (ms) are clock trouble, not latency; they are skipped.
-MAX_END_TO_END_MS = 60_000.0
-#: A stream that has not produced its start burst within this time fails with SYNTHESIS_TIMEOUT.
-START_TIMEOUT_S = 15.0
-#: Control frames (pong, error, params, status) a client may have queued beyond its audio.
-CONTROL_BACKLOG = 256
 #: Time allowed for the close frame to leave before the connection is cut.
 CLOSE_TIMEOUT_S = 1.0
 
 
-class _Close:
-    """Queue marker: close the connection after the frames queued before it."""
-
-
-class _Audio:
-    """An audio frame in the queue (counted against the slow-client bound)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-_CLOSE = _Close()
-
-
-def _close_reason(text: str) -> str:
+def close_reason(text: str) -> str:
     """A WebSocket close reason fits 123 bytes of UTF-8."""
     data = text.encode()
     return text if len(data) <= 123 else data[:120].decode(errors="ignore") + "..."
 
 
+#: A chunk's ready frame: text (protocol v1 JSON) or bytes (a binary frame).
+Encode = Callable[[Any], str | bytes]
+
+
 class ListenerSession:
-    def __init__(self, ws: WebSocket, hub: Hub, request: P.StreamRequest) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        hub: Hub,
+        request: P.StreamRequest,
+        *,
+        encode: Encode = P.json_audio_frame,
+        verifier: Verifier | None = None,
+    ) -> None:
+        """`encode` gives a chunk's frame; the session forwards it as it is. `verifier` (production)
+        holds the connection to its token's expiry."""
         self.ws = ws
+        self.encode = encode
+        self.verifier = verifier
+        self.lease: TokenLease | None = None
         self.hub = hub
         self.settings = hub.settings
         self.client_id = uuid.uuid4().hex
-        self.params: MusicParams = request.params
-        self.preset: str | None = request.preset
         self.seed: int = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
         self.stream: Any = None
         self.finished = asyncio.Event()
-        self.chunks_sent = 0
-        self._out: asyncio.Queue[str | _Audio | _Close] = asyncio.Queue()
-        self._queued_audio = 0
+        self.outbox = Outbox(websocket_send(ws), audio_limit=self.settings.send_queue_chunks)
+        self.telemetry = ListenerTelemetry(
+            hub.monitor,
+            client_id=self.client_id,
+            # the longest a chunk may take from the queue to the ear: the send queue, then the
+            # client's buffer
+            max_lag_s=self.settings.send_queue_chunks * CHUNK_SECONDS + self.settings.client_buffer_max_ms / 1000.0,
+        )
+        self.changes = ParamChanges(
+            request.params,
+            request.preset,
+            debounce_s=self.settings.param_debounce_ms / 1000.0,
+            apply=self._apply_params,
+            acknowledge=self._queue,
+        )
         self._close: tuple[int, str] | None = None
         self._closing = asyncio.Event()
-        self._client_gone = False
         self._pacer: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._clock = ClockSync()
-        self._sent: dict[int, float] = {}
-        self._sent_order: deque[int] = deque()
-        self._pending: MusicParams | None = None
-        self._pending_preset: str | None = None
-        self._pending_acks = 0
-        self._flush_handle: asyncio.TimerHandle | None = None
-        self._client_underruns = 0  # the client's last cumulative figure
-        self._client_underruns_counted = 0  # how many of its underruns went into the metrics
-        self._overflows_seen = 0
         self._started = time.monotonic()
 
-    # --- lifecycle ---------------------------------------------------------------------------
+    @property
+    def params(self) -> MusicParams:
+        """The parameters in effect (the last applied change)."""
+        return self.changes.params
+
+    @property
+    def preset(self) -> str | None:
+        return self.changes.preset
+
+    @property
+    def chunks_sent(self) -> int:
+        return self.telemetry.chunks_sent
+
+    # --- running -----------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Serve the listener until either side closes. The hub has registered the session."""
         hub = self.hub
         close_code: int | None = None
+        round_trips = self.ws.scope.get(ROUND_TRIPS)
         try:
+            if round_trips is not None:  # the server's own pings, timed by the transport
+                round_trips.listener = self.telemetry.round_trip
+            self._hold_token()
             if not await self._open_stream():
                 return
             self._queue(
@@ -129,8 +142,15 @@ class ListenerSession:
                 "listener connected",
                 extra={"event": "ws_connect", "client_id": self.client_id, "listeners": len(hub.sessions)},
             )
-            self._writer = asyncio.create_task(self._write_loop())
-            self._pacer = asyncio.create_task(self._pace_loop())
+            pacer = Pacer(
+                self.stream,
+                self,
+                burst=self.settings.start_burst,
+                ready_chunks=min(self.settings.start_burst, self.settings.lead_chunks),
+                period_s=CHUNK_SECONDS,
+            )
+            self._writer = asyncio.create_task(self.outbox.run())
+            self._pacer = asyncio.create_task(self._pace(pacer))
             self._receiver = asyncio.create_task(self._receive_loop())
             await asyncio.wait({self._receiver, self._writer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -138,8 +158,11 @@ class ListenerSession:
             tasks = [t for t in (self._receiver, self._pacer, self._writer) if t is not None]
             for task in tasks:
                 task.cancel()
-            if self._flush_handle is not None:
-                self._flush_handle.cancel()
+            self.changes.cancel()
+            if self.lease is not None:
+                self.lease.cancel()
+            if round_trips is not None:
+                round_trips.listener = None
             if self.stream is not None:
                 self.stream.close()
             hub.sessions.discard(self)
@@ -161,6 +184,24 @@ class ListenerSession:
                     },
                 )
 
+    # --- opening -----------------------------------------------------------------------------
+
+    def _hold_token(self) -> None:
+        """Production: close the stream at its token's expiry (the gate checked the token)."""
+        if self.verifier is None:
+            return
+        token, _ = websocket_credentials(self.ws.scope)
+        try:
+            claims = self.verifier.verify(token or "")
+        except AuthError as exc:  # expired between the gate and here
+            self._fail("UNAUTHORIZED", exc.reason, status.WS_1008_POLICY_VIOLATION)
+            return
+        self.lease = TokenLease(self.verifier, claims, on_expiry=self._token_expired)
+
+    def _token_expired(self) -> None:
+        log.info("listener token expired", extra={"event": "ws_token_expired", "client_id": self.client_id})
+        self._fail("UNAUTHORIZED", "token expired", status.WS_1008_POLICY_VIOLATION)
+
     async def _open_stream(self) -> bool:
         """Wait for the SoundFont (or a close), then open this listener's stream."""
         hub = self.hub
@@ -175,13 +216,13 @@ class ListenerSession:
                 self._fail(
                     "SOUNDFONT_LOAD_FAILED",
                     f"SoundFont could not be loaded: {hub.load_error}",
-                    P.CLOSE_SERVER_ERROR,
+                    status.WS_1011_INTERNAL_ERROR,
                 )
             else:
                 self._fail(
                     "SYNTHESIS_TIMEOUT",
                     f"SoundFont still loading after {self.settings.soundfont_wait_s:g} s; try again later",
-                    P.CLOSE_TRY_AGAIN_LATER,
+                    status.WS_1013_TRY_AGAIN_LATER,
                 )
         if self._close is None:
             try:
@@ -196,25 +237,14 @@ class ListenerSession:
                 log.exception(
                     "open_stream failed", extra={"event": "stream_open_failed", "client_id": self.client_id}
                 )
-                self._fail("INTERNAL_ERROR", "the server could not start a stream", P.CLOSE_SERVER_ERROR)
+                self._fail("INTERNAL_ERROR", "the server could not start a stream", status.WS_1011_INTERNAL_ERROR)
         if self._close is not None:  # refused, failed, or shutdown began meanwhile
-            await self._drain_then_close()
+            # send the errors and goodbyes on the handler's own task: no writer runs yet
+            await self.outbox.drain(CLOSE_TIMEOUT_S)
             return False
         return True
 
-    async def _drain_then_close(self) -> None:
-        """Send what is queued (errors, goodbyes) on the handler's own task; used before the
-        writer exists."""
-        while not self._out.empty():
-            item = self._out.get_nowait()
-            if isinstance(item, _Close):
-                break
-            try:
-                text = item.text if isinstance(item, _Audio) else item
-                await asyncio.wait_for(self.ws.send_text(text), CLOSE_TIMEOUT_S)
-            except Exception:
-                self._client_gone = True
-                return
+    # --- closing -----------------------------------------------------------------------------
 
     def request_close(self, code: int, reason: str, *, flush: bool = True, goodbye: bool = False) -> None:
         """Close with `code`: after the queued frames (flush) or at once (a client too slow to
@@ -225,24 +255,31 @@ class ListenerSession:
         self._closing.set()
         if self._pacer is not None and self._pacer is not asyncio.current_task():
             self._pacer.cancel()
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
+        self.changes.cancel()
         if goodbye:
             depth = self.stream.depth if self.stream is not None else 0
-            self._out.put_nowait(P.status_message("disconnected", reason, depth))
+            self.outbox.put_final(P.status_message("disconnected", reason, depth))
         if flush:
-            self._out.put_nowait(_CLOSE)
+            self.outbox.close()
         elif self._writer is not None:
             self._writer.cancel()
 
+    def _connected(self) -> bool:
+        """Both ends of the WebSocket are still open (Starlette's states) and sends succeed."""
+        return (
+            not self.outbox.send_failed
+            and self.ws.client_state != WebSocketState.DISCONNECTED
+            and self.ws.application_state == WebSocketState.CONNECTED
+        )
+
     async def _finish_close(self) -> int | None:
         """Send the close frame if the client is still there; cut the connection if it cannot."""
-        if self._close is None or self._client_gone:
-            return None if self._close is None else self._close[0]
+        if self._close is None:
+            return None
         code, reason = self._close
-        if self.ws.application_state == WebSocketState.CONNECTED:
+        if self._connected():
             try:
-                await asyncio.wait_for(self.ws.close(code, _close_reason(reason)), CLOSE_TIMEOUT_S)
+                await asyncio.wait_for(self.ws.close(code, close_reason(reason)), CLOSE_TIMEOUT_S)
             except TimeoutError:
                 self.abort()
             except Exception:
@@ -258,143 +295,66 @@ class ListenerSession:
             log.info("listener cut", extra={"event": "ws_abort", "client_id": self.client_id})
 
     def _fail(self, code: str, message: str, close_code: int) -> None:
-        self._out.put_nowait(P.error_message(code, message, recoverable=False))
+        self.outbox.put_final(P.error_message(code, message, recoverable=False))
         self.request_close(close_code, message)
 
     # --- sending -----------------------------------------------------------------------------
 
-    def _queue(self, frame: str, *, audio: bool = False) -> None:
-        """Queue a frame for the writer. A client whose backlog reaches `send_queue_chunks` audio
-        frames (or CONTROL_BACKLOG other frames) is not reading: it is dropped with 1008."""
+    def _queue(self, frame: str | bytes, *, audio: bool = False) -> None:
+        """Queue a ready frame; a client whose backlog is at the outbox's bound is not reading:
+        it is dropped with 1008."""
         if self._close is not None:
             return
-        if self._queued_audio >= self.settings.send_queue_chunks or self._out.qsize() >= (
-            self.settings.send_queue_chunks + CONTROL_BACKLOG
-        ):
+        if not self.outbox.put(frame, audio=audio):
             log.warning(
                 "listener too slow, dropped",
-                extra={"event": "ws_slow_client", "client_id": self.client_id, "queued": self._out.qsize()},
+                extra={"event": "ws_slow_client", "client_id": self.client_id, "queued": self.outbox.queued},
             )
-            self.request_close(P.CLOSE_POLICY, "client too slow: it stopped reading the stream", flush=False)
-            return
-        if audio:
-            self._queued_audio += 1
-            self._out.put_nowait(_Audio(frame))
-        else:
-            self._out.put_nowait(frame)
+            self.request_close(
+                status.WS_1008_POLICY_VIOLATION, "client too slow: it stopped reading the stream", flush=False
+            )
 
-    async def _write_loop(self) -> None:
+    # --- pacing (PaceEvents) -------------------------------------------------------------------
+
+    async def _pace(self, pacer: Pacer) -> None:
         try:
-            while True:
-                item = await self._out.get()
-                if isinstance(item, _Close):
-                    return
-                if isinstance(item, _Audio):
-                    self._queued_audio -= 1
-                    item = item.text
-                await self.ws.send_text(item)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self._client_gone = True  # the connection is gone; the receiver sees the disconnect
-
-    # --- pacing ------------------------------------------------------------------------------
-
-    async def _pace_loop(self) -> None:
-        try:
-            await self._pace()
+            await pacer.run()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("pacer failed", extra={"event": "pacer_failed", "client_id": self.client_id})
-            self._fail("INTERNAL_ERROR", "internal server error in the stream", P.CLOSE_SERVER_ERROR)
+            self._fail("INTERNAL_ERROR", "internal server error in the stream", status.WS_1011_INTERNAL_ERROR)
 
-    def _stream_failed(self) -> bool:
-        error = self.stream.error
-        if error is None:
-            return False
-        log.error(
-            "stream synthesis failed",
-            extra={"event": "stream_failed", "client_id": self.client_id, "error": repr(error)},
-        )
-        self._fail("INTERNAL_ERROR", "synthesis failed for this stream", P.CLOSE_SERVER_ERROR)
-        return True
-
-    async def _pace(self) -> None:
-        loop = asyncio.get_running_loop()
-        stream = self.stream
-        burst = self.settings.start_burst
-        period = CHUNK_SECONDS
-        # Start: wait until the start burst is rendered (bounded), so it leaves at once.
-        deadline = loop.time() + START_TIMEOUT_S
-        ready = min(burst, self.settings.lead_chunks)
-        while stream.depth < ready:
-            if self._stream_failed():
-                return
-            if loop.time() > deadline:
-                self._fail(
-                    "SYNTHESIS_TIMEOUT",
-                    f"synthesis did not start within {START_TIMEOUT_S:g} s",
-                    P.CLOSE_SERVER_ERROR,
-                )
-                return
-            await asyncio.sleep(POLL_S)
-        base_time, base_k = loop.time(), 0
-        k = 0
-        starving = False
-        while True:
-            due = base_time + max(0, k - base_k - burst + 1) * period
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if self._stream_failed():
-                return
-            chunk = stream.pop()
-            if chunk is None:
-                if not starving:
-                    starving = True
-                    self.hub.monitor.count_underruns(1, source="server")
-                    self._queue(P.status_message("buffering", "Synthesis is catching up; buffering", 0))
-                await asyncio.sleep(POLL_S)
-                continue
-            if starving:
-                starving = False
-                now = loop.time()
-                if now - due > burst * period:  # fell too far behind: start afresh with a burst
-                    base_time, base_k = now, k
-                self._queue(P.status_message("connected", "Audio streaming resumed", stream.depth))
-            self._send_chunk(chunk)
-            k += 1
-            overflows = stream.overflows
-            if overflows > self._overflows_seen:
-                self.hub.monitor.count_overflows(overflows - self._overflows_seen)
-                self._overflows_seen = overflows
-
-    def _send_chunk(self, chunk: Any) -> None:
+    def chunk(self, chunk: Any) -> None:
         if chunk.seq != self.chunks_sent:
             log.error(
                 "stream sequence gap",
                 extra={"event": "seq_gap", "client_id": self.client_id, "expected": self.chunks_sent, "got": chunk.seq},
             )
-        self._queue(
-            audio=True,
-            frame=P.audio_message(
-                chunk.seq,
-                chunk.timestamp,
-                base64.b64encode(chunk.pcm).decode("ascii"),
-                sample_rate=SAMPLE_RATE,
-                channels=CHANNELS,
-                duration_ms=CHUNK_SECONDS * 1000.0,
-                chord=chunk.chord,
-                section=chunk.section,
-                params=chunk.params,
-            )
+        self._queue(self.encode(chunk), audio=True)
+        self.telemetry.sent(chunk.seq, chunk.timestamp, time.time())
+
+    def starving(self) -> None:
+        self.hub.monitor.count_underruns(1, source="server")
+        self._queue(P.status_message("buffering", "Synthesis is catching up; buffering", 0))
+
+    def resumed(self, depth: int) -> None:
+        self._queue(P.status_message("connected", "Audio streaming resumed", depth))
+
+    def overflowed(self, n: int) -> None:
+        self.hub.monitor.count_overflows(n)
+
+    def stream_failed(self, error: BaseException) -> None:
+        log.error(
+            "stream synthesis failed",
+            extra={"event": "stream_failed", "client_id": self.client_id, "error": repr(error)},
         )
-        self.chunks_sent = chunk.seq + 1
-        self._sent[chunk.seq] = chunk.timestamp
-        self._sent_order.append(chunk.seq)
-        if len(self._sent_order) > SENT_HISTORY:
-            self._sent.pop(self._sent_order.popleft(), None)
+        self._fail("INTERNAL_ERROR", "synthesis failed for this stream", status.WS_1011_INTERNAL_ERROR)
+
+    def start_timed_out(self, seconds: float) -> None:
+        self._fail(
+            "SYNTHESIS_TIMEOUT", f"synthesis did not start within {seconds:g} s", status.WS_1011_INTERNAL_ERROR
+        )
 
     # --- receiving ---------------------------------------------------------------------------
 
@@ -402,7 +362,6 @@ class ListenerSession:
         while True:
             message = await self.ws.receive()
             if message["type"] == "websocket.disconnect":
-                self._client_gone = True
                 return
             if self._close is not None:
                 continue
@@ -421,75 +380,32 @@ class ListenerSession:
     def _handle(self, msg: P.ClientMessage, received: float) -> None:
         """Apply one validated message (every check that can fail runs before any change)."""
         if isinstance(msg, P.Ping):
-            self._clock.observe_timestamp(msg.timestamp, received)
-            if msg.rtt_ms is not None:
-                self.hub.monitor.observe_network(self._clock.observe_rtt(msg.rtt_ms))
+            self.telemetry.ping(msg, received)
             self._queue(P.pong_message(msg.timestamp, time.time()))
         elif isinstance(msg, P.Telemetry):
-            self._telemetry(msg, received)
+            self.telemetry.report(msg, received)
         elif isinstance(msg, P.UpdateParams):
-            base, preset = self._target()
-            try:
-                new = base.with_changes(**msg.changes)
-            except ValueError as exc:
-                raise P.ProtocolError(str(exc)) from None
-            self._schedule(new, preset if preset and P.matches_preset(new, preset) else None)
+            self.changes.update(msg.changes)
         elif isinstance(msg, P.SelectPreset):
-            base, _ = self._target()
-            self._schedule(base.with_preset(msg.preset), msg.preset)
+            self.changes.select_preset(msg.preset)
+        elif isinstance(msg, P.Reauth):
+            self._reauth(msg.token)
 
-    def _telemetry(self, msg: P.Telemetry, received: float) -> None:
-        chunk_ts = None
-        if msg.played_seq is not None:
-            chunk_ts = self._sent.get(msg.played_seq)
-            if chunk_ts is None:
-                raise P.ProtocolError(
-                    f"played_seq {msg.played_seq} is not among the last {SENT_HISTORY} chunks sent "
-                    f"(next seq is {self.chunks_sent})",
-                    "played_seq",
-                )
-        if msg.timestamp is not None:
-            self._clock.observe_timestamp(msg.timestamp, received)
-        if msg.underruns is not None:
-            # cumulative per connection; a smaller figure means the client reset its counter.
-            # Playback stops at most once per chunk received, so a connection's reported
-            # underruns count up to the chunks sent to it: a client cannot inflate the figure.
-            delta = msg.underruns - self._client_underruns if msg.underruns >= self._client_underruns else msg.underruns
-            self._client_underruns = msg.underruns
-            delta = min(delta, self.chunks_sent - self._client_underruns_counted)
-            if delta > 0:
-                self._client_underruns_counted += delta
-                self.hub.monitor.count_underruns(delta, source="client")
-        if chunk_ts is not None and msg.played_at is not None:
-            e2e_ms = (self._clock.to_server_time(msg.played_at) - chunk_ts) * 1000.0
-            if 0.0 <= e2e_ms <= MAX_END_TO_END_MS:
-                self.hub.monitor.observe_end_to_end(e2e_ms)
-            else:
-                log.debug("implausible end-to-end latency skipped", extra={"client_id": self.client_id, "ms": e2e_ms})
-
-    # --- parameter changes: validated, debounced, applied atomically, acknowledged ----------
-
-    def _target(self) -> tuple[MusicParams, str | None]:
-        """The parameters further changes build on: pending ones if any, else those in effect."""
-        if self._pending is not None:
-            return self._pending, self._pending_preset
-        return self.params, self.preset
-
-    def _schedule(self, params: MusicParams, preset: str | None) -> None:
-        self._pending, self._pending_preset = params, preset
-        self._pending_acks += 1
-        if self._flush_handle is None:
-            delay = self.settings.param_debounce_ms / 1000.0
-            self._flush_handle = asyncio.get_running_loop().call_later(delay, self._flush_params)
-
-    def _flush_params(self) -> None:
-        self._flush_handle = None
-        params, preset, acks = self._pending, self._pending_preset, self._pending_acks
-        self._pending, self._pending_preset, self._pending_acks = None, None, 0
-        if params is None or self._close is not None or self.stream is None:
+    def _reauth(self, token: str) -> None:
+        if self.lease is None:
+            raise P.ProtocolError("reauth: this server does not use tokens", "type")
+        try:
+            expires_at = self.lease.renew(token)
+        except (AuthError, SubjectMismatch) as exc:
+            log.info("reauth refused", extra={"event": "ws_reauth_refused", "client_id": self.client_id})
+            self._queue(P.error_message("UNAUTHORIZED", f"reauth refused: {exc.reason}", recoverable=True))
             return
-        effective_seq = self.stream.update_params(params)
-        self.params, self.preset = params, preset
+        log.info("listener token renewed", extra={"event": "ws_reauth", "client_id": self.client_id})
+        self._queue(P.auth_message(expires_at))
+
+    def _apply_params(self, params: MusicParams) -> int | None:
+        if self._close is not None or self.stream is None:
+            return None
+        effective_seq: int = self.stream.update_params(params)
         log.debug("params applied", extra={"client_id": self.client_id, "effective_seq": effective_seq})
-        for _ in range(acks):
-            self._queue(P.params_message(params, preset, effective_seq))
+        return effective_seq

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     metrics_window_s: float = Field(
         300.0, gt=0.0, le=86_400.0, description="Oldest sample age kept per latency histogram, seconds"
     )
+    client_buffer_max_ms: float = Field(
+        4500.0, ge=100.0, le=60_000.0,
+        description="Longest a client may hold a chunk before playing it (the page's jitter buffer "
+        "ceiling plus output latency); client end-to-end reports beyond it and the send queue "
+        "are dropped as inconsistent",
+    )
     shutdown_grace_s: float = Field(
         2.0, ge=0.1, le=30.0, description="Time given to listeners to receive the 1001 close on exit"
     )

@@ -11,6 +11,10 @@ It also fixes each listener socket's kernel send buffer (``SO_SNDBUF``, from
 audio that a listener who stopped reading holds in kernel memory before the server's own bound
 (the send queue) notices. A stream needs 240 KB/s, so 128 KiB (the kernel doubles it) still covers
 a round trip of about a second.
+
+Each connection's keepalive pings are timed here (uvicorn measures the round trip of its own ping;
+the client plays no part), and handed to whoever listens on the connection's `RoundTrips`, found in
+the ASGI scope under `ROUND_TRIPS`: the session, for the network-latency figure.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from __future__ import annotations
 import logging
 import socket
 from asyncio import BaseTransport
+from collections.abc import Callable
+from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
@@ -33,9 +39,44 @@ _BAD_HANDSHAKE = (
 )
 
 
+#: The scope key of a connection's `RoundTrips`.
+ROUND_TRIPS = "auralis.round_trips"
+
+
+class RoundTrips:
+    """The round trips (seconds) of the server's own pings on one connection, as they come."""
+
+    def __init__(self) -> None:
+        self.listener: Callable[[float], None] | None = None
+        self.count = 0
+
+    def observe(self, rtt_s: float) -> None:
+        self.count += 1
+        listener = self.listener
+        if listener is not None:
+            try:
+                listener(rtt_s)
+            except Exception:  # a figure must never break the connection
+                log.exception("round-trip listener failed")
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     #: SO_SNDBUF for each connection, bytes; 0 leaves the kernel's autotuning (see websocket_protocol)
     send_buffer_bytes = 0
+    round_trips: RoundTrips
+
+    def handle_connect(self, event: Any) -> None:
+        self.round_trips = RoundTrips()
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # the app runs on a later turn of the loop: it sees the key
+            scope[ROUND_TRIPS] = self.round_trips
+
+    def handle_pong(self, event: Any) -> None:
+        awaited = self.pending_ping_payload
+        super().handle_pong(event)
+        if awaited is not None and self.pending_ping_payload is None:  # our ping, answered
+            self.round_trips.observe(self.last_ping_rtt)
 
     def connection_made(self, transport: BaseTransport) -> None:
         super().connection_made(transport)

@@ -12,14 +12,25 @@ import math
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from auralis.audio.renderer import Renderer, to_pcm16
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, SAMPLE_RATE, Chunk
 
-if TYPE_CHECKING:
-    from auralis.streaming.engine import StreamEngine, _Group
+
+class StreamHost(Protocol):
+    """What a stream needs of the engine that renders it (`auralis.streaming.engine.StreamEngine`);
+    the engine imports this module, so this module names the engine only through this protocol."""
+
+    def _wake(self) -> None:
+        """A chunk was popped or a fault injected: a worker may have work."""
+
+    def _forget(self, stream: ListenerStream) -> None:
+        """The stream closed: drop it and delete its synth."""
+
+    def _new_renderer(self, stream: ListenerStream) -> Renderer:
+        """A renderer for the stream (called by the worker holding it)."""
 
 
 class ListenerStream:
@@ -32,7 +43,7 @@ class ListenerStream:
 
     def __init__(
         self,
-        engine: StreamEngine,
+        engine: StreamHost,
         params: MusicParams,
         seed: int,
         *,
@@ -70,7 +81,7 @@ class ListenerStream:
         self._fault: BaseException | None = None
         self._closed = False
         self._rendering = False  # a worker holds this stream (engine lock guards it)
-        self._group: _Group | None = None  # set by the engine: who shares its SoundFont
+        self._group: Any = None  # set by the engine: the group that shares its SoundFont
         self._produced = 0
         self._played = False
         self._last_pop = 0.0
