@@ -50,7 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--midi", default=None, help="also write the MIDI file")
     render.add_argument("--soundfont", default=None, help="path to a General MIDI .sf2 SoundFont")
 
-    sub.add_parser("doctor", help="check FluidSynth and the SoundFont, and say what to install")
+    sub.add_parser("doctor", help="check FluidSynth, the SoundFont and Opus, and say what to install")
+
+    rec = sub.add_parser("record", help="record a stream to .wav or .ogg; report seq gaps and underruns")
+    rec.add_argument("url", help="stream URL, e.g. ws://127.0.0.1:8000/ws/stream?seed=7&format=opus")
+    rec.add_argument("--seconds", type=float, required=True, help="seconds of audio to record")
+    rec.add_argument("--out", required=True, help="output file: .wav (PCM) or .ogg (Opus)")
+    rec.add_argument("--format", choices=("json", "pcm", "opus"), default=None,
+                     help="stream format (sets format= in the URL; default: the URL's, else json)")
+    rec.add_argument("--buffer-ms", type=float, default=300.0,
+                     help="jitter buffer of the simulated player that counts underruns (default 300)")
     return parser
 
 
@@ -61,10 +70,15 @@ def main(argv: list[str] | None = None) -> int:
             from auralis.server.app import serve
 
             return serve(host=args.host, port=args.port, soundfont=args.soundfont) or 0
+        if args.command == "record":
+            from auralis.client.record import main as record_main
+
+            return record_main(args.url, args.seconds, args.out, args.format, args.buffer_ms)
         if args.command == "doctor":
             from auralis.audio.doctor import run_doctor
+            from auralis.streaming.encoders import doctor_check
 
-            return run_doctor()
+            return run_doctor(checks=[doctor_check])
         params = music_params_from_args(args)
         if args.command == "compose":
             from auralis.music.export import compose_midi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup for Auralis: system packages (FluidSynth, FluidR3 GM SoundFont,
-# and for tests Chromium + redis-server) and a .venv with the package.
+# and for tests Chromium, redis-server and ffmpeg) and a .venv with the package.
 # Fast when everything is already present.
 #   scripts/setup.sh          runtime only (make run)
 #   scripts/setup.sh --test   runtime + test tools (make test)
@@ -34,6 +34,8 @@ if [ "$WANT_TEST" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
   command -v redis-server >/dev/null 2>&1 || { apt_pkgs+=(redis-server); brew_pkgs+=(redis); }
   command -v node >/dev/null 2>&1 || { apt_pkgs+=(nodejs); brew_pkgs+=(node); }
+  # ffmpeg/ffprobe: an independent decoder the tests check our Opus and recordings with
+  command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || { apt_pkgs+=(ffmpeg); brew_pkgs+=(ffmpeg); }
 fi
 
 if [ "${#apt_pkgs[@]}" -gt 0 ] || [ "${#brew_pkgs[@]}" -gt 0 ]; then

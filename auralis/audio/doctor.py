@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from auralis.audio.fluid import (
@@ -28,8 +29,12 @@ def run_doctor(
     *,
     soundfont: str | os.PathLike[str] | None = None,
     programs: tuple[int, ...] | None = None,
+    checks: Sequence[Callable[[], tuple[str, tuple[str, str] | None]]] = (),
 ) -> int:
-    """Print the check; 0 when the audio engine can run, 1 when something is missing."""
+    """Print the check; 0 when the audio engine can run, 1 when something is missing.
+
+    ``checks`` are the higher layers' own checks (the Opus encoder, for example): each returns
+    the line to print and, when something is missing, ``(what, install command)``."""
     out = out or sys.stdout
     programs = programs or RenderConfig().programs
     missing: list[tuple[str, str]] = []  # (what, install command)
@@ -77,9 +82,14 @@ def run_doctor(
                     say(f"    {program_label(program)}: {preset!r}")
         else:
             say(f"  SoundFont: {path} (not loaded: FluidSynth is missing)")
+    for check in checks:
+        line, lack = check()
+        say(f"  {line}")
+        if lack is not None:
+            missing.append(lack)
     say()
     if not missing:
-        say("Everything the audio engine needs is here.")
+        say("Everything Auralis needs is here.")
         return 0
     say("Missing:")
     for what, command in missing:

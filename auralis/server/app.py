@@ -188,6 +188,13 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
             log.info("listener refused: bad query", extra={"event": "ws_refused", "param": exc.field})
             await ws.close(status.WS_1008_POLICY_VIOLATION, close_reason(str(exc)))
             return
+        if request.format == "opus" and hub.opus_unavailable is not None:
+            log.info("listener refused: opus unavailable", extra={"event": "ws_refused", "param": "format"})
+            await ws.close(
+                status.WS_1008_POLICY_VIOLATION,
+                "format opus is unavailable: the server lacks its Opus library (PyAV); use pcm or json",
+            )
+            return
         if hub.stopping:
             await ws.close(status.WS_1001_GOING_AWAY, "server shutting down")
             return

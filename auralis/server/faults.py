@@ -2,7 +2,8 @@
 
 With ``AURALIS_FAULT_INJECTION=1`` (refused by the settings in production) the app gains
 ``POST /debug/fault/{client_id}``: the next synthesis of that listener's stream raises, exactly
-as a FluidSynth failure would (`ListenerStream.inject_fault`). The listener gets
+as a FluidSynth failure would (`ListenerStream.inject_fault`); with ``?stage=encode`` its
+encoder's next chunk raises instead, as a codec failure would. The listener gets
 `INTERNAL_ERROR` and is closed with 1011; every other stream goes on. The route is not in the
 OpenAPI schema and does not exist at all unless the hook is on.
 """
@@ -23,12 +24,15 @@ def install_fault_injection(app: FastAPI, hub: Any) -> None:
     log.warning("fault injection on (AURALIS_FAULT_INJECTION): a test hook, not for production")
 
     @app.post("/debug/fault/{client_id}", status_code=202, include_in_schema=False)
-    async def inject_fault(client_id: str) -> dict[str, str]:
-        """Make that listener's next synthesis raise."""
+    async def inject_fault(client_id: str, stage: str = "render") -> dict[str, str]:
+        """Make that listener's next synthesis (or, with stage=encode, encoding) raise."""
+        if stage not in ("render", "encode"):
+            raise HTTPException(status_code=422, detail="stage must be render or encode")
         for session in list(hub.sessions):
             if session.client_id == client_id and session.stream is not None:
-                fault = RuntimeError("injected synthesis fault (AURALIS_FAULT_INJECTION)")
-                session.stream.inject_fault(fault)
+                what = "synthesis" if stage == "render" else "encoder"
+                fault = RuntimeError(f"injected {what} fault (AURALIS_FAULT_INJECTION)")
+                session.stream.inject_fault(fault, stage=stage)
                 log.warning(
                     "fault injected", extra={"event": "fault_injected", "client_id": client_id}
                 )

@@ -17,6 +17,13 @@ from starlette import status
 
 from auralis.monitoring.metrics import Monitor
 from auralis.server.settings import Settings
+from auralis.streaming.encoders import (
+    OPUS_INSTALL,
+    Encoder,
+    EncoderSettings,
+    make_encoder,
+    opus_unavailable_reason,
+)
 
 log = logging.getLogger("auralis.server")
 
@@ -47,6 +54,11 @@ class Hub:
         self.sessions: set[Listener] = set()
         self.engine: Any = None
         self.load_error: str | None = None
+        self.encoder_settings = EncoderSettings(
+            opus_bitrate_kbps=settings.opus_bitrate_kbps, opus_complexity=settings.opus_complexity
+        )
+        #: Why format=opus is refused here (the Opus library is missing), or None.
+        self.opus_unavailable: str | None = None
         self._loaded = asyncio.Event()  # set when loading finished, either way
         self._stopping = False
         self._lock = threading.Lock()
@@ -57,6 +69,12 @@ class Hub:
     def start(self) -> None:
         """Begin loading the SoundFont in a background thread (returns at once)."""
         loop = asyncio.get_running_loop()
+        self.opus_unavailable = opus_unavailable_reason()
+        if self.opus_unavailable is not None:
+            log.error(
+                "opus unavailable: format=opus is refused, json and pcm work",
+                extra={"event": "opus_unavailable", "error": self.opus_unavailable, "install": OPUS_INSTALL},
+            )
         self._loaded = asyncio.Event()
         self._loader = threading.Thread(target=self._load, args=(loop,), name="auralis-soundfont", daemon=True)
         self._loader.start()
@@ -109,6 +127,10 @@ class Hub:
                 "load_ms": round((time.perf_counter() - started) * 1000, 1),
             },
         )
+
+    def new_encoder(self, fmt: str) -> Encoder:
+        """A stream's encoder for ``fmt`` with this server's settings."""
+        return make_encoder(fmt, self.encoder_settings)
 
     async def wait_loaded(self, timeout: float) -> bool:
         """Wait for the SoundFont; True when the engine is ready."""

@@ -1,11 +1,12 @@
-"""The streaming protocol's wire format (websocket-protocol.md, version 1): parsing and building.
+"""The streaming protocol's wire format (websocket-protocol.md, version 2): parsing and building
+the JSON messages. Audio frames (json ``audio`` text and binary AUR2) are built once per chunk by
+the stream's encoder (auralis.streaming.encoders, auralis.streaming.frames).
 
 Pure functions: every client input is validated here, completely, before a session acts on it.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import time
@@ -16,9 +17,9 @@ from starlette import status
 
 from auralis.monitoring.clock import MAX_RTT_MS
 from auralis.music.params import PRESETS, MusicParams
-from auralis.streaming.chunk import CHANNELS, CHUNK_SECONDS, SAMPLE_RATE
+from auralis.streaming.encoders import FORMATS
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_CLIENT_MESSAGE_BYTES = 4096
 #: Integers longer than this (beyond 64 bits) are refused before anything converts them to
 #: float, which would raise OverflowError instead of a clear error.
@@ -61,6 +62,7 @@ class StreamRequest:
     params: MusicParams
     preset: str | None
     seed: int | None
+    format: str = "json"  # json | pcm | opus (auralis.streaming.encoders.FORMATS)
 
 
 def _query_number(name: str, raw: str) -> float:
@@ -87,8 +89,8 @@ def parse_stream_query(query: dict[str, str]) -> StreamRequest:
     """The initial parameters, preset and seed of `GET /ws/stream?...`; ProtocolError naming the
     parameter otherwise. The preset applies first (it keeps the key); explicit values win."""
     fmt = query.get("format", "json")
-    if fmt != "json":
-        raise ProtocolError(f"format must be 'json', got {fmt!r}", "format")
+    if fmt not in FORMATS:
+        raise ProtocolError(f"format must be one of {', '.join(FORMATS)}, got {fmt[:40]!r}", "format")
     changes: dict[str, Any] = {}
     if "key" in query:
         changes["key"] = _query_int("key", query["key"])
@@ -116,7 +118,7 @@ def parse_stream_query(query: dict[str, str]) -> StreamRequest:
         raise ProtocolError(str(exc), str(exc).split(" ", 1)[0]) from None
     if preset is not None and not matches_preset(params, preset):
         preset = None
-    return StreamRequest(params=params, preset=preset, seed=seed)
+    return StreamRequest(params=params, preset=preset, seed=seed, format=fmt)
 
 
 def matches_preset(params: MusicParams, preset: str) -> bool:
@@ -272,43 +274,6 @@ def _dump(obj: dict[str, Any]) -> str:
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
 
 
-def audio_message(
-    seq: int,
-    timestamp: float,
-    data_b64: str,
-    *,
-    sample_rate: int,
-    channels: int,
-    duration_ms: float,
-    chord: str | None,
-    section: int,
-    params: MusicParams,
-) -> str:
-    """An `audio` frame. Beyond the protocol's fields it carries the chunk's music: `chord`,
-    `section` and `params` (the parameters in effect for this chunk)."""
-    meta = _dump({"chord": chord, "section": section, "params": params.as_dict()})
-    return (
-        f'{{"type":"audio","seq":{seq},"timestamp":{timestamp!r},"duration_ms":{duration_ms!r},'
-        f'"sample_rate":{sample_rate},"channels":{channels},"data":"{data_b64}",{meta[1:]}'
-    )
-
-
-def json_audio_frame(chunk: Any) -> str:
-    """Protocol v1's `audio` frame for a stream chunk (`auralis.streaming.chunk.Chunk`):
-    base64 PCM inside JSON."""
-    return audio_message(
-        chunk.seq,
-        chunk.timestamp,
-        base64.b64encode(chunk.pcm).decode("ascii"),
-        sample_rate=SAMPLE_RATE,
-        channels=CHANNELS,
-        duration_ms=CHUNK_SECONDS * 1000.0,
-        chord=chunk.chord,
-        section=chunk.section,
-        params=chunk.params,
-    )
-
-
 def status_message(state: str, message: str, buffer_depth: int, **extra: Any) -> str:
     if state not in ("connected", "buffering", "disconnected", "error"):
         raise ValueError(f"unknown status state {state!r}")
@@ -339,5 +304,13 @@ def pong_message(client_timestamp: float, server_timestamp: float) -> str:
 def params_message(params: MusicParams, preset: str | None, effective_seq: int) -> str:
     return _dump(
         {"type": "params", "params": params.as_dict(), "preset": preset, "effective_seq": effective_seq,
+         "timestamp": time.time()}
+    )
+
+
+def now_message(seq: int, chord: str | None, section: int, params: MusicParams) -> str:
+    """With a binary format: the music from chunk ``seq`` on (sent when any of it changes)."""
+    return _dump(
+        {"type": "now", "seq": seq, "chord": chord, "section": section, "params": params.as_dict(),
          "timestamp": time.time()}
     )

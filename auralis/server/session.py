@@ -22,7 +22,6 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from starlette import status
@@ -52,10 +51,6 @@ def close_reason(text: str) -> str:
     return text if len(data) <= 123 else data[:120].decode(errors="ignore") + "..."
 
 
-#: A chunk's ready frame: text (protocol v1 JSON) or bytes (a binary frame).
-Encode = Callable[[Any], str | bytes]
-
-
 class ListenerSession:
     def __init__(
         self,
@@ -63,13 +58,14 @@ class ListenerSession:
         hub: Hub,
         request: P.StreamRequest,
         *,
-        encode: Encode = P.json_audio_frame,
         verifier: Verifier | None = None,
     ) -> None:
-        """`encode` gives a chunk's frame; the session forwards it as it is. `verifier` (production)
-        holds the connection to its token's expiry."""
+        """The stream's encoder (`request.format`) gives each chunk its ready frame, in the
+        render thread; the session forwards it as it is. `verifier` (production) holds the
+        connection to its token's expiry."""
         self.ws = ws
-        self.encode = encode
+        self.format = request.format
+        self._now: tuple[Any, ...] | None = None  # the music the last `now` message described
         self.verifier = verifier
         self.lease: TokenLease | None = None
         self.hub = hub
@@ -227,11 +223,13 @@ class ListenerSession:
         if self._close is None:
             try:
                 self.stream = await asyncio.to_thread(
-                    hub.engine.open_stream,
-                    self.params,
-                    self.seed,
-                    lead_chunks=self.settings.lead_chunks,
-                    capacity=self.settings.ring_capacity,
+                    lambda: hub.engine.open_stream(
+                        self.params,
+                        self.seed,
+                        lead_chunks=self.settings.lead_chunks,
+                        capacity=self.settings.ring_capacity,
+                        encoder=hub.new_encoder(self.format),
+                    )
                 )
             except Exception:
                 log.exception(
@@ -331,7 +329,12 @@ class ListenerSession:
                 "stream sequence gap",
                 extra={"event": "seq_gap", "client_id": self.client_id, "expected": self.chunks_sent, "got": chunk.seq},
             )
-        self._queue(self.encode(chunk), audio=True)
+        if self.format != "json":  # binary frames carry no music: `now` says when it changes
+            music = (chunk.chord, chunk.section, chunk.params)
+            if music != self._now:
+                self._now = music
+                self._queue(P.now_message(chunk.seq, chunk.chord, chunk.section, chunk.params))
+        self._queue(chunk.frame, audio=True)  # encoded once, by the stream's render worker
         self.telemetry.sent(chunk.seq, chunk.timestamp, time.time())
 
     def starving(self) -> None:
@@ -349,7 +352,7 @@ class ListenerSession:
             "stream synthesis failed",
             extra={"event": "stream_failed", "client_id": self.client_id, "error": repr(error)},
         )
-        self._fail("INTERNAL_ERROR", "synthesis failed for this stream", status.WS_1011_INTERNAL_ERROR)
+        self._fail("INTERNAL_ERROR", "synthesis or encoding failed for this stream", status.WS_1011_INTERNAL_ERROR)
 
     def start_timed_out(self, seconds: float) -> None:
         self._fail(

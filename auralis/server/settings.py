@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     param_debounce_ms: float = Field(
         150.0, ge=0.0, le=2000.0, description="Parameter changes within this time apply as one"
     )
+    opus_bitrate_kbps: int = Field(
+        96, ge=32, le=256, description="Opus bitrate per stream (format=opus), kbit/s"
+    )
+    opus_complexity: int = Field(
+        5, ge=0, le=10, description="Opus encoder complexity 0-10: CPU per stream against quality"
+    )
     soundfont_wait_s: float = Field(
         60.0, gt=0.0, le=600.0, description="How long a new listener waits for the SoundFont to load"
     )

@@ -25,6 +25,7 @@ class Chunk:
     chord: str | None  # chord label of the latest 'chord ...' marker up to this chunk's end
     section: int  # latest section number (0 before the first marker)
     params: MusicParams  # parameters the music of this chunk follows
+    frame: bytes | str | None = None  # the wire frame, encoded once by the stream's encoder
 
     @property
     def duration_ms(self) -> float:

@@ -38,6 +38,7 @@ from auralis.audio.fluid import FluidSynth, captured_fluid_log
 from auralis.audio.renderer import RenderConfig, Renderer
 from auralis.audio.soundfont import SoundFontError, check_soundfont_file
 from auralis.music.params import MusicParams
+from auralis.streaming.encoders import Encoder
 from auralis.streaming.stream import ListenerStream
 
 log = logging.getLogger("auralis.streaming")
@@ -94,12 +95,21 @@ class StreamEngine:
 
     # -- public ------------------------------------------------------------------------------
     def open_stream(
-        self, params: MusicParams, seed: int, *, lead_chunks: int = 3, capacity: int = 20
+        self,
+        params: MusicParams,
+        seed: int,
+        *,
+        lead_chunks: int = 3,
+        capacity: int = 20,
+        encoder: Encoder | None = None,
     ) -> ListenerStream:
-        """A new stream; rendering starts at once (its synth is created by a worker)."""
+        """A new stream; rendering starts at once (its synth is created by a worker). With an
+        ``encoder``, each chunk also carries its wire frame, encoded by the worker."""
         if self._closed:
             raise RuntimeError("the stream engine is closed")
-        stream = ListenerStream(self, params, seed, lead_chunks=lead_chunks, capacity=capacity)
+        stream = ListenerStream(
+            self, params, seed, lead_chunks=lead_chunks, capacity=capacity, encoder=encoder
+        )
         with self._cond:
             group = min(self._groups, key=lambda g: g.members)
             group.members += 1

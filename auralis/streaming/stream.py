@@ -8,6 +8,7 @@ by the engine's worker threads; the event loop only calls the non-blocking metho
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 from auralis.audio.renderer import Renderer, to_pcm16
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, SAMPLE_RATE, Chunk
+from auralis.streaming.encoders import Encoder
 
 
 class StreamHost(Protocol):
@@ -49,6 +51,7 @@ class ListenerStream:
         *,
         lead_chunks: int = 3,
         capacity: int = 20,
+        encoder: Encoder | None = None,
     ) -> None:
         from auralis.music.composer import Composer
 
@@ -67,6 +70,8 @@ class ListenerStream:
         self.params = params  # latest requested
         self.lead_chunks = lead_chunks
         self._capacity = capacity
+        #: Encodes each chunk once, in the render thread (``Chunk.frame``); None: PCM only.
+        self.encoder = encoder
         self._lock = threading.Lock()  # buffer, flags, parameter schedule
         self._compose_lock = threading.Lock()  # the composer (worker vs update_params)
         self._composer = Composer(params=params, seed=seed)
@@ -79,6 +84,7 @@ class ListenerStream:
         self._section = 0
         self._error: BaseException | None = None
         self._fault: BaseException | None = None
+        self._encode_fault: BaseException | None = None
         self._closed = False
         self._rendering = False  # a worker holds this stream (engine lock guards it)
         self._group: Any = None  # set by the engine: the group that shares its SoundFont
@@ -157,11 +163,18 @@ class ListenerStream:
                 self.params = params
         return seq
 
-    def inject_fault(self, exc: BaseException | None = None) -> None:
-        """Test hook: make this stream's next synthesis raise ``exc`` (default RuntimeError),
-        exactly as a FluidSynth failure would. The stream then stops with ``error`` set while
-        every other stream goes on."""
-        self._fault = exc if exc is not None else RuntimeError("injected synthesis fault")
+    def inject_fault(self, exc: BaseException | None = None, *, stage: str = "render") -> None:
+        """Test hook: make this stream's next synthesis (``stage="render"``) or encoding
+        (``stage="encode"``) raise ``exc`` (default RuntimeError), exactly as a FluidSynth or
+        codec failure would. The stream then stops with ``error`` set while every other stream
+        goes on."""
+        if stage not in ("render", "encode"):
+            raise ValueError(f"stage must be 'render' or 'encode', got {stage!r}")
+        fault = exc if exc is not None else RuntimeError(f"injected {stage} fault")
+        if stage == "render":
+            self._fault = fault
+        else:
+            self._encode_fault = fault
         self._engine._wake()
 
     def close(self) -> None:
@@ -172,6 +185,8 @@ class ListenerStream:
                 return
             self._closed = True
         self._engine._forget(self)
+        if self.encoder is not None:
+            self.encoder.close()
 
     # -- producer side (engine workers) ------------------------------------------------------
     def _wants_render(self) -> bool:
@@ -225,6 +240,11 @@ class ListenerStream:
                 params=self._chunk_params,
             )
             self._next_seq = seq + 1
+        if self.encoder is not None:  # a failure here fails this stream, like a synth failure
+            if self._encode_fault is not None:
+                raise self._encode_fault
+            chunk = dataclasses.replace(chunk, frame=self.encoder.encode(chunk))
+        with self._lock:
             if self._closed:
                 return render_ms
             if len(self._buf) >= self._capacity:  # forced: drop the oldest, count it
@@ -237,6 +257,8 @@ class ListenerStream:
     def _fail(self, exc: BaseException) -> None:
         self._error = exc
         self._release_renderer()
+        if self.encoder is not None:
+            self.encoder.close()
 
     def _release_renderer(self) -> None:
         renderer, self._renderer = self._renderer, None

@@ -36,6 +36,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from auralis.music.params import MODES, PRESETS
+from auralis.streaming.frames import unpack_frame
 
 AUDIO_PREFIX = '{"type":"audio"'
 _SEQ = re.compile(r'"seq":(\d+)')
@@ -108,6 +109,10 @@ class StreamLog:
 
 def record(log: StreamLog, frame: str | bytes) -> None:
     now = time.monotonic()
+    if isinstance(frame, bytes):  # a binary audio frame (format=pcm|opus): AUR2, seq at 16
+        log.seqs.append(unpack_frame(frame).seq)
+        log.arrivals.append(now)
+        return
     if isinstance(frame, str) and frame.startswith(AUDIO_PREFIX):
         match = _SEQ.search(frame, 0, 64)
         log.seqs.append(int(match.group(1)) if match else -1)
@@ -405,7 +410,7 @@ MAX_QUERY_CHARS = 7000
 _QUERY_NAMES = ("key", "mode", "bpm", "intensity", "preset", "seed", "format")
 _QUERY_EDGES = (
     "", " ", "60", " 60", "60.0", "6e1", "0x3c", "-0", "nan", "NaN", "inf", "-inf", "1e400", "1" * 400,
-    "9" * 3000, "-1", "72", "40", "90.5", "0.5", "1.5", "dorian", "DORIAN", "focus", "json", "binary", "\x00",
+    "9" * 3000, "-1", "72", "40", "90.5", "0.5", "1.5", "dorian", "DORIAN", "focus", "json", "pcm", "opus", "OPUS", "mp3", "binary", "\x00",
     "%00", "../", "2147483648", "9223372036854775807", "9223372036854775808",
 )
 

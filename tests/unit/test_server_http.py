@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,16 @@ def test_get_metrics():
     data = response.json()
     assert "synthesis_latency_ms" in data
     assert "memory_usage_mb" in data
-    assert data["buffer_underruns"] >= 0
+    # the figures are the monitor's counts: what is counted shows, exactly
+    fresh = create_app()
+    with TestClient(fresh) as c:  # no listener: nothing counted yet
+        before = c.get("/api/metrics").json()
+        assert (before["buffer_underruns"], before["buffer_overflows"]) == (0, 0)
+        fresh.state.hub.monitor.count_underruns(3, source="server")
+        fresh.state.hub.monitor.count_underruns(2, source="client")
+        fresh.state.hub.monitor.count_overflows(4)
+        after = c.get("/api/metrics").json()
+    assert (after["buffer_underruns"], after["buffer_overflows"]) == (5, 4)
 
 
 def test_serve_root():
@@ -109,14 +119,22 @@ def test_metrics_schema_exact():
     assert data["memory_usage_mb"] > 10
 
 
+def _parse_utc(stamp: str) -> float:
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+
+
 def test_uptime_advances_and_timestamp_is_now():
+    t0 = time.time()
     first = client.get("/api/status").json()
     time.sleep(0.05)
     second = client.get("/api/status").json()
+    t1 = time.time()
     assert second["uptime_sec"] > first["uptime_sec"]
-    assert second["timestamp"] > first["timestamp"]
-    stamp = time.strftime("%Y-%m-%dT%H:%M", time.gmtime())
-    assert second["timestamp"][:13] == stamp[:13]
+    assert second["uptime_sec"] - first["uptime_sec"] >= 0.04
+    # the timestamps are this moment (compared as instants, not as strings)
+    a, b = _parse_utc(first["timestamp"]), _parse_utc(second["timestamp"])
+    assert t0 - 0.001 <= a < b <= t1 + 0.001
+    assert b - a >= 0.049
 
 
 def test_openapi_describes_the_models():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
+import time
 
 import pytest
 
@@ -163,18 +163,21 @@ def test_telemetry_and_ping_parse():
 # --- server frames -----------------------------------------------------------------------------
 
 
-def test_audio_frame_fields():
-    pcm = bytes(range(256)) * 68 + bytes(232)
-    assert len(pcm) == 17640
-    text = P.audio_message(
-        7, 1764107400.123, base64.b64encode(pcm).decode(), sample_rate=44100, channels=2, duration_ms=100.0,
-        chord="Dm7", section=2, params=MusicParams(key=62, mode="dorian"),
-    )
-    msg = json.loads(text)
-    assert msg["type"] == "audio" and msg["seq"] == 7 and msg["timestamp"] == 1764107400.123
-    assert (msg["duration_ms"], msg["sample_rate"], msg["channels"]) == (100.0, 44100, 2)
-    assert len(msg["data"]) == 23520 and base64.b64decode(msg["data"]) == pcm
-    assert msg["chord"] == "Dm7" and msg["section"] == 2 and msg["params"]["mode"] == "dorian"
+def test_now_frame_fields():
+    msg = json.loads(P.now_message(412, "D min7", 3, MusicParams(key=62, mode="dorian")))
+    assert set(msg) == {"type", "seq", "chord", "section", "params", "timestamp"}
+    assert (msg["type"], msg["seq"], msg["chord"], msg["section"]) == ("now", 412, "D min7", 3)
+    assert msg["params"] == {"key": 62, "mode": "dorian", "bpm": 60.0, "intensity": 0.5}
+    assert msg["timestamp"] == pytest.approx(time.time(), abs=5)
+
+
+def test_formats_are_accepted_and_unknown_ones_named():
+    for fmt in ("json", "pcm", "opus"):
+        assert P.parse_stream_query({"format": fmt}).format == fmt
+    assert P.parse_stream_query({}).format == "json"
+    with pytest.raises(P.ProtocolError, match="format must be one of json, pcm, opus") as info:
+        P.parse_stream_query({"format": "mp3"})
+    assert info.value.field == "format"
 
 
 def test_control_frames():

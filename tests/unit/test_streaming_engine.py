@@ -149,14 +149,30 @@ def test_back_pressure_and_states(engine: StreamEngine) -> None:
     s = engine.open_stream(MusicParams(), seed=1, lead_chunks=4, capacity=20)
     assert s.state in ("starting", "playing")
     wait_for(lambda: s.depth == 4)
-    time.sleep(0.1)
-    assert s.depth == 4 and s.next_seq == 4  # never renders beyond the lead
+    # the workers stay idle for this stream while its lead is full: a render beyond the lead
+    # would show as next_seq 5 (bounded wait for the condition that must not happen)
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:
+        assert s.next_seq == 4 and s.depth == 4
+        time.sleep(0.005)
     assert s.state == "playing" and s.overflows == 0
-    pop_n(s, 4)
-    # drained after playing started: buffering until the lead is rebuilt
-    wait_for(lambda: s.depth == 4)
-    assert s.state == "playing"
-    assert engine.min_depth() <= 4
+    # drained after playing started: 'buffering' while fewer than 2 chunks wait; we pop each
+    # chunk as soon as it exists, so the stream stays below 2 and must report buffering
+    popped = pop_n(s, 4)
+
+    def observe() -> tuple[int, str]:
+        with s._lock:  # depth and state of one instant (a worker appends under this lock)
+            return s.depth, s.state
+
+    seen = [observe()]  # watched while the lead is rebuilt (each render takes ms)
+    deadline = time.monotonic() + 10.0
+    while seen[-1][0] < 4:
+        assert time.monotonic() < deadline, seen[-1]
+        seen.append(observe())
+    assert [c.seq for c in popped] == list(range(4))
+    assert {st for d, st in seen if d < 2} == {"buffering"}  # below 2 chunks: buffering
+    assert {st for d, st in seen if d >= 2} == {"playing"}  # recovered
+    assert seen[0][0] < 2 and s.next_seq == 8
     s.close()
     assert s.state == "closed"
     with pytest.raises(ValueError, match="lead_chunks"):
@@ -197,7 +213,68 @@ def test_fault_isolation(engine: StreamEngine) -> None:
     seqs = [c.seq for c in pop_n(good, 30)]
     assert seqs == list(range(5, 35))
     assert bad.pop() is None
-    assert engine.active_streams >= 1 and good.active
+    assert good.active and good.error is None
+    assert good in engine.streams and bad in engine.streams
+    assert engine.active_streams == sum(1 for s in engine.streams if s.active)
+    assert not bad.active and good.active  # the bad one is not counted, the good one is
+    failures = engine.stream_failures
+    good.close()
+    bad.close()
+    assert engine.stream_failures == failures and good not in engine.streams
+
+
+def test_streams_encode_each_chunk_once_in_the_worker(engine: StreamEngine) -> None:
+    from auralis.streaming import frames as F
+    from auralis.streaming.encoders import make_encoder
+
+    main = threading.get_ident()
+    threads: set[int] = set()
+
+    class Spy:
+        format, binary, sample_rate = "pcm", True, 44100
+        inner = make_encoder("pcm")
+
+        def encode(self, chunk: Chunk) -> bytes:
+            threads.add(threading.get_ident())
+            return self.inner.encode(chunk)
+
+        def close(self) -> None:
+            pass
+
+    s = engine.open_stream(MusicParams(), seed=31, encoder=Spy())  # type: ignore[arg-type]
+    chunks = pop_n(s, 12)
+    s.close()
+    assert threads and main not in threads  # encoded by a render worker, not the caller
+    frames = [F.unpack_frame(c.frame) for c in chunks]  # type: ignore[arg-type]
+    assert [f.seq for f in frames] == list(range(12))  # seq without gaps
+    assert [f.payload for f in frames] == [c.pcm for c in chunks]
+    assert [f.timestamp for f in frames] == [c.timestamp for c in chunks]
+
+
+def test_an_encoder_exception_ends_only_its_stream(engine: StreamEngine) -> None:
+    from auralis.streaming.encoders import make_encoder
+
+    class Broken:
+        format, binary, sample_rate = "opus", True, 48000
+        calls = 0
+        closed = False
+
+        def encode(self, chunk: Chunk) -> bytes:
+            self.calls += 1
+            if self.calls == 3:
+                raise RuntimeError("encoder exploded")
+            return b"x"
+
+        def close(self) -> None:
+            self.closed = True
+
+    broken = Broken()
+    bad = engine.open_stream(MusicParams(), seed=41, encoder=broken)  # type: ignore[arg-type]
+    good = engine.open_stream(MusicParams(), seed=42, encoder=make_encoder("opus"))
+    wait_for(lambda: bad.error is not None, timeout=20)
+    assert str(bad.error) == "encoder exploded" and bad.state == "error" and broken.closed
+    assert [c.seq for c in iter(bad.pop, None)] == [0, 1]  # the chunks before the fault
+    assert [c.seq for c in pop_n(good, 20)] == list(range(20)) and good.active
     good.close()
     bad.close()
 
