@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from auralis.audio.mixer import LOUDNESS_TARGET_LUFS  # noqa: E402
 from auralis.audio.offline import render_offline  # noqa: E402
+from auralis.audio.dither import TpdfDither  # noqa: E402
 from auralis.audio.renderer import RenderConfig, Renderer, to_pcm16  # noqa: E402
 from auralis.audio.soundfont import find_soundfont  # noqa: E402
 from auralis.music.composer import Composer  # noqa: E402
@@ -61,6 +62,7 @@ def our_render(events: list[Event], seconds: float, wav: Path) -> tuple[float, f
     """Render the events to a 16-bit WAV the way the project does; (wall s, CPU s)."""
     t0, c0 = time.perf_counter(), time.process_time()
     total = int(round(seconds * 44100))
+    dither = TpdfDither(1)
     with Renderer(SF) as r, wave.open(str(wav), "wb") as w:
         w.setnchannels(2)
         w.setsampwidth(2)
@@ -72,7 +74,7 @@ def our_render(events: list[Event], seconds: float, wav: Path) -> tuple[float, f
             j = i
             while j < len(events) and events[j].time < end:
                 j += 1
-            w.writeframesraw(to_pcm16(r.render(events[i:j], n)))
+            w.writeframesraw(to_pcm16(r.render(events[i:j], n), dither))
             i, done = j, done + n
     return time.perf_counter() - t0, time.process_time() - c0
 
@@ -130,10 +132,11 @@ def bench_chunks(seconds: float) -> dict:
     not count time lost to other processes on a shared machine)."""
     c = Composer(params=MusicParams().with_preset("bright"), seed=2)
     wall, cpu = [], []
+    dither = TpdfDither(2)
     with Renderer(SF) as r:
         for k in range(int(seconds / CHUNK_SECONDS)):
             w0, c0 = time.perf_counter(), time.thread_time()
-            to_pcm16(r.render(c.events_until((k + 1) * CHUNK_SECONDS), CHUNK_FRAMES))
+            to_pcm16(r.render(c.events_until((k + 1) * CHUNK_SECONDS), CHUNK_FRAMES), dither)
             cpu.append((time.thread_time() - c0) * 1000)
             wall.append((time.perf_counter() - w0) * 1000)
     a, u = np.array(wall), np.array(cpu)

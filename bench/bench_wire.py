@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from auralis.audio.dither import TpdfDither  # noqa: E402
 from auralis.audio.renderer import RenderConfig, Renderer, to_pcm16  # noqa: E402
 from auralis.audio.soundfont import find_soundfont  # noqa: E402
 from auralis.music.composer import Composer  # noqa: E402
@@ -61,9 +62,10 @@ def render_chunks(seconds: float, seed: int = 3) -> list[Chunk]:
     params = MusicParams().with_preset("focus")
     composer = Composer(params=params, seed=seed)
     n = int(round(seconds / CHUNK_SECONDS))
+    dither = TpdfDither(seed)  # as a stream converts its chunks
     with Renderer(SF) as r:
         return [
-            Chunk(k, float(k), to_pcm16(r.render(composer.events_until((k + 1) * CHUNK_SECONDS), CHUNK_FRAMES)),
+            Chunk(k, float(k), to_pcm16(r.render(composer.events_until((k + 1) * CHUNK_SECONDS), CHUNK_FRAMES), dither),
                   0.0, None, 0, params)
             for k in range(n)
         ]
@@ -135,10 +137,11 @@ def bench_encoder(seconds: float) -> dict:
     render_cpu = []
     params = MusicParams().with_preset("focus")
     composer = Composer(params=params, seed=3)
+    dither = TpdfDither(3)
     with Renderer(SF) as r:
         for k in range(len(chunks)):
             t0 = time.thread_time()
-            to_pcm16(r.render(composer.events_until((k + 1) * CHUNK_SECONDS), CHUNK_FRAMES))
+            to_pcm16(r.render(composer.events_until((k + 1) * CHUNK_SECONDS), CHUNK_FRAMES), dither)
             render_cpu.append((time.thread_time() - t0) * 1000)
     pcm_cpu, json_cpu = [], []
     pe, je = E.make_encoder("pcm"), E.make_encoder("json")
@@ -166,10 +169,11 @@ def bench_48k(seconds: float) -> dict:
     for rate, frames in ((44100, CHUNK_FRAMES), (48000, 4800)):
         composer = Composer(params=MusicParams().with_preset("focus"), seed=3)
         cpu = []
+        dither = TpdfDither(3)
         with Renderer(SF, RenderConfig(sample_rate=rate)) as r:
             for k in range(n):
                 t0 = time.thread_time()
-                to_pcm16(r.render(composer.events_until((k + 1) * CHUNK_SECONDS), frames))
+                to_pcm16(r.render(composer.events_until((k + 1) * CHUNK_SECONDS), frames), dither)
                 cpu.append((time.thread_time() - t0) * 1000)
         out[f"render_{rate}_ms"] = statistics.fmean(cpu[1:])
     chunks = render_chunks(seconds)

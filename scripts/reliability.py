@@ -3,6 +3,9 @@
     .venv/bin/python scripts/reliability.py fuzz     # 10,000 hostile frames, 1,000 queries, schemathesis
     .venv/bin/python scripts/reliability.py slow     # one non-reading listener among 20, 60 s phases
     .venv/bin/python scripts/reliability.py churn    # 2,000 connect/disconnect cycles
+    .venv/bin/python scripts/reliability.py flood    # 20 requests with 1-64 MiB heads beside a listener
+    .venv/bin/python scripts/reliability.py idle     # 500 idle or half-sent sockets
+    .venv/bin/python scripts/reliability.py lockout  # one address opening 40 listeners (cap 8)
     .venv/bin/python scripts/reliability.py all
 
 Each run starts its own real server (`auralis serve`, loopback, free port), prints its figures
@@ -33,6 +36,12 @@ from tests.support.reliability import (  # noqa: E402
     run_fuzz,
     run_query_fuzz,
     run_slow_consumer,
+)
+from tests.support.reliability_limits import (  # noqa: E402
+    FLOOD_SIZES_MIB,
+    run_header_flood,
+    run_idle_sockets,
+    run_slot_lockout,
 )
 from tests.support.server import running_server  # noqa: E402
 
@@ -104,7 +113,54 @@ def churn(args: argparse.Namespace) -> dict[str, Any]:
     return d
 
 
-RUNS = {"fuzz": fuzz, "slow": slow, "churn": churn}
+def flood(args: argparse.Namespace) -> dict[str, Any]:
+    with running_server() as srv:
+        r = asyncio.run(run_header_flood(srv, sizes_mib=FLOOD_SIZES_MIB))
+    d = r.as_dict()
+    d["ok"] = (
+        r.refused == len(FLOOD_SIZES_MIB)
+        and r.flood_cpu_s < 0.5
+        and r.listener_gaps == 0
+        and r.listener_buffering == 0
+        and r.status_after == 200
+    )
+    return d
+
+
+def idle(args: argparse.Namespace) -> dict[str, Any]:
+    with running_server(wait_soundfont=False) as srv:  # the default 5 s head timeout
+        r = asyncio.run(run_idle_sockets(srv, sockets=args.sockets, limit_s=10))
+    d = r.as_dict()
+    d["ok"] = (
+        r.closed_by_server == args.sockets
+        and r.last_closed_after_s is not None
+        and r.last_closed_after_s < 10
+        and r.normal_failures == 0
+        and r.fds_after <= r.fds_baseline
+    )
+    return d
+
+
+def lockout(args: argparse.Namespace) -> dict[str, Any]:
+    # the default caps (8 per address); HTTPS redirect off since 127.0.0.2 is no trusted proxy
+    env = production_env(AURALIS_WS_CONNECT_RATE="1000/minute", AURALIS_HTTPS_REDIRECT="false")
+    with running_server(env=env, headers=auth_headers()) as srv:
+        r = asyncio.run(run_slot_lockout(
+            srv, cap=8, attempts=args.attempts, query=f"?token={make_token(sub='greedy')}",
+            second_query=f"?token={make_token(sub='other')}",
+        ))
+    d = r.as_dict()
+    d["ok"] = (
+        r.accepted_first_address == 8
+        and r.refused_first_address == args.attempts - 8
+        and set(r.refusal_codes) == {1013}
+        and r.second_address_connected
+        and r.second_address_audio >= 3
+    )
+    return d
+
+
+RUNS = {"fuzz": fuzz, "slow": slow, "churn": churn, "flood": flood, "idle": idle, "lockout": lockout}
 
 
 def main() -> int:
@@ -118,6 +174,8 @@ def main() -> int:
     ap.add_argument("--phase", type=float, default=60.0, help="slow: seconds per phase")
     ap.add_argument("--cycles", type=int, default=2_000)
     ap.add_argument("--warmup", type=int, default=300, help="churn: cycles before the baseline")
+    ap.add_argument("--sockets", type=int, default=500, help="idle: idle sockets")
+    ap.add_argument("--attempts", type=int, default=40, help="lockout: listeners one address tries to open")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     ok = True

@@ -4,7 +4,8 @@ The piece is rendered exactly as a live stream renders it (same composer, same r
 same 4,410-frame blocks), so a stream's chunks and an offline render with the same seed and
 parameters carry the same audio. The file is ``minutes`` long: the music stops
 ``min(4 s, 10 %)`` before the end so notes and reverb ring out, and the last 0.5 s fades to
-silence. The same arguments give byte-identical files (no dither, no timestamps in the
+silence. The 16-bit conversion is TPDF-dithered (auralis.audio.dither) with noise seeded
+from ``seed``, so the same arguments give byte-identical files (and no timestamps go in the
 headers). Files are written to a temporary name and renamed, so a failure leaves nothing
 half-written.
 """
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import RenderConfig, Renderer, to_pcm16
 from auralis.audio.soundfont import find_soundfont, validate_soundfont
 from auralis.music.params import MusicParams
@@ -131,6 +133,7 @@ def render_offline(
     report = _progress_fn(progress)
 
     composer = Composer(params=params, seed=seed)
+    dither = TpdfDither(seed)  # as a stream with this seed dithers its chunks
     all_events: list[Any] = []
     released = False
     tmp_wav = wav_path.with_name(f".{wav_path.name}.{os.getpid()}.tmp")
@@ -158,7 +161,7 @@ def render_offline(
                     idx = np.clip(np.arange(done, done + n) - fade_start, 0, fade_frames)
                     gain = 0.5 * (1 + np.cos(np.pi * idx / fade_frames))  # raised-cosine fade
                     audio = audio * gain[:, None].astype(np.float32)
-                wf.writeframesraw(to_pcm16(audio))
+                wf.writeframesraw(to_pcm16(audio, dither))
                 done += n
                 if report is not None:
                     report(done, total)

@@ -12,7 +12,8 @@ boundaries, so an onset lands at most 63 frames (1.4 ms) after its exact frame, 
 whatever the block size (blocks of 4,410 frames or one 10-minute block give identical synth
 output), instead of up to a whole block late if events were applied at block starts.
 
-**Synth settings.** Chorus off; reverb on with a large, soft room (ambient); polyphony 64
+**Synth settings.** Chorus off; reverb on with a large, soft room (ambient), in phase
+(width 0.5, level 1.0; see :mod:`auralis.audio.stereo`); polyphony 64
 with FluidSynth's voice stealing (it releases the quietest, oldest voice when full); one
 effects group and 16 MIDI channels to keep per-synth memory small; one CPU core per synth
 (the stream engine runs synths in parallel itself). No audio driver is ever created.
@@ -29,10 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from auralis.audio.dcblock import DcBlocker
+from auralis.audio.dither import TpdfDither
 from auralis.audio.fluid import FluidSynth, captured_fluid_log
 from auralis.audio.limiter import TruePeakLimiter
 from auralis.audio.mixer import LOUDNESS_TARGET_LUFS, LoudnessRider, cc7_for_gain
 from auralis.audio.soundfont import SoundFontError, program_label
+from auralis.audio.stereo import check_stereo_image, validate_reverb_settings
 from auralis.music.events import BASS_CHANNEL, GM_PROGRAMS, MELODY_CHANNEL, PAD_CHANNEL
 
 
@@ -57,12 +61,19 @@ DEFAULT_VOICES: tuple[Voice, ...] = (
 @dataclass(frozen=True, slots=True)
 class RenderConfig:
     sample_rate: int = 44100
-    synth_gain: float = 1.1  # puts the focus preset near the target before the ride
+    # puts the focus preset near the target before the ride (measured, ride off, 60 s, seed 1:
+    # -20.4 LUFS; 1.1 suited the old anti-phase reverb, whose wet gain was ~45x larger)
+    synth_gain: float = 2.5
     polyphony: int = 64
     reverb_room_size: float = 0.85
     reverb_damping: float = 0.35
-    reverb_width: float = 90.0
-    reverb_level: float = 0.7
+    # width and level chosen by measurement (docs/benchmarks.md, bench/bench_stereo.py --sweep):
+    # every preset's L/R correlation >= +0.5 and mono downmix within 1.2 LU of the stereo
+    # loudness (width 0.8 left sleep at +0.25); at this width the level hardly moves the image,
+    # so the level is FluidSynth's maximum (most reverb). A width above 1 puts the reverb out of
+    # phase (auralis.audio.stereo).
+    reverb_width: float = 0.5
+    reverb_level: float = 1.0
     voices: tuple[Voice, ...] = DEFAULT_VOICES
     loudness_target_lufs: float = LOUDNESS_TARGET_LUFS
     loudness_ride: bool = True
@@ -74,6 +85,7 @@ class RenderConfig:
             raise ValueError(f"polyphony must be at least 32, got {self.polyphony}")
         for v in self.voices:
             cc7_for_gain(v.gain)
+        validate_reverb_settings(self.synth_settings())
 
     @property
     def programs(self) -> tuple[int, ...]:
@@ -102,9 +114,13 @@ class RenderConfig:
         return settings
 
 
-def to_pcm16(frames: np.ndarray) -> bytes:
-    """Float frames in [-1, 1] as signed 16-bit little-endian interleaved PCM."""
-    q = np.rint(np.asarray(frames) * 32767.0)
+def to_pcm16(frames: np.ndarray, dither: TpdfDither | None) -> bytes:
+    """Float frames in [-1, 1] as signed 16-bit little-endian interleaved PCM, with TPDF
+    ``dither`` added before rounding (None: plain rounding, for comparisons only)."""
+    q = np.asarray(frames, dtype=np.float64) * 32767.0
+    if dither is not None:
+        q = q + dither.noise(q.shape[0], q.shape[1] if q.ndim == 2 else 1).reshape(q.shape)
+    q = np.rint(q)
     np.clip(q, -32768, 32767, out=q)
     return q.astype("<i2").tobytes()
 
@@ -147,9 +163,12 @@ class Renderer:
                 self._synth.cc(v.channel, 7, cc7_for_gain(v.gain))
                 self._synth.cc(v.channel, 91, v.reverb_send)
                 self._synth.cc(v.channel, 93, 0)
+            # refuse an anti-phase mix (once per configuration and SoundFont; cached)
+            check_stereo_image(self.soundfont, config.synth_settings(), config.voices)
         except BaseException:
             self._synth.close()
             raise
+        self._dc = DcBlocker(config.sample_rate)
         self._rider = (
             LoudnessRider(config.sample_rate, target_lufs=config.loudness_target_lufs)
             if config.loudness_ride
@@ -208,12 +227,13 @@ class Renderer:
         return raw
 
     def render(self, events: Iterable[Any], n_frames: int) -> np.ndarray:
-        """The next ``n_frames`` of finished audio: float32 (n_frames, 2) within [-1, 1].
+        """The next ``n_frames`` of finished audio (DC blocked, ridden, limited): float32
+        (n_frames, 2) within [-1, 1].
 
         ``events`` are those whose time falls in this block (absolute seconds, sorted); late
         ones play at the block start, ones at or past its end at its end.
         """
-        y = self.render_raw(events, n_frames)
+        y = self._dc.process(self.render_raw(events, n_frames))
         if self._rider is not None:
             y = self._rider.process(y)
         y = self._limiter.process(y)

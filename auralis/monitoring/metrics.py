@@ -39,6 +39,8 @@ NETWORK_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 END_TO_END_BUCKETS_MS = (50, 100, 200, 300, 400, 500, 600, 800, 1000, 1500, 2000, 5000)
 
 PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: Why a client's end-to-end report is not counted (labels of auralis_end_to_end_samples_dropped).
+END_TO_END_DROP_REASONS = ("inconsistent", "rate")
 
 
 class StatusProbe(Protocol):
@@ -89,13 +91,15 @@ class Monitor:
         )
         self._h_network = Histogram(
             "auralis_network_latency_ms",
-            "One-way network latency: half the client-measured ping round trip",
+            "One-way network latency: half the round trip of the server's own WebSocket pings",
             buckets=NETWORK_BUCKETS_MS,
             registry=reg,
         )
         self._h_end_to_end = Histogram(
             "auralis_end_to_end_latency_ms",
-            "Chunk production to playback at the client, clock-offset corrected",
+            "Client-reported end-to-end latency: chunk production to playback as the client reports "
+            "it, clock-offset corrected; at most one sample a second per connection, reports "
+            "inconsistent with what the server sent dropped",
             buckets=END_TO_END_BUCKETS_MS,
             registry=reg,
         )
@@ -107,6 +111,16 @@ class Monitor:
         )
         for source in ("server", "client"):
             self._c_underruns.labels(source=source)
+        self._c_e2e_dropped = Counter(
+            "auralis_end_to_end_samples_dropped",
+            "Client end-to-end reports not counted: inconsistent (a chunk played before it was "
+            "sent, after the report, or later than the connection's buffers allow) or rate (over "
+            "one sample a second per connection)",
+            ["reason"],
+            registry=reg,
+        )
+        for reason in END_TO_END_DROP_REASONS:
+            self._c_e2e_dropped.labels(reason=reason)
         self._c_overflows = Counter(
             "auralis_buffer_overflows", "Ring-buffer full events", registry=reg
         )
@@ -150,6 +164,12 @@ class Monitor:
     def observe_end_to_end(self, ms: float) -> None:
         self.end_to_end.add(ms)
         self._h_end_to_end.observe(ms)
+
+    def drop_end_to_end(self, reason: str) -> None:
+        """A client end-to-end report that was not counted, and why."""
+        if reason not in END_TO_END_DROP_REASONS:
+            raise ValueError(f"unknown drop reason {reason!r}")
+        self._c_e2e_dropped.labels(reason=reason).inc()
 
     def count_underruns(self, n: int, *, source: str) -> None:
         if n < 0:

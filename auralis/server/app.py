@@ -8,7 +8,9 @@ Routes (http-api.md and websocket-protocol.md):
 - ``WS /ws/stream``: the streaming protocol
 - ``POST /debug/fault/{client_id}``: only with ``AURALIS_FAULT_INJECTION`` (development test hook)
 
-`install_security` adds production's checks (docs/production.md) and the message-rate limit.
+`install_security` adds production's checks (docs/production.md), the message-rate limit and the
+listener caps (the connection gate: every listener holds a slot; a full server closes with 1013).
+`serve()` bounds the request head in size and time (`auralis.server.transport`).
 
 Every HTTP response carries ``Cache-Control: no-cache`` unless it sets its own.
 """
@@ -37,7 +39,7 @@ from auralis.server.logs import configure_logging, log_config
 from auralis.server.security import install_security
 from auralis.server.session import ListenerSession, close_reason
 from auralis.server.settings import Settings
-from auralis.server.transport import websocket_protocol
+from auralis.server.transport import connection_budget, http_protocol, websocket_protocol
 
 log = logging.getLogger("auralis.server")
 
@@ -198,14 +200,7 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
         if hub.stopping:
             await ws.close(status.WS_1001_GOING_AWAY, "server shutting down")
             return
-        if len(hub.sessions) >= settings.max_connections:
-            log.warning("listener refused: at capacity", extra={"event": "ws_refused", "listeners": len(hub.sessions)})
-            await ws.close(
-                status.WS_1013_TRY_AGAIN_LATER,
-                f"server at capacity ({settings.max_connections} listeners); try again later",
-            )
-            return
-        session = ListenerSession(ws, hub, request)
+        session = ListenerSession(ws, hub, request, verifier=getattr(app.state, "token_verifier", None))
         hub.sessions.add(session)
         await session.run()
 
@@ -236,7 +231,9 @@ def serve(host: str | None = None, port: int | None = None, soundfont: str | Non
 
     overrides = {k: v for k, v in (("host", host), ("port", port), ("soundfont", soundfont)) if v is not None}
     settings = Settings(**overrides)
-    configure_logging(settings.log_level, settings.log_format)
+    log_format = settings.resolved_log_format()
+    configure_logging(settings.log_level, log_format)
+    budget = connection_budget(settings)
     # The event loop shares the GIL with the render threads; a 1 ms switch interval (default 5)
     # bounds how long a render thread's Python code can hold up a send or an HTTP answer.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
@@ -245,13 +242,17 @@ def serve(host: str | None = None, port: int | None = None, soundfont: str | Non
         app,
         host=settings.host,
         port=settings.port,
-        log_config=log_config(settings.log_level, settings.log_format),
+        log_config=log_config(settings.log_level, log_format),
         ws_max_size=settings.ws_max_frame_bytes,
         ws_ping_interval=settings.ws_ping_interval_s,  # dead connections: no pong in time, closed 1011
         ws_ping_timeout=settings.ws_ping_timeout_s,
         ws_per_message_deflate=False,  # base64 PCM barely compresses; deflate would cost CPU per listener
         # uvicorn's default protocol, answering the handshakes websockets refuses, with a fixed SO_SNDBUF
         ws=websocket_protocol(settings.ws_send_buffer_bytes),
+        # httptools (uvicorn[standard]'s choice) with the request head bounded in size and time
+        http=http_protocol(settings.max_head_bytes, settings.head_timeout_s),
+        timeout_keep_alive=settings.keep_alive_timeout_s,
+        limit_concurrency=budget["limit_concurrency"],  # a full process answers 503, not EMFILE
         proxy_headers=True,  # X-Forwarded-For/-Proto, from forwarded_allow_ips only
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=2,

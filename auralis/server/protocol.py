@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette import status
@@ -155,7 +155,14 @@ class Telemetry:
     timestamp: float | None
 
 
-ClientMessage = UpdateParams | SelectPreset | Ping | Telemetry
+@dataclass(frozen=True, slots=True)
+class Reauth:
+    """Extension: a fresh bearer token for this connection (production), before the current expires."""
+
+    token: str = field(repr=False)
+
+
+ClientMessage = UpdateParams | SelectPreset | Ping | Telemetry | Reauth
 
 _PARAM_FIELDS = ("key", "mode", "bpm", "intensity")
 
@@ -251,6 +258,11 @@ def parse_client_message(text: str | bytes | None) -> ClientMessage:
             underruns=_integer(msg, "underruns"),
             timestamp=_number(msg, "timestamp", required=False),
         )
+    if kind == "reauth":
+        token = msg.get("token")
+        if not isinstance(token, str) or not token.strip():
+            raise ProtocolError("token must be a non-empty string (a bearer JWT)", "token")
+        return Reauth(token=token.strip())
     raise ProtocolError(f"unknown message type {kind[:40]!r}", "type")
 
 
@@ -277,6 +289,12 @@ def error_message(code: str, message: str, *, recoverable: bool) -> str:
     return _dump(
         {"type": "error", "code": code, "message": message, "recoverable": recoverable, "timestamp": time.time()}
     )
+
+
+def auth_message(expires_at: float) -> str:
+    """Extension: the answer to an accepted `reauth`; the connection's token now expires at
+    `expires_at` (Unix seconds)."""
+    return _dump({"type": "auth", "expires_at": expires_at, "timestamp": time.time()})
 
 
 def pong_message(client_timestamp: float, server_timestamp: float) -> str:

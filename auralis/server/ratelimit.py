@@ -1,9 +1,11 @@
 """Rate limits, through slowapi and limits (no hand-written limiter).
 
-- HTTP (production): slowapi's `Limiter`, per client IP (uvicorn resolves the real client from
-  ``X-Forwarded-For`` when the peer is a trusted proxy). A refusal is a 429 with the contract's
+- HTTP (production): slowapi's `Limiter`, per client address (uvicorn resolves the real client
+  from ``X-Forwarded-For`` when the peer is a trusted proxy; an IPv6 client counts by its /64,
+  `auralis.server.clients.client_key`). A refusal is a 429 with the contract's
   body ``{"error": "Rate limit exceeded", "retry_after": N}`` and a ``Retry-After: N`` header.
-- WebSocket connections (production): new connections per IP per window (`ConnectionRateLimiter`).
+- WebSocket connections (production): new connections per client address key per window
+  (`ConnectionRateLimiter`; the gate passes `client_key`, so IPv6 counts by /64).
 - WebSocket messages (every mode, a rule of the protocol): per connection (`MessageRateLimiter`);
   a client over the rate gets `RATE_LIMITED` and its extra messages are dropped; one that keeps
   on is closed with 1008.
@@ -32,6 +34,8 @@ from slowapi.errors import RateLimitExceeded
 from slowapi.util import get_remote_address
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from auralis.server.clients import client_key
 
 log = logging.getLogger("auralis.server.ratelimit")
 
@@ -73,11 +77,16 @@ def _redis_scheme(url: str) -> str:
 # HTTP
 
 
+def client_address_key(request: Request) -> str:
+    """slowapi's key: the client's address, an IPv6 client by its /64."""
+    return client_key(get_remote_address(request))
+
+
 def make_http_limiter(*, enabled: bool, redis_url: str | None = None) -> Limiter:
-    """slowapi's limiter: per client IP, moving window, Redis-backed when `redis_url` is set."""
+    """slowapi's limiter: per client address key, moving window, Redis-backed when `redis_url` is set."""
     storage_uri = _redis_scheme(redis_url) if redis_url else "memory://"
     return Limiter(
-        key_func=get_remote_address,
+        key_func=client_address_key,
         storage_uri=storage_uri,
         strategy=STRATEGY,
         enabled=enabled,
@@ -134,12 +143,14 @@ class ConnectionRateLimiter:
         self._shared_failed_at: float | None = None
 
     async def hit(self, client_ip: str) -> str | None:
-        """None if the connection may proceed, else the reason to tell the client."""
-        allowed = await self._hit(client_ip)
+        """None if the connection may proceed, else the reason to tell the client. An IPv6
+        client counts by its /64."""
+        key = client_key(client_ip)
+        allowed = await self._hit(key)
         if allowed:
             return None
         return (
-            f"too many new connections from {client_ip}: the limit is {describe(self.rate)}; "
+            f"too many new connections from {key}: the limit is {describe(self.rate)}; "
             "try again later"
         )
 

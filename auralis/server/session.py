@@ -33,7 +33,10 @@ from auralis.server.hub import Hub
 from auralis.server.outbox import Outbox, websocket_send
 from auralis.server.pacer import Pacer
 from auralis.server.param_changes import ParamChanges
+from auralis.server.security import AuthError, websocket_credentials
 from auralis.server.telemetry import ListenerTelemetry
+from auralis.server.token_lease import SubjectMismatch, TokenLease, Verifier
+from auralis.server.transport import ROUND_TRIPS
 from auralis.streaming.chunk import CHUNK_SECONDS
 
 log = logging.getLogger("auralis.server.session")
@@ -49,12 +52,22 @@ def close_reason(text: str) -> str:
 
 
 class ListenerSession:
-    def __init__(self, ws: WebSocket, hub: Hub, request: P.StreamRequest) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        hub: Hub,
+        request: P.StreamRequest,
+        *,
+        verifier: Verifier | None = None,
+    ) -> None:
         """The stream's encoder (`request.format`) gives each chunk its ready frame, in the
-        render thread; the session forwards it as it is."""
+        render thread; the session forwards it as it is. `verifier` (production) holds the
+        connection to its token's expiry."""
         self.ws = ws
         self.format = request.format
         self._now: tuple[Any, ...] | None = None  # the music the last `now` message described
+        self.verifier = verifier
+        self.lease: TokenLease | None = None
         self.hub = hub
         self.settings = hub.settings
         self.client_id = uuid.uuid4().hex
@@ -62,7 +75,13 @@ class ListenerSession:
         self.stream: Any = None
         self.finished = asyncio.Event()
         self.outbox = Outbox(websocket_send(ws), audio_limit=self.settings.send_queue_chunks)
-        self.telemetry = ListenerTelemetry(hub.monitor, client_id=self.client_id)
+        self.telemetry = ListenerTelemetry(
+            hub.monitor,
+            client_id=self.client_id,
+            # the longest a chunk may take from the queue to the ear: the send queue, then the
+            # client's buffer
+            max_lag_s=self.settings.send_queue_chunks * CHUNK_SECONDS + self.settings.client_buffer_max_ms / 1000.0,
+        )
         self.changes = ParamChanges(
             request.params,
             request.preset,
@@ -96,7 +115,11 @@ class ListenerSession:
         """Serve the listener until either side closes. The hub has registered the session."""
         hub = self.hub
         close_code: int | None = None
+        round_trips = self.ws.scope.get(ROUND_TRIPS)
         try:
+            if round_trips is not None:  # the server's own pings, timed by the transport
+                round_trips.listener = self.telemetry.round_trip
+            self._hold_token()
             if not await self._open_stream():
                 return
             self._queue(
@@ -132,6 +155,10 @@ class ListenerSession:
             for task in tasks:
                 task.cancel()
             self.changes.cancel()
+            if self.lease is not None:
+                self.lease.cancel()
+            if round_trips is not None:
+                round_trips.listener = None
             if self.stream is not None:
                 self.stream.close()
             hub.sessions.discard(self)
@@ -154,6 +181,22 @@ class ListenerSession:
                 )
 
     # --- opening -----------------------------------------------------------------------------
+
+    def _hold_token(self) -> None:
+        """Production: close the stream at its token's expiry (the gate checked the token)."""
+        if self.verifier is None:
+            return
+        token, _ = websocket_credentials(self.ws.scope)
+        try:
+            claims = self.verifier.verify(token or "")
+        except AuthError as exc:  # expired between the gate and here
+            self._fail("UNAUTHORIZED", exc.reason, status.WS_1008_POLICY_VIOLATION)
+            return
+        self.lease = TokenLease(self.verifier, claims, on_expiry=self._token_expired)
+
+    def _token_expired(self) -> None:
+        log.info("listener token expired", extra={"event": "ws_token_expired", "client_id": self.client_id})
+        self._fail("UNAUTHORIZED", "token expired", status.WS_1008_POLICY_VIOLATION)
 
     async def _open_stream(self) -> bool:
         """Wait for the SoundFont (or a close), then open this listener's stream."""
@@ -292,7 +335,7 @@ class ListenerSession:
                 self._now = music
                 self._queue(P.now_message(chunk.seq, chunk.chord, chunk.section, chunk.params))
         self._queue(chunk.frame, audio=True)  # encoded once, by the stream's render worker
-        self.telemetry.sent(chunk.seq, chunk.timestamp)
+        self.telemetry.sent(chunk.seq, chunk.timestamp, time.time())
 
     def starving(self) -> None:
         self.hub.monitor.count_underruns(1, source="server")
@@ -348,6 +391,20 @@ class ListenerSession:
             self.changes.update(msg.changes)
         elif isinstance(msg, P.SelectPreset):
             self.changes.select_preset(msg.preset)
+        elif isinstance(msg, P.Reauth):
+            self._reauth(msg.token)
+
+    def _reauth(self, token: str) -> None:
+        if self.lease is None:
+            raise P.ProtocolError("reauth: this server does not use tokens", "type")
+        try:
+            expires_at = self.lease.renew(token)
+        except (AuthError, SubjectMismatch) as exc:
+            log.info("reauth refused", extra={"event": "ws_reauth_refused", "client_id": self.client_id})
+            self._queue(P.error_message("UNAUTHORIZED", f"reauth refused: {exc.reason}", recoverable=True))
+            return
+        log.info("listener token renewed", extra={"event": "ws_reauth", "client_id": self.client_id})
+        self._queue(P.auth_message(expires_at))
 
     def _apply_params(self, params: MusicParams) -> int | None:
         if self._close is not None or self.stream is None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from auralis.streaming.station_specs import StationSpec, StationSpecError, load_station_specs  # noqa: I001
 from auralis.server.ratelimit import parse_rate
+from auralis.server.security.origins import parse_allowed_host, parse_allowed_origin
 
 
 class Settings(BaseSettings):
@@ -29,7 +32,34 @@ class Settings(BaseSettings):
         None, description="General MIDI .sf2 SoundFont; found automatically when unset"
     )
     max_connections: int = Field(
-        64, ge=1, le=10_000, description="Concurrent WebSocket listeners; more are closed with 1013"
+        64, ge=1, le=10_000, description="Concurrent listeners in all; more are closed with 1013"
+    )
+    max_listeners_per_address: int = Field(
+        8, ge=1, le=10_000,
+        description="Production: open listeners per client address (an IPv6 client by its /64)",
+    )
+    max_listeners_per_subject: int = Field(
+        8, ge=1, le=10_000, description="Production: open listeners per token subject (sub)"
+    )
+    listener_headroom: int = Field(
+        4, ge=0, le=10_000,
+        description="Production: the last listener slots, kept for clients that hold none yet",
+    )
+    max_head_bytes: int = Field(
+        16384, ge=1024, le=1 << 20,
+        description="Largest HTTP request head (request line and headers); larger gets 431",
+    )
+    head_timeout_s: float = Field(
+        5.0, gt=0.0, le=300.0,
+        description="A connection that has not sent a whole request head within this time is closed",
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0.0, le=300.0, description="Idle keep-alive HTTP connections are closed after this time"
+    )
+    limit_concurrency: int | None = Field(
+        None, ge=16, le=1_000_000,
+        description="Open connections (all kinds) before new requests get 503; "
+        "unset: the file-descriptor limit less a reserve",
     )
     render_workers: int | None = Field(
         None, ge=1, le=256, description="Render threads of the stream engine (engine default if unset)"
@@ -75,11 +105,20 @@ class Settings(BaseSettings):
     metrics_window_s: float = Field(
         300.0, gt=0.0, le=86_400.0, description="Oldest sample age kept per latency histogram, seconds"
     )
+    client_buffer_max_ms: float = Field(
+        4500.0, ge=100.0, le=60_000.0,
+        description="Longest a client may hold a chunk before playing it (the page's jitter buffer "
+        "ceiling plus output latency); client end-to-end reports beyond it and the send queue "
+        "are dropped as inconsistent",
+    )
     shutdown_grace_s: float = Field(
         2.0, ge=0.1, le=30.0, description="Time given to listeners to receive the 1001 close on exit"
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
-    log_format: Literal["json", "text"] = Field("json", description="Log lines: JSON or key=value")
+    log_format: Literal["json", "text"] | None = Field(
+        None,
+        description="Log lines: JSON or text; unset: text on a terminal in development, else JSON",
+    )
 
     # --- production mode (docs/production.md): auralis.server.security, auralis.server.ratelimit
     jwt_secret: SecretStr | None = Field(
@@ -89,6 +128,9 @@ class Settings(BaseSettings):
         None, description="RS256 public key for bearer tokens: PEM text or a PEM file path"
     )
     jwt_audience: str | None = Field(None, description="Token audience (aud) required, if set")
+    jwt_allow_no_audience: bool = Field(
+        False, description="Production: allow RS256 tokens without AURALIS_JWT_AUDIENCE (not advised)"
+    )
     jwt_issuer: str | None = Field(None, description="Token issuer (iss) required, if set")
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -119,12 +161,43 @@ class Settings(BaseSettings):
         False, description="Development test hook: POST /debug/fault/{client_id} (never production)"
     )
 
+    # --- stations (docs/stations.md): auralis.streaming.stations, auralis.streaming.station_specs
+    stations_file: Path | None = Field(
+        None, description="TOML or JSON file of station definitions, added to the defaults"
+    )
+    stations: str | None = Field(
+        None, description="Station definitions as a JSON array, applied after the file's"
+    )
+    stations_defaults: bool = Field(
+        True, description="Serve the four preset stations (focus, meditation, sleep, bright)"
+    )
+    stations_always_on: bool = Field(
+        False, description="Stations render without listeners (else from the first listener on)"
+    )
+    station_idle_s: float = Field(
+        60.0, ge=0.0, le=86_400.0, description="A station without listeners stops after this time"
+    )
+    station_ring_chunks: int = Field(
+        50, ge=4, le=600,
+        description="Chunks a station keeps for its listeners; one further behind is dropped",
+    )
+
     @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [parse_allowed_origin(origin) for origin in value]
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        return [parse_allowed_host(host) for host in value]
 
     @field_validator(
         "rate_limit_status", "rate_limit_metrics", "ws_connect_rate", "ws_message_rate"
@@ -134,6 +207,20 @@ class Settings(BaseSettings):
         parse_rate(value, f"AURALIS_{info.field_name.upper()}")
         return value
 
+    def station_specs(self) -> list[StationSpec]:
+        """The stations to serve: the defaults (unless turned off), the file's, the variable's."""
+        return load_station_specs(
+            self.stations_file, self.stations, include_defaults=self.stations_defaults
+        )
+
+    @model_validator(mode="after")
+    def _stations_are_valid(self) -> Settings:
+        try:
+            self.station_specs()  # a bad file stops the server at start, naming the field
+        except StationSpecError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
     @model_validator(mode="after")
     def _fault_injection_is_development_only(self) -> Settings:
         if self.fault_injection and self.env == "production":
@@ -142,3 +229,41 @@ class Settings(BaseSettings):
                 "it cannot be enabled in production"
             )
         return self
+
+    @model_validator(mode="after")
+    def _production_hosts(self) -> Settings:
+        if self.env == "production" and not self.allowed_hosts:
+            raise ValueError(
+                "production mode needs AURALIS_ALLOWED_HOSTS: the host names this server answers "
+                "to, comma-separated (e.g. auralis.example.com), or * to accept any Host header"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _production_rs256_audience(self) -> Settings:
+        # A public key is often shared by an identity provider's other services: without an
+        # audience, a token it issued for any of them would open this server too.
+        if (
+            self.env == "production"
+            and self.jwt_public_key
+            and not self.jwt_audience
+            and not self.jwt_allow_no_audience
+        ):
+            raise ValueError(
+                "production mode with AURALIS_JWT_PUBLIC_KEY (RS256) needs AURALIS_JWT_AUDIENCE, "
+                "so that tokens the key's issuer made for other services are refused; set "
+                "AURALIS_JWT_ALLOW_NO_AUDIENCE=true to accept any audience"
+            )
+        return self
+
+    def resolved_log_format(self, stream: Any = None) -> str:
+        """`log_format`, or when unset: text on a terminal in development, JSON otherwise."""
+        if self.log_format is not None:
+            return self.log_format
+        if self.env == "production":
+            return "json"
+        isatty = getattr(stream if stream is not None else sys.stderr, "isatty", None)
+        try:
+            return "text" if isatty is not None and isatty() else "json"
+        except (OSError, ValueError):
+            return "json"

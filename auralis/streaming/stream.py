@@ -15,6 +15,7 @@ import time
 from collections import deque
 from typing import Any, Protocol
 
+from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import Renderer, to_pcm16
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, SAMPLE_RATE, Chunk
@@ -76,6 +77,7 @@ class ListenerStream:
         self._compose_lock = threading.Lock()  # the composer (worker vs update_params)
         self._composer = Composer(params=params, seed=seed)
         self._renderer: Renderer | None = None
+        self._dither = TpdfDither(seed)  # the 16-bit conversion's noise: same seed, same bytes
         self._buf: deque[Chunk] = deque()
         self._next_seq = 0
         self._chunk_params = params
@@ -223,7 +225,7 @@ class ListenerStream:
                     except (IndexError, ValueError):
                         pass
         audio = self._renderer.render(events, CHUNK_FRAMES)
-        pcm = to_pcm16(audio)
+        pcm = to_pcm16(audio, self._dither)
         if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
             raise RuntimeError(f"chunk has {len(pcm)} bytes, expected {CHUNK_BYTES}")
         render_ms = (time.perf_counter() - t0) * 1000.0

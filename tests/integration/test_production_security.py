@@ -148,9 +148,14 @@ def test_websocket_wrong_origin_refused_at_the_handshake(server):
     with pytest.raises(websockets.InvalidStatus) as info:
         asyncio.run(_first_messages(url, 1, additional_headers=HTTPS, origin="https://evil.example"))
     assert info.value.response.status_code == 403
-    for origin in ("https://app.example.com", f"http://127.0.0.1:{server.port}"):  # allowed, same origin
+    for origin in ("https://app.example.com", f"https://127.0.0.1:{server.port}"):  # allowed, same origin
         messages, code, _ = asyncio.run(_first_messages(url, 1, additional_headers=HTTPS, origin=origin))
         assert code is None and messages[0]["state"] == "connected"
+    # the same host and port over plain http is another origin: the connection is wss (the proxy
+    # said https), so an http:// page is not this site's page
+    with pytest.raises(websockets.InvalidStatus) as info:
+        asyncio.run(_first_messages(url, 1, additional_headers=HTTPS, origin=f"http://127.0.0.1:{server.port}"))
+    assert info.value.response.status_code == 403
 
 
 def test_websocket_without_the_proxy_header_is_redirected_to_wss(server):

@@ -9,6 +9,7 @@ import pytest
 from scipy.signal import resample_poly
 
 from auralis.audio import fluid
+from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import RenderConfig, Renderer, to_pcm16
 from auralis.music.composer import Composer
 from auralis.music.events import Event
@@ -58,7 +59,7 @@ def test_true_peak_bound_normal_and_forced(soundfont_path: Path, focus_40s: np.n
     y = render_piece(soundfont_path, 15, MusicParams().with_preset("bright"), seed=2, config=hot)
     assert 20 * np.log10(np.abs(y).max()) > -3.0  # it really is pushed into the limiter
     assert true_peak_dbfs(y) <= -1.0
-    q = np.frombuffer(to_pcm16(y), dtype="<i2").reshape(-1, 2) / 32767.0
+    q = np.frombuffer(to_pcm16(y, TpdfDither(2)), dtype="<i2").reshape(-1, 2) / 32767.0
     assert true_peak_dbfs(q) <= -1.0
 
 
@@ -111,8 +112,9 @@ def test_same_events_same_bytes(soundfont_path: Path) -> None:
     a = render_piece(soundfont_path, 5, p, seed=11)
     b = render_piece(soundfont_path, 5, p, seed=11)
     c = render_piece(soundfont_path, 5, p, seed=12)
-    assert to_pcm16(a) == to_pcm16(b)
-    assert to_pcm16(a) != to_pcm16(c)
+    assert to_pcm16(a, TpdfDither(11)) == to_pcm16(b, TpdfDither(11))
+    assert to_pcm16(a, TpdfDither(12)) != to_pcm16(c, TpdfDither(11))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 
 def test_invalid_event_rejected(soundfont_path: Path) -> None:

@@ -193,3 +193,19 @@ def test_control_frames():
         P.error_message("OOPS", "x", recoverable=True)
     with pytest.raises(ValueError):
         P.status_message("sleeping", "x", 0)
+
+
+def test_reauth_parses_and_keeps_the_token_out_of_repr():
+    msg = P.parse_client_message('{"type":"reauth","token":" abc.def.ghi "}')
+    assert msg == P.Reauth(token="abc.def.ghi")
+    assert "abc" not in repr(msg)
+    for bad in ('{"type":"reauth"}', '{"type":"reauth","token":""}', '{"type":"reauth","token":5}'):
+        with pytest.raises(P.ProtocolError) as exc:
+            P.parse_client_message(bad)
+        assert exc.value.field == "token"
+
+
+def test_auth_message():
+    msg = json.loads(P.auth_message(1764107999.0))
+    assert msg["type"] == "auth" and msg["expires_at"] == 1764107999.0 and msg["timestamp"] > 0
+

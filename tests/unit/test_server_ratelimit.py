@@ -66,3 +66,30 @@ def test_connection_limiter_per_ip_in_memory():
     assert first[:3] == [None, None, None]
     assert first[3] is not None and "3 per minute" in first[3] and "10.0.0.1" in first[3]
     assert other is None
+
+
+def test_ipv6_clients_limited_by_their_64():
+    async def scenario() -> list[str | None]:
+        limiter = ConnectionRateLimiter(parse_rate("1/minute", "X"))
+        return [
+            await limiter.hit("2001:db8:1:2::1"),
+            await limiter.hit("2001:db8:1:2:ffff::9"),  # another address, the same /64
+            await limiter.hit("2001:db8:1:3::1"),  # the next /64
+        ]
+
+    first, same_64, next_64 = asyncio.run(scenario())
+    assert first is None and next_64 is None
+    assert same_64 is not None and "2001:db8:1:2::/64" in same_64
+
+
+def test_http_limiter_keys_ipv6_by_64():
+    from starlette.requests import Request
+
+    from auralis.server.ratelimit import client_address_key
+
+    def request(host: str) -> Request:
+        return Request({"type": "http", "client": (host, 1234), "headers": [], "method": "GET", "path": "/"})
+
+    assert client_address_key(request("2001:db8::1")) == client_address_key(request("2001:db8::abcd:1"))
+    assert client_address_key(request("2001:db8::1")) == "2001:db8::/64"
+    assert client_address_key(request("192.0.2.7")) == "192.0.2.7"

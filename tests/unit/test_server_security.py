@@ -367,3 +367,35 @@ def test_development_is_open_and_permissive():
 def test_production_refuses_to_start_without_usable_settings(overrides, message):
     with pytest.raises(ValueError, match=message):
         install_security(FastAPI(), settings(**overrides))
+
+
+# --- settings validators -------------------------------------------------------------------------
+
+
+def test_settings_normalise_hosts_and_origins():
+    s = settings(allowed_hosts="Auralis.Example.com, *.cdn.example", allowed_origins="HTTPS://Good.Example:443")
+    assert s.allowed_hosts == ["auralis.example.com", "*.cdn.example"]
+    assert s.allowed_origins == ["https://good.example"]
+    with pytest.raises(ValueError, match="AURALIS_ALLOWED_ORIGINS"):
+        Settings(allowed_origins="https://good.example/path?x=1 ,ftp://x")
+    with pytest.raises(ValueError, match="AURALIS_ALLOWED_HOSTS"):
+        Settings(allowed_hosts="a.*.example")  # refused in development too
+
+
+def test_production_rs256_needs_an_audience_unless_explicitly_allowed(rsa_keys):
+    _, public = rsa_keys
+    base = {"jwt_secret": None, "jwt_public_key": public}
+    with pytest.raises(ValueError, match="AURALIS_JWT_AUDIENCE"):
+        settings(**base)
+    assert settings(**base, jwt_audience="auralis").jwt_audience == "auralis"
+    assert settings(**base, jwt_allow_no_audience=True).jwt_allow_no_audience is True
+    Settings(jwt_public_key=public)  # development does not check tokens at all
+    settings(jwt_audience=None)  # HS256: the secret is this server's own
+
+
+def test_same_origin_compares_the_scheme():
+    assert origin_allowed("https://auralis.example.com", "auralis.example.com", [], "wss")
+    assert origin_allowed("http://127.0.0.1:8123", "127.0.0.1:8123", [], "ws")
+    assert not origin_allowed("http://auralis.example.com", "auralis.example.com", [], "wss")
+    assert not origin_allowed("https://127.0.0.1:8123", "127.0.0.1:8123", [], "ws")
+    assert origin_allowed("https://auralis.example.com", "auralis.example.com:443", [], "https")

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from auralis.audio import fluid
+from auralis.audio.renderer import RenderConfig
+from auralis.audio.stereo import check_stereo_image
 from auralis.music.params import MusicParams
 from auralis.streaming.engine import StreamEngine
 
@@ -52,6 +54,10 @@ def test_churn_while_rendering_deletes_every_synth_once(
             handed_back.discard(synth)
         real_delete(synth)
 
+    # the engine's stereo-image check (auralis.audio.stereo) renders a test chord once per
+    # configuration on a synth of its own: run it before the hooks count synths
+    config = RenderConfig()
+    check_stereo_image(soundfont_path, config.synth_settings(), config.voices)
     monkeypatch.setattr(lib, "new_synth", new_synth)
     monkeypatch.setattr(lib, "delete_synth", delete_synth)
     monkeypatch.setattr(lib, "remove_sfont", remove_sfont)

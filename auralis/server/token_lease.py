@@ -1,0 +1,85 @@
+"""A connection's authorization in production: valid until its token's `exp`, renewable.
+
+The gate checks the token when a WebSocket opens; a stream outlives that moment, so the session
+holds a lease on the token: at `exp` (plus the verifier's leeway) `on_expiry` runs (the session
+sends `error UNAUTHORIZED` and closes with 1008). Before then the client may present a fresh token
+(a `reauth` message): it is verified in full like a new connection's, must name the same subject,
+and moves the expiry to its own `exp`. A refused token changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from auralis.server.param_changes import CallLater
+
+
+class Verifier(Protocol):
+    """`auralis.server.security.TokenVerifier`: claims of a valid token, else AuthError."""
+
+    leeway_sec: float
+
+    def verify(self, token: str) -> dict[str, Any]: ...
+
+
+class SubjectMismatch(Exception):
+    """A fresh token for another subject than the connection's."""
+
+    reason = "the new token names another subject than this connection's"
+
+
+class TokenLease:
+    def __init__(
+        self,
+        verifier: Verifier,
+        claims: dict[str, Any],
+        *,
+        on_expiry: Callable[[], None],
+        call_later: CallLater | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._verifier = verifier
+        self.subject = claims.get("sub")
+        self._on_expiry = on_expiry
+        self._call_later = call_later
+        self._now = now
+        self._handle: Any = None
+        self.expired = False
+        self.expires_at = self._expiry(claims)
+        self._schedule()
+
+    def _expiry(self, claims: dict[str, Any]) -> float:
+        return float(claims["exp"]) + float(self._verifier.leeway_sec)
+
+    def _schedule(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        call_later = self._call_later or asyncio.get_running_loop().call_later
+        self._handle = call_later(max(0.0, self.expires_at - self._now()), self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        if self._now() < self.expires_at:  # woke early (a clock step): wait the rest
+            self._schedule()
+            return
+        self.expired = True
+        self._on_expiry()
+
+    def renew(self, token: str) -> float:
+        """Verify a fresh token and extend the lease to its expiry; returns the new expiry (Unix
+        seconds). Raises the verifier's AuthError or SubjectMismatch, changing nothing."""
+        claims = self._verifier.verify(token)
+        if claims.get("sub") != self.subject:
+            raise SubjectMismatch(SubjectMismatch.reason)
+        if not self.expired:
+            self.expires_at = self._expiry(claims)
+            self._schedule()
+        return self.expires_at
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
