@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from auralis.streaming.station_specs import StationSpec, StationSpecError, load_station_specs  # noqa: I001
 from auralis.server.ratelimit import parse_rate
 from auralis.server.security.origins import parse_allowed_host, parse_allowed_origin
 
@@ -160,6 +161,27 @@ class Settings(BaseSettings):
         False, description="Development test hook: POST /debug/fault/{client_id} (never production)"
     )
 
+    # --- stations (docs/stations.md): auralis.streaming.stations, auralis.streaming.station_specs
+    stations_file: Path | None = Field(
+        None, description="TOML or JSON file of station definitions, added to the defaults"
+    )
+    stations: str | None = Field(
+        None, description="Station definitions as a JSON array, applied after the file's"
+    )
+    stations_defaults: bool = Field(
+        True, description="Serve the four preset stations (focus, meditation, sleep, bright)"
+    )
+    stations_always_on: bool = Field(
+        False, description="Stations render without listeners (else from the first listener on)"
+    )
+    station_idle_s: float = Field(
+        60.0, ge=0.0, le=86_400.0, description="A station without listeners stops after this time"
+    )
+    station_ring_chunks: int = Field(
+        50, ge=4, le=600,
+        description="Chunks a station keeps for its listeners; one further behind is dropped",
+    )
+
     @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -184,6 +206,20 @@ class Settings(BaseSettings):
     def _rate(cls, value: str, info: ValidationInfo) -> str:
         parse_rate(value, f"AURALIS_{info.field_name.upper()}")
         return value
+
+    def station_specs(self) -> list[StationSpec]:
+        """The stations to serve: the defaults (unless turned off), the file's, the variable's."""
+        return load_station_specs(
+            self.stations_file, self.stations, include_defaults=self.stations_defaults
+        )
+
+    @model_validator(mode="after")
+    def _stations_are_valid(self) -> Settings:
+        try:
+            self.station_specs()  # a bad file stops the server at start, naming the field
+        except StationSpecError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _fault_injection_is_development_only(self) -> Settings:

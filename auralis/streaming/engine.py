@@ -34,13 +34,14 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
-from auralis.audio.fluid import FluidSynth, captured_fluid_log
+from auralis.audio.fluid import FluidSynth
 from auralis.audio.renderer import RenderConfig, Renderer
 from auralis.audio.soundfont import SoundFontError, check_soundfont_file
 from auralis.audio.stereo import check_stereo_image
 from auralis.music.params import MusicParams
 from auralis.streaming.encoders import Encoder
 from auralis.streaming.stream import ListenerStream
+from auralis.streaming.shared_soundfont import load_anchor  # noqa: I001
 
 log = logging.getLogger("auralis.streaming")
 
@@ -187,23 +188,7 @@ class StreamEngine:
 
     # -- internals used by ListenerStream ----------------------------------------------------
     def _new_group(self) -> _Group:
-        anchor = FluidSynth(self.config.synth_settings())
-        with captured_fluid_log() as messages:
-            sfont_id = anchor.sfload(self.soundfont)
-            ok = sfont_id >= 0
-            # With dynamic sample loading, selecting the programs pins their samples (their
-            # preset_count never falls to 0 while the anchor lives, so a stream synth never
-            # unloads them).
-            for voice in self.config.voices if ok else ():
-                anchor.program_select(voice.channel, sfont_id, 0, voice.program)
-        if not ok:
-            anchor.close()
-            reason = "; ".join(messages) or "unknown reason"
-            raise SoundFontError(
-                f"SoundFont {self.soundfont}: FluidSynth fails to load it ({reason})",
-                self.soundfont,
-            )
-        return _Group(anchor, sfont_id)
+        return _Group(*load_anchor(self.soundfont, self.config))
 
     def _new_renderer(self, stream: ListenerStream) -> Renderer:
         """Called by the worker holding ``stream``'s group."""

@@ -15,6 +15,7 @@ import pytest
 from scipy.signal import resample_poly
 from scipy.stats import mannwhitneyu
 
+from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import Renderer, to_pcm16
 from auralis.music.composer import Composer
 from auralis.music.params import MusicParams
@@ -29,12 +30,13 @@ N_CHUNKS = 150  # 15 s
 def chunks(soundfont_path: Path) -> list[Chunk]:
     params = MusicParams().with_preset("focus")
     composer = Composer(params=params, seed=11)
+    dither = TpdfDither(11)  # as a stream converts its chunks
     with Renderer(soundfont_path) as r:
         return [
             Chunk(
                 seq=k,
                 timestamp=1764107400.0 + k * CHUNK_SECONDS,
-                pcm=to_pcm16(r.render(composer.events_until((k + 1) * CHUNK_SECONDS), CHUNK_FRAMES)),
+                pcm=to_pcm16(r.render(composer.events_until((k + 1) * CHUNK_SECONDS), CHUNK_FRAMES), dither),
                 render_ms=1.0,
                 chord="D min7",
                 section=k // 50,
