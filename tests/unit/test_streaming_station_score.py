@@ -72,11 +72,15 @@ def test_joining_anywhere_gives_the_same_events_as_playing_from_the_segment_star
     # start: the segment's notes end there), then it plays exactly the same events as the
     # instance that played all along.
     first = late[0]
-    restart = [e for e in first.events if e.time == start and e.kind == "note_on"][: len(sounding)]
-    restart = [e for e in restart if (e.channel, e.pitch) in sounding]
-    assert {(e.channel, e.pitch): e.velocity for e in restart} == (
-        {} if join % SEG == 0 else sounding
-    )
+    if join % SEG == 0:
+        # Nothing to restart; the new segment's own first notes may repeat the pitches and
+        # velocities that just ended, so they are not picked out as restarts: the events below
+        # must then match the other instance's exactly, less its releases.
+        restart = []
+    else:
+        restart = [e for e in first.events if e.time == start and e.kind == "note_on"][: len(sounding)]
+        restart = [e for e in restart if (e.channel, e.pitch) in sounding]
+        assert {(e.channel, e.pitch): e.velocity for e in restart} == sounding
     rest = [e for e in first.events if e not in restart]
     released = {k for k in sounding} - {(e.channel, e.pitch) for e in restart}
     expected = [
