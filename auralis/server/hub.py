@@ -57,8 +57,9 @@ class Hub:
         self.encoder_settings = EncoderSettings(
             opus_bitrate_kbps=settings.opus_bitrate_kbps, opus_complexity=settings.opus_complexity
         )
-        #: Why format=opus is refused here (the Opus library is missing), or None.
-        self.opus_unavailable: str | None = None
+        #: Why format=opus is refused here (the Opus library is missing), or None. Checked when
+        #: the app is built (importing PyAV takes ~0.1 s), not in `start` on the running loop.
+        self.opus_unavailable: str | None = opus_unavailable_reason()
         self._loaded = asyncio.Event()  # set when loading finished, either way
         self._stopping = False
         self._lock = threading.Lock()
@@ -69,7 +70,6 @@ class Hub:
     def start(self) -> None:
         """Begin loading the SoundFont in a background thread (returns at once)."""
         loop = asyncio.get_running_loop()
-        self.opus_unavailable = opus_unavailable_reason()
         if self.opus_unavailable is not None:
             log.error(
                 "opus unavailable: format=opus is refused, json and pcm work",
