@@ -58,7 +58,7 @@ BASS_LOW = 36  # bass notes lie in 36-47
 PAD_SWELL_DB, BASS_SWELL_DB = -10.0, -9.0
 MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 30.0, 10.0
 #: Which motif of the section a phrase restates (the first most often).
-MOTIF_WEIGHTS = (0.55, 0.25, 0.12, 0.08)
+MOTIF_WEIGHTS = (0.7, 0.18, 0.08, 0.04)
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
@@ -396,7 +396,7 @@ class Composer:
             else:
                 target = m.target(note.step, SHAPE_START[ph.shape], self._scale)
             prev = m.last
-            pitch = m.next_pitch(target, chord_pcs, self._scale, held, legato, passing_ok, short)
+            pitch = m.next_pitch(target, chord_pcs, self._scale, held, legato, passing_ok, short, exact)
             if note.step is None:
                 self._anchors.setdefault(k, pitch)
                 if ivs is None and k < len(self._intervals):
