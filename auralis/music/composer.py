@@ -396,7 +396,7 @@ class Composer:
             else:
                 target = m.target(note.step, SHAPE_START[ph.shape], self._scale)
             prev = m.last
-            pitch = m.next_pitch(target, chord_pcs, self._scale, held, legato, passing_ok, short, exact)
+            pitch = m.next_pitch(target, chord_pcs, self._scale, held, legato, passing_ok, short)
             if note.step is None:
                 self._anchors.setdefault(k, pitch)
                 if ivs is None and k < len(self._intervals):

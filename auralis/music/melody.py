@@ -28,8 +28,6 @@ from auralis.music.consonance import clashes
 CHORD_TONE, SCALE_TONE, CHROMATIC = 0, 1, 2
 TARGET_SHARE = (0.70, 0.25, 0.05)
 TOLERANCE = 0.0
-#: How far (in notes) a literal motif restatement may run a category ahead of its share.
-EXACT_AHEAD = 0.4
 
 LEAP = 4  # an interval larger than this many semitones is a leap
 MAX_INTERVAL = 7  # no melodic interval larger than a fifth (except into a new register)
@@ -99,13 +97,11 @@ class MelodyLine:
         legato: bool,
         passing_ok: bool,
         short: bool = True,
-        exact: bool = False,
     ) -> int:
         """Choose the next note near `target`. `legato`: the previous note sounds up to this one;
         `passing_ok`: this note is short, on a weak position and joined to the next, so it may
         be a chromatic passing tone; only a `short` one may sound against a held note a semitone
-        below. `exact`: the target restates a motif literally; it is taken when it is feasible
-        and its category is no more than :data:`EXACT_AHEAD` notes ahead of its share."""
+        below."""
         if self.forced is not None:
             pitch, self.forced = self.forced, None
             return self._commit(pitch, chord_pcs, scale)
@@ -158,10 +154,6 @@ class MelodyLine:
             ((w, p, c) for c in feasible if c != CHROMATIC for p, w in zip(cands[c], weights[c])),
             default=None,
         )
-        if exact:
-            for c in feasible:
-                if c != CHROMATIC and target in cands[c] and behind[c] > -EXACT_AHEAD:
-                    return self._commit(target, chord_pcs, scale)
         if best is not None and behind[most] <= TOLERANCE and behind[best[2]] > -TOLERANCE:
             cat = best[2]
         else:

@@ -54,21 +54,18 @@ def plan_phrase(rng: random.Random, motif: Motif, start: int, intensity: float) 
     steps = list(m.steps)
     vals = list(m.values)
     det = list(m.detached) or [False] * len(vals)
-    # How intensity reshapes the cell is the motif's own (drawn from the motif, not per phrase),
-    # so every literal restatement at one intensity has the same rhythm and length.
-    own = random.Random(f"auralis.music.motif:{motif.steps}:{motif.values}:{motif.subdivision}")
-    if intensity > 0.5 and own.random() < 3 * (intensity - 0.5):  # busier: the long values halve
+    if intensity > 0.5 and rng.random() < 3 * (intensity - 0.5):  # busier: the long values halve
         vals = [v // 2 if v >= 12 else v for v in vals]
-    elif intensity < 0.5 and own.random() < 2 * (0.5 - intensity):  # calmer: they double
+    elif intensity < 0.5 and rng.random() < 2 * (0.5 - intensity):  # calmer: they double
         vals = [min(2 * v, 36) if v >= 6 else v for v in vals]
     # Busier music: often a tail after the cell, restating its opening steps.
-    if own.random() < 0.05 + 0.8 * intensity and len(vals) + 2 <= MAX_NOTES:
-        k = own.choice((1, 2))
-        steps += [own.choice((1, -1, 2, -2))] + steps[: k - 1]
+    if rng.random() < 0.05 + 0.8 * intensity and len(vals) + 2 <= MAX_NOTES:
+        k = rng.choice((1, 2))
+        steps += [rng.choice((1, -1, 2, -2))] + steps[: k - 1]
         vals[-1] = min(vals[-1], 6)
         vals += [6] * (k - 1) + [max(12, motif.values[-1])]
         det += [False] * k
-    elif own.random() < 0.4 * (1 - intensity) ** 2 and len(vals) > 3:  # a sigh: just two notes
+    elif rng.random() < 0.4 * (1 - intensity) ** 2 and len(vals) > 3:  # a sigh: just two notes
         steps, vals, det = steps[:1], [vals[0], max(vals[1], 12)], det[:2]
     u = unit(m.subdivision)
     on = -(-start // u) * u + m.offset
