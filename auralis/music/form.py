@@ -22,7 +22,7 @@ BREATH_CHANCE = 0.12
 BASS_PARTS = ("root", "pedal", "off")
 PAD_SPANS = (19, 23, 27, 31)
 SPAN_MOVE = 8  # semitones the pad's span moves at a boundary
-BASS_CHANGE = 0.7  # chance that the bass enters, leaves or changes part at a boundary
+BASS_CHANGE = 0.6  # chance that the bass enters or leaves at a boundary
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +86,10 @@ class SectionTraits:
             levels = [lv * p.density for lv in DENSITY_LEVELS]
             density = rng.choice([lv for lv in levels if abs(lv - self.density) > 1e-9])
         bass = self.bass
-        if rng.random() < BASS_CHANGE:
-            bass = rng.choice([b for b in BASS_PARTS if b != self.bass])
+        if rng.random() < BASS_CHANGE:  # the bass enters or leaves
+            bass = rng.choice(BASS_PARTS[:2]) if self.bass == "off" else "off"
+        elif self.bass != "off":
+            bass = rng.choice(BASS_PARTS[:2])
         # The pad's span always moves by 8 semitones or more (open <-> wide), so the change
         # survives the voice leading's slack.
         span_i = rng.choice([i for i, w in enumerate(PAD_SPANS) if abs(w - self.pad_span) >= SPAN_MOVE])
