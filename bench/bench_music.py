@@ -146,7 +146,7 @@ def main() -> None:
                 ("silent", A.silent_share(mel, T)),
                 ("in37", A.share_in_short_phrases(mel, spb)),
                 ("rest5", A.long_rests_per_minute(mel, T)),
-                ("recur", A.recurrence(mel, spb)),
+                ("recur", A.recurrence(mel, spb, A.scale_degrees(ev, mel))),
                 ("clash", total / (T / 60)),
                 ("bad", bad / (T / 60)),
                 ("distinct", distinct),

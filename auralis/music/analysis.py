@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from auralis.music.events import BASS_CHANNEL, MELODY_CHANNEL, PAD_CHANNEL, Event
+from auralis.music.theory import pc_from_name, scale_pcs
 
 PHRASE_REST_BEATS, PHRASE_REST_S = 2.0, 3.0
 LONG_REST_S = 5.0
@@ -82,12 +83,35 @@ def quarter_beats(seconds: float, spb: float) -> float:
     return round(seconds / spb * 4) / 4
 
 
-def recurrence(mel: Sequence[Note], spb: float) -> float:
-    """Share of interval+rhythm 4-grams (3 intervals in semitones, 4 note lengths on the
-    quarter-beat grid) that recur within the next 32 notes."""
+def scale_degrees(events: Sequence[Event], mel: Sequence[Note]) -> list[float]:
+    """Each melody note's position in scale steps of the key and mode in force when it starts
+    (from the ``context`` markers); a chromatic note sits half-way between its neighbours."""
+    contexts = [
+        (e.time, frozenset(scale_pcs(pc_from_name(e.text.split()[1]), e.text.split()[2])))
+        for e in events if e.kind == "marker" and e.text.startswith("context ")
+    ]
+    out: list[float] = []
+    j = 0
+    scale = contexts[0][1] if contexts else frozenset(range(12))
+    for n in mel:
+        while j < len(contexts) and contexts[j][0] <= n.start:
+            scale = contexts[j][1]
+            j += 1
+        octave, pc = divmod(n.pitch, 12)
+        below = sum(1 for q in scale if q < pc)
+        out.append(octave * len(scale) + below + (0.0 if pc in scale else -0.5))
+    return out
+
+
+def recurrence(mel: Sequence[Note], spb: float, degrees: Sequence[float] | None = None) -> float:
+    """Share of interval+rhythm 4-grams (3 intervals, 3 inter-onset intervals on the
+    quarter-beat grid) that recur within the next 32 notes. Intervals are counted in scale steps
+    when `degrees` (see :func:`scale_degrees`) is given, so a motif restated on another chord of
+    the mode counts as the same cell; otherwise in semitones."""
+    pos = list(degrees) if degrees is not None else [float(n.pitch) for n in mel]
     keys = [
-        tuple(mel[i + k + 1].pitch - mel[i + k].pitch for k in range(GRAM - 1))
-        + tuple(quarter_beats(mel[i + k].end - mel[i + k].start, spb) for k in range(GRAM))
+        tuple(pos[i + k + 1] - pos[i + k] for k in range(GRAM - 1))
+        + tuple(quarter_beats(mel[i + k + 1].start - mel[i + k].start, spb) for k in range(GRAM - 1))
         for i in range(len(mel) - GRAM + 1)
     ]
     hits = sum(1 for i, g in enumerate(keys) if g in keys[i + 1 : i + 1 + RECUR_WINDOW])

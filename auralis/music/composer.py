@@ -58,7 +58,7 @@ BASS_LOW = 36  # bass notes lie in 36-47
 PAD_SWELL_DB, BASS_SWELL_DB = -10.0, -9.0
 MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 30.0, 10.0
 #: Which motif of the section a phrase restates (the first most often).
-MOTIF_WEIGHTS = (0.55, 0.25, 0.12, 0.08)
+MOTIF_WEIGHTS = (0.7, 0.18, 0.08, 0.04)
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 

@@ -6,8 +6,8 @@ loudness, and the pad's usual size and span. Seeds therefore sound like differen
 
 Each section then draws :class:`SectionTraits` around the profile so that a boundary changes at
 least two of: melody density (levels a factor 2.5 apart, never the same twice running), register
-(to the other side of home, 6-8 semitones away), the layers (the bass enters or leaves; some
-sections are a breath: the melody rests and the pad plays alone), and the pad's span.
+(to the other side of home, 8-12 semitones away), the layers (the bass enters or leaves; some
+sections are a breath: the melody rests and the pad plays alone), and the pad's span (by 8 semitones or more).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ BREATH = 0.0  # the melody rests for the whole section
 BREATH_CHANCE = 0.12
 BASS_PARTS = ("root", "pedal", "off")
 PAD_SPANS = (19, 23, 27, 31)
+SPAN_MOVE = 8  # semitones the pad's span moves at a boundary
+BASS_CHANGE = 0.6  # chance that the bass enters or leaves at a boundary
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +86,17 @@ class SectionTraits:
             levels = [lv * p.density for lv in DENSITY_LEVELS]
             density = rng.choice([lv for lv in levels if abs(lv - self.density) > 1e-9])
         bass = self.bass
-        if rng.random() < 0.5:
-            bass = rng.choice([b for b in BASS_PARTS if b != self.bass])
-        # The pad's span always moves to a neighbouring width (4 semitones or more).
-        span_i = PAD_SPANS.index(self.pad_span) + rng.choice((-1, 1))
-        if not 0 <= span_i < len(PAD_SPANS):
-            span_i = PAD_SPANS.index(self.pad_span) - (1 if span_i > 0 else -1)
+        if rng.random() < BASS_CHANGE:  # the bass enters or leaves
+            bass = rng.choice(BASS_PARTS[:2]) if self.bass == "off" else "off"
+        elif self.bass != "off":
+            bass = rng.choice(BASS_PARTS[:2])
+        # The pad's span always moves by 8 semitones or more (open <-> wide), so the change
+        # survives the voice leading's slack.
+        span_i = rng.choice([i for i, w in enumerate(PAD_SPANS) if abs(w - self.pad_span) >= SPAN_MOVE])
         voices = min(5, max(3, p.pad_voices + rng.choice((-1, 0, 0, 1))))
         return SectionTraits(
             density=density,
-            centre=p.home + side * rng.randint(3, 4),
+            centre=p.home + side * rng.randint(4, 6),
             side=side,
             bass=bass,
             pad_voices=voices,

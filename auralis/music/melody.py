@@ -84,8 +84,12 @@ class MelodyLine:
         note, `step` None) `start_offset` semitones from the register centre."""
         if self.last is None:
             return self.center + start_offset
-        if step is None:  # towards the shape's start, but no leap from where the last phrase ended
-            return self.last + max(-4, min(4, self.center + start_offset - self.last))
+        if step is None:
+            goal = self.center + start_offset
+            if abs(goal - self.last) > 2 * LEAP:  # a new section's register: go there
+                return goal
+            # towards the shape's start, but no leap from where the last phrase ended
+            return self.last + max(-4, min(4, goal - self.last))
         return scale_step(self.last, step, scale)
 
     def next_pitch(

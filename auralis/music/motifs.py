@@ -25,7 +25,7 @@ LENGTHS = (3, 4, 4, 5)
 STEPS = ((1, 1.0), (-1, 1.0), (2, 0.45), (-2, 0.45), (0, 0.12), (3, 0.12), (-3, 0.12))
 
 VARIATIONS = ("literal", "invert", "augment", "displace", "ornament", "vary")
-VARIATION_WEIGHTS = (0.45, 0.1, 0.1, 0.15, 0.1, 0.1)
+VARIATION_WEIGHTS = (0.6, 0.07, 0.07, 0.14, 0.06, 0.06)
 
 
 @dataclass(frozen=True, slots=True)

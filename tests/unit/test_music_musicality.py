@@ -83,4 +83,4 @@ def test_pad_is_voiced_open(preset: str) -> None:
 def test_section_boundaries_change_features() -> None:
     changes = [n for p in PRESETS for s in SEEDS for n in A.boundary_changes(run(p, s))]
     assert len(changes) > 100
-    assert sum(1 for n in changes if n >= 2) / len(changes) >= 0.5  # target 0.9: docs/music.md
+    assert sum(1 for n in changes if n >= 2) / len(changes) >= 0.75  # target 0.9 (not met): docs/music.md
