@@ -40,3 +40,20 @@ class Event:
     bpm: float = 0.0
     control: int = 0
     value: int = 0
+
+
+def marker_chord(ev: Event) -> str | None:
+    """The chord label a ``"chord ..."`` marker names, else None."""
+    if ev.kind == "marker" and ev.text.startswith("chord "):
+        return ev.text[6:].strip()
+    return None
+
+
+def marker_section(ev: Event) -> int | None:
+    """The section number a ``"section N"`` marker names, else None."""
+    if ev.kind == "marker" and ev.text.startswith("section "):
+        try:
+            return int(ev.text.split()[1])
+        except (IndexError, ValueError):
+            return None
+    return None

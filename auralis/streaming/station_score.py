@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from auralis.music.composer import Composer
-from auralis.music.events import Event
+from auralis.music.events import Event, marker_chord, marker_section
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_FRAMES, SAMPLE_RATE
 
@@ -339,12 +339,7 @@ class ScoreCursor:
             self._sounding[(ev.channel, ev.pitch)] = ev.velocity
         elif kind == "note_off":
             self._sounding.pop((ev.channel, ev.pitch), None)
-        elif kind == "marker":
-            text = ev.text
-            if text.startswith("chord "):
-                self._chord = text[6:].strip()
-            elif text.startswith("section "):
-                try:
-                    self._section = int(text.split()[1])
-                except (IndexError, ValueError):
-                    pass
+        elif (chord := marker_chord(ev)) is not None:
+            self._chord = chord
+        elif (section := marker_section(ev)) is not None:
+            self._section = section

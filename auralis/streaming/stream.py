@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import Renderer, to_pcm16
+from auralis.music.events import marker_chord, marker_section
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, SAMPLE_RATE, Chunk
 from auralis.streaming.encoders import Encoder
@@ -215,15 +216,10 @@ class ListenerStream:
         with self._compose_lock:
             events = self._composer.events_until(end_time)
         for ev in events:
-            if ev.kind == "marker":
-                text = ev.text
-                if text.startswith("chord "):
-                    self._chord = text[6:].strip()
-                elif text.startswith("section "):
-                    try:
-                        self._section = int(text.split()[1])
-                    except (IndexError, ValueError):
-                        pass
+            if (chord := marker_chord(ev)) is not None:
+                self._chord = chord
+            elif (section := marker_section(ev)) is not None:
+                self._section = section
         audio = self._renderer.render(events, CHUNK_FRAMES)
         pcm = to_pcm16(audio, self._dither)
         if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
