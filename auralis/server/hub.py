@@ -51,7 +51,9 @@ class Hub:
             window_samples=settings.metrics_window_samples,
             window_age_s=settings.metrics_window_s,
         )
+        #: Every listener: WebSocket sessions (personal and station) and HTTP audio streams.
         self.sessions: set[Listener] = set()
+        self.stations: Any = None  # auralis.server.stations.StationService, set by the app
         self.engine: Any = None
         self.load_error: str | None = None
         self.encoder_settings = EncoderSettings(
