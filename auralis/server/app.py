@@ -94,7 +94,6 @@ class _NoCacheAndRawSend:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope["auralis.raw_send"] = send  # an endless audio response cuts a player that stops reading
 
         async def send_no_cache(message: Any) -> None:
             if message["type"] == "http.response.start":

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,6 +31,7 @@ from starlette.types import Receive, Scope, Send
 
 from auralis.server.hub import Hub
 from auralis.server.pacer import Pacer
+from auralis.server.transport import HTTP_TRANSPORT
 from auralis.streaming.chunk import CHUNK_SECONDS
 from auralis.streaming.fanout import ReaderDropped, SourceClosed
 
@@ -38,6 +41,11 @@ log = logging.getLogger("auralis.server.http_streams")
 ICY_METAINT = 16000
 #: The longest one send may wait for a player before it is cut.
 SEND_TIMEOUT_S = 5.0
+#: Kernel send buffer (SO_SNDBUF, doubled by Linux) and asyncio write-buffer bound of each audio
+#: response: a few seconds of audio at 96-128 kbps, so a player that stops reading blocks its send
+#: soon (autotuning would grow the kernel buffer to 4 MB: minutes of audio).
+STREAM_SEND_BUFFER_BYTES = 32768
+STREAM_WRITE_BUFFER_BYTES = 16384
 #: Time allowed for the final (empty) body message at the end.
 END_TIMEOUT_S = 1.0
 
@@ -189,7 +197,7 @@ class HttpListener(Response):
         self._on_end = on_end
         self._send_timeout = send_timeout_s
         self._pump: asyncio.Task[None] | None = None
-        self._raw_send: Any = None
+        self._scope_transport: Any = None
         self.bytes_sent = 0
 
     # Listener protocol (shutdown)
@@ -197,13 +205,39 @@ class HttpListener(Response):
         if self._pump is not None:
             self._pump.cancel()
 
+    def _transport(self) -> Any:
+        return self._scope_transport
+
     def abort(self) -> None:
-        transport = getattr(getattr(self._raw_send, "__self__", None), "transport", None)
-        if transport is not None and hasattr(transport, "abort"):
-            transport.abort()
+        """Cut the connection with a reset (SO_LINGER 0), so the kernel drops what the player
+        never read instead of holding it for minutes in FIN-WAIT."""
+        transport = self._transport()
+        if transport is None or transport.is_closing():
+            return
+        sock = transport.get_extra_info("socket")
+        try:
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        transport.abort()
+        log.info("http listener cut", extra={"event": "http_abort", "client_id": self.client_id})
+
+    def _bound_buffers(self) -> None:
+        transport = self._transport()
+        if transport is None:
+            return
+        try:
+            transport.set_write_buffer_limits(high=STREAM_WRITE_BUFFER_BYTES)
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SEND_BUFFER_BYTES)
+        except (OSError, AttributeError, NotImplementedError) as exc:
+            log.warning("send buffer not bounded", extra={"event": "http_sndbuf", "error": str(exc)})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._raw_send = scope.get("auralis.raw_send")
+        self._scope_transport = scope.get(HTTP_TRANSPORT)
+        self._bound_buffers()
         self.hub.sessions.add(self)
         watcher = asyncio.create_task(self._watch_disconnect(receive))
         cut = False
@@ -219,7 +253,7 @@ class HttpListener(Response):
                 pass
             except TimeoutError:
                 cut = True
-            if not watcher.done():
+            if not watcher.done() and not cut:
                 try:
                     await asyncio.wait_for(send({"type": "http.response.body", "body": b"", "more_body": False}), END_TIMEOUT_S)
                 except Exception:
