@@ -22,6 +22,7 @@ import asyncio
 import logging
 import socket
 import struct
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -199,6 +200,8 @@ class HttpListener(Response):
         self._pump: asyncio.Task[None] | None = None
         self._scope_transport: Any = None
         self.bytes_sent = 0
+        self._send_started: float | None = None
+        self._stuck = False
 
     # Listener protocol (shutdown)
     def request_close(self, code: int, reason: str, *, flush: bool = True, goodbye: bool = False) -> None:
@@ -250,7 +253,7 @@ class HttpListener(Response):
             try:
                 await self._pump
             except asyncio.CancelledError:
-                pass
+                cut = self._stuck
             except TimeoutError:
                 cut = True
             if not watcher.done() and not cut:
@@ -279,8 +282,32 @@ class HttpListener(Response):
 
     async def _run(self, send: Send) -> None:
         icy = self._icy
-        async for data, title in self._pieces:
-            parts = icy.feed(data, title) if icy is not None else [data]
-            for part in parts:
-                await asyncio.wait_for(send({"type": "http.response.body", "body": part, "more_body": True}), self._send_timeout)
-                self.bytes_sent += len(part)
+        watchdog = asyncio.create_task(self._watch_sends())
+        try:
+            async for data, title in self._pieces:
+                parts = icy.feed(data, title) if icy is not None else [data]
+                for part in parts:
+                    self._send_started = time.monotonic()
+                    await send({"type": "http.response.body", "body": part, "more_body": True})
+                    self._send_started = None
+                    self.bytes_sent += len(part)
+        except asyncio.CancelledError:
+            if self._stuck:
+                raise TimeoutError("the player stopped reading") from None
+            raise
+        finally:
+            watchdog.cancel()
+
+    async def _watch_sends(self) -> None:
+        """Bound each send without a timer per send (one wake-up a second per listener): a send
+        blocked longer than `send_timeout_s` cancels the pump, and the connection is cut."""
+        me = asyncio.current_task()
+        while True:
+            await asyncio.sleep(min(1.0, self._send_timeout / 2))
+            started = self._send_started
+            if started is not None and time.monotonic() - started > self._send_timeout:
+                self._stuck = True
+                pump = self._pump
+                if pump is not None and pump is not me:
+                    pump.cancel()
+                return
