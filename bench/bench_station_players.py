@@ -13,6 +13,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,11 +27,13 @@ from auralis.streaming import frames as F  # noqa: E402
 from tests.support.server import running_server  # noqa: E402
 
 
-def ffmpeg(url: str, seconds: float) -> subprocess.Popen:
+def ffmpeg(url: str, seconds: float, out: Path) -> subprocess.Popen:
+    """ffmpeg decoding to a file (a pipe nobody reads would stall it: the server would then
+    rightly drop it as a player that stopped reading)."""
     return subprocess.Popen(
-        ["/usr/bin/ffmpeg", "-nostdin", "-v", "error", "-i", url, "-t", str(seconds),
-         "-f", "f32le", "-ac", "2", "-ar", "48000", "-"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        ["/usr/bin/ffmpeg", "-nostdin", "-v", "error", "-y", "-i", url, "-t", str(seconds),
+         "-f", "f32le", "-ac", "2", "-ar", "48000", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
 
 
@@ -51,15 +54,19 @@ def main() -> int:
     args = ap.parse_args()
     with running_server(env={"AURALIS_LOG_LEVEL": "warning"}) as srv:
         time.sleep(2)
-        procs = {ext: ffmpeg(f"{srv.url}/stream/{args.station}.{ext}", args.seconds) for ext in ("ogg", "mp3")}
+        tmp = Path(tempfile.mkdtemp(prefix="bench-players-"))
+        procs = {
+            ext: ffmpeg(f"{srv.url}/stream/{args.station}.{ext}", args.seconds, tmp / f"{ext}.f32")
+            for ext in ("ogg", "mp3")
+        }
         ref = asyncio.run(record_pcm(srv.ws_url, args.station, args.seconds))
         meter_ref = pyloudnorm.Meter(44100)
         ref_lufs = meter_ref.integrated_loudness(ref)
         print(f"load {os.getloadavg()[0]:.1f} (shared machine); reference (station PCM over WebSocket, "
               f"{len(ref) / 44100:.1f} s): {ref_lufs:.2f} LUFS")
         for ext, p in procs.items():
-            out, err = p.communicate(timeout=args.seconds + 60)
-            y = np.frombuffer(out, dtype="<f4").reshape(-1, 2).astype(np.float64)
+            _, err = p.communicate(timeout=args.seconds + 60)
+            y = np.fromfile(tmp / f"{ext}.f32", dtype="<f4").reshape(-1, 2).astype(np.float64)
             lufs = pyloudnorm.Meter(48000).integrated_loudness(y)
             print(f"{ext}: ffmpeg rc {p.returncode}, stderr {err.decode().strip()!r}, decoded {len(y) / 48000:.2f} s, "
                   f"{lufs:.2f} LUFS, difference {lufs - ref_lufs:+.2f} LU, peak {np.abs(y).max():.3f}")
