@@ -5,7 +5,9 @@ Routes (http-api.md and websocket-protocol.md):
 - ``GET /api/status``, ``GET /api/metrics``: JSON, pydantic response models (see /openapi.json)
 - ``GET /metrics``: Prometheus text exposition
 - ``GET /``, ``GET /debug``, ``GET /client/{filename}``: the static client from ``auralis/web``
-- ``WS /ws/stream``: the streaming protocol
+- ``WS /ws/stream``: the streaming protocol (a personal stream, or ``?station=NAME``)
+- ``GET /stream/NAME.ogg|.mp3``, ``GET /stream.ogg|.mp3``, ``GET /stations.m3u``,
+  ``GET /api/stations``, ``PUT /api/stations/NAME``: stations (`auralis.server.station_routes`)
 - ``POST /debug/fault/{client_id}``: only with ``AURALIS_FAULT_INJECTION`` (development test hook)
 
 `install_security` adds production's checks (docs/production.md), the message-rate limit and the

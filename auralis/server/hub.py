@@ -186,8 +186,11 @@ class Hub:
         return self.engine is not None
 
     def synthesis_active(self) -> bool:
-        """True while the engine is up and at least one listener's stream renders without failure."""
+        """True while the engine is up and a listener's stream or a station renders without failure."""
         engine = self.engine
         if engine is None or engine.closed:
             return False
-        return any(s.stream is not None and s.stream.error is None for s in list(self.sessions))
+        if any(s.stream is not None and s.stream.error is None for s in list(self.sessions)):
+            return True
+        stations = getattr(self.stations, "hub", None)  # a running station renders too
+        return stations is not None and any(st.state == "running" for st in stations)
