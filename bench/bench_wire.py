@@ -204,7 +204,7 @@ def listeners_proc(url: str, fmt: str, n: int, warmup: float, seconds: float, ou
 
     async def one(i: int) -> dict:
         nonlocal started
-        got = {"bytes": 0, "audio_s": 0.0, "gaps": 0, "closed": None}
+        got = {"bytes": 0, "audio_bytes": 0, "audio_s": 0.0, "gaps": 0, "closed": None}
         last = -1
         async with websockets.connect(f"{url}/ws/stream?seed={500 + i}&format={fmt}", compression=None,
                                       max_queue=64, open_timeout=60) as ws:
@@ -225,6 +225,7 @@ def listeners_proc(url: str, fmt: str, n: int, warmup: float, seconds: float, ou
                         last = seq
                         if first:
                             first = False
+                            got["started"] = True
                             started += 1
                             if started == n:
                                 window[:] = [now + warmup, now + warmup + seconds]
@@ -235,6 +236,7 @@ def listeners_proc(url: str, fmt: str, n: int, warmup: float, seconds: float, ou
                     if window and now >= window[0]:
                         got["bytes"] += size + ws_header(size)
                         if seq is not None:
+                            got["audio_bytes"] += size + ws_header(size)
                             got["audio_s"] += CHUNK_SECONDS
             except websockets.ConnectionClosed as exc:
                 got["closed"] = exc.rcvd.code if exc.rcvd else 1006
@@ -243,10 +245,10 @@ def listeners_proc(url: str, fmt: str, n: int, warmup: float, seconds: float, ou
     async def guarded(i: int) -> dict:
         nonlocal started
         try:
-            return await one(i)
+            got = await one(i)
         except Exception as exc:  # counted as closed; the others' window must still start
-            got = {"bytes": 0, "audio_s": 0.0, "gaps": 0, "closed": repr(exc)[:80]}
-        if not window:
+            got = {"bytes": 0, "audio_bytes": 0, "audio_s": 0.0, "gaps": 0, "closed": repr(exc)[:80]}
+        if not got.get("started") and not window:  # closed before its first chunk
             started += 1
             if started == n:
                 now = time.monotonic()
@@ -282,10 +284,16 @@ def server_run(listeners: int, seconds: float, rounds: int) -> list[dict]:
                 res = q.get(timeout=seconds + 60)
                 p.join(30)
                 cpu_s = (t1.user + t1.system) - (t0.user + t0.system)
+                audio_s = sum(r["audio_s"] for r in res) * (seconds - 0.5) / seconds
                 rows[fmt].append({
-                    "cpu_per_listener": cpu_s / wall / listeners,  # cores per listener
-                    # per second of audio received (a late chunk still costs its bytes)
-                    "kbps": statistics.median(r["bytes"] * 8 / 1000 / max(r["audio_s"], 0.1) for r in res),
+                    # CPU seconds per second of audio delivered to one listener (= cores per
+                    # listener in real time; stays right when a loaded machine falls behind)
+                    "cpu_per_listener": cpu_s / max(audio_s, 0.1),
+                    "cpu_wall_per_listener": cpu_s / wall / listeners,
+                    # per second of audio received: audio frames (AUR2 or JSON + WS header)
+                    # and everything (control messages too)
+                    "kbps": statistics.median(r["audio_bytes"] * 8 / 1000 / max(r["audio_s"], 0.1) for r in res),
+                    "all_kbps": statistics.median(r["bytes"] * 8 / 1000 / max(r["audio_s"], 0.1) for r in res),
                     "gaps": sum(r["gaps"] for r in res),
                     "closed": sum(1 for r in res if r["closed"]),
                     "realtime": min(r["audio_s"] for r in res) / seconds,
@@ -295,7 +303,8 @@ def server_run(listeners: int, seconds: float, rounds: int) -> list[dict]:
     for fmt, rs in rows.items():
         cpu = statistics.median(r["cpu_per_listener"] for r in rs)
         out.append({"format": fmt, "cpu_pct_per_listener": cpu * 100, "listeners_per_core": 1 / cpu,
-                    "kbps": statistics.median(r["kbps"] for r in rs), "gaps": sum(r["gaps"] for r in rs),
+                    "kbps": statistics.median(r["kbps"] for r in rs),
+                    "all_kbps": statistics.median(r["all_kbps"] for r in rs), "gaps": sum(r["gaps"] for r in rs),
                     "closed": sum(r["closed"] for r in rs), "min_realtime": min(r["realtime"] for r in rs),
                     "runs": [round(r["cpu_per_listener"] * 100, 3) for r in rs]})
     return out
@@ -317,34 +326,39 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--listeners", type=int, default=10)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--sections", default="abc", help="which of (a) (b) (c) to run, e.g. c")
     a = ap.parse_args()
     seconds = 20.0 if a.quick else 60.0
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load0 = os.getloadavg()[0]
     print(f"Run {started}, {os.cpu_count()} cores, 1-min load at start {load0:.1f} (shared machine)\n", flush=True)
-    enc = bench_encoder(seconds)
-    print(f"(a) {seconds:g} s of the focus preset (seed 3); render {enc['render_ms_mean']:.2f} ms CPU per chunk; "
-          f"pcm frame {enc['pcm_encode_ms_mean'] * 1000:.0f} us, json frame {enc['json_encode_ms_mean'] * 1000:.0f} us\n")
-    print("| bitrate | complexity | encode CPU / chunk (mean) | wire kbps | loudness diff | SNR | band level error | boundary/interior |dlt| |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in enc["complexity"] + enc["bitrate"]:
-        print(f"| {r['kbps_setting']} | {r['complexity']} | {r['cpu_ms_mean']:.2f} ms | {r['wire_kbps']:.1f} | "
-              f"{r['lu']:+.2f} LU | {r['snr_db']:.1f} dB | {r['band_err_db']:.2f} dB | {r['boundary_ratio']:.3f} |")
-    r48 = bench_48k(seconds)
-    print(f"\n(b) CPU per 100 ms: render at 44.1 kHz {r48['render_44100_ms']:.3f} ms + resample "
-          f"{r48['resample_ms']:.3f} ms = {r48['render_44100_ms'] + r48['resample_ms']:.3f} ms; "
-          f"render at 48 kHz {r48['render_48000_ms']:.3f} ms\n")
+    enc = r48 = fs = srv = None
+    if "a" in a.sections:
+        enc = bench_encoder(seconds)
+        print(f"(a) {seconds:g} s of the focus preset (seed 3); render {enc['render_ms_mean']:.2f} ms CPU per chunk; "
+              f"pcm frame {enc['pcm_encode_ms_mean'] * 1000:.0f} us, json frame {enc['json_encode_ms_mean'] * 1000:.0f} us\n")
+        print("| bitrate | complexity | encode CPU / chunk (mean) | wire kbps | loudness diff | SNR | band level error | boundary/interior |dlt| |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in enc["complexity"] + enc["bitrate"]:
+            print(f"| {r['kbps_setting']} | {r['complexity']} | {r['cpu_ms_mean']:.2f} ms | {r['wire_kbps']:.1f} | "
+                  f"{r['lu']:+.2f} LU | {r['snr_db']:.1f} dB | {r['band_err_db']:.2f} dB | {r['boundary_ratio']:.3f} |")
+    if "b" in a.sections:
+        r48 = bench_48k(seconds)
+        print(f"\n(b) CPU per 100 ms: render at 44.1 kHz {r48['render_44100_ms']:.3f} ms + resample "
+              f"{r48['resample_ms']:.3f} ms = {r48['render_44100_ms'] + r48['resample_ms']:.3f} ms; "
+              f"render at 48 kHz {r48['render_48000_ms']:.3f} ms\n")
     sys.stdout.flush()
-    with tempfile.TemporaryDirectory() as tmp:
-        fs = fluidsynth_10min(Path(tmp))
-    srv = server_run(a.listeners, 10.0 if a.quick else 20.0, 1 if a.quick else 2)
+    if "c" in a.sections:
+        with tempfile.TemporaryDirectory() as tmp:
+            fs = fluidsynth_10min(Path(tmp))
+        srv = server_run(a.listeners, 10.0 if a.quick else 20.0, 1 if a.quick else 2)
+        print(f"(c) server, {a.listeners} listeners per format, formats in turn; `fluidsynth -F` 10-min file: {fs:.2f} s\n")
+        print("| format | audio frames kbps | all messages kbps | server CPU per listener | listeners per core | seq gaps | closed | min real-time | runs (% per listener) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in srv:
+            print(f"| {r['format']} | {r['kbps']:.1f} | {r['all_kbps']:.1f} | {r['cpu_pct_per_listener']:.2f}% | {r['listeners_per_core']:.0f} | "
+                  f"{r['gaps']} | {r['closed']} | {r['min_realtime']:.3f} | {r['runs']} |")
     load1 = os.getloadavg()[0]
-    print(f"(c) server, {a.listeners} listeners per format, formats in turn; `fluidsynth -F` 10-min file: {fs:.2f} s\n")
-    print("| format | wire kbps (median listener) | server CPU per listener | listeners per core | seq gaps | closed | min real-time | runs (% per listener) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in srv:
-        print(f"| {r['format']} | {r['kbps']:.1f} | {r['cpu_pct_per_listener']:.2f}% | {r['listeners_per_core']:.0f} | "
-              f"{r['gaps']} | {r['closed']} | {r['min_realtime']:.3f} | {r['runs']} |")
     print(f"\n1-min load at the end {load1:.1f}")
     if a.json:
         Path(a.json).write_text(json.dumps({"encoder": enc, "r48": r48, "fluidsynth_10min_s": fs, "server": srv,

@@ -10,6 +10,18 @@ MODES: tuple[str, ...] = ("aeolian", "dorian", "lydian", "phrygian", "ionian", "
 KEY_MIN, KEY_MAX = 60, 71
 BPM_MIN, BPM_MAX = 40.0, 90.0
 INTENSITY_MIN, INTENSITY_MAX = 0.0, 1.0
+#: The finest steps a listener's controls move in (the protocol accepts any value in range).
+BPM_STEP, INTENSITY_STEP = 1.0, 0.05
+
+#: What each mode sounds like, in a listener's words.
+MODE_CHARACTER: dict[str, str] = {
+    "aeolian": "calm, minor",
+    "dorian": "warm, hopeful",
+    "lydian": "bright, floating",
+    "phrygian": "dark, mysterious",
+    "ionian": "clear, major",
+    "mixolydian": "open, easy-going",
+}
 
 PITCH_CLASS_NAMES: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -19,6 +31,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "meditation": {"mode": "aeolian", "bpm": 50.0, "intensity": 0.3},
     "sleep": {"mode": "phrygian", "bpm": 40.0, "intensity": 0.2},
     "bright": {"mode": "lydian", "bpm": 70.0, "intensity": 0.6},
+}
+
+#: Each preset (a "mood" on the page) in one line.
+PRESET_DESCRIPTIONS: dict[str, str] = {
+    "focus": "Warm and steady, hopeful without demanding attention.",
+    "meditation": "Slow, calm and spacious, with room to breathe.",
+    "sleep": "Very slow, dark and sparse, settling towards silence.",
+    "bright": "Light and floating, for a clear head in the morning.",
 }
 
 
@@ -98,3 +118,34 @@ class MusicParams:
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "mode": self.mode, "bpm": self.bpm, "intensity": self.intensity}
+
+
+def music_facts() -> dict[str, Any]:
+    """Every musical fact a client needs, as JSON-ready data (served at ``GET /api/music``).
+
+    Lists keep their order (the order a page shows them in); nothing here is copied elsewhere.
+    """
+    defaults = MusicParams().as_dict()
+    return {
+        "modes": [
+            {"name": m, "label": m.capitalize(), "character": MODE_CHARACTER[m]} for m in MODES
+        ],
+        "keys": [
+            {"value": k, "name": PITCH_CLASS_NAMES[k % 12]} for k in range(KEY_MIN, KEY_MAX + 1)
+        ],
+        "ranges": {
+            "key": {"min": KEY_MIN, "max": KEY_MAX, "step": 1},
+            "bpm": {"min": BPM_MIN, "max": BPM_MAX, "step": BPM_STEP},
+            "intensity": {"min": INTENSITY_MIN, "max": INTENSITY_MAX, "step": INTENSITY_STEP},
+        },
+        "defaults": defaults,
+        "presets": [
+            {
+                "name": name,
+                "label": name.capitalize(),
+                "description": PRESET_DESCRIPTIONS[name],
+                "params": dict(values),
+            }
+            for name, values in PRESETS.items()
+        ],
+    }

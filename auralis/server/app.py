@@ -4,6 +4,8 @@ Routes (http-api.md and websocket-protocol.md):
 
 - ``GET /api/status``, ``GET /api/metrics``: JSON, pydantic response models (see /openapi.json)
 - ``GET /metrics``: Prometheus text exposition
+- ``GET /api/music``: the musical facts the page builds its controls from
+- ``GET /api/feed``: the dashboard's live feed (SSE; production: an operator token)
 - ``GET /``, ``GET /debug``, ``GET /client/{filename}``: the static client from ``auralis/web``
 - ``WS /ws/stream``: the streaming protocol (a personal stream, or ``?station=NAME``)
 - ``GET /stream/NAME.ogg|.mp3``, ``GET /stream.ogg|.mp3``, ``GET /stations.m3u``,
@@ -37,8 +39,10 @@ from auralis.monitoring.metrics import PROMETHEUS_CONTENT_TYPE
 from auralis.monitoring.models import PerformanceMetrics, SystemStatus
 from auralis.server import protocol as P
 from auralis.server.faults import install_fault_injection
+from auralis.server.feed import OperatorFeed, feed_router
 from auralis.server.hub import Hub
 from auralis.server.logs import configure_logging, log_config
+from auralis.server.music_api import music_router
 from auralis.server.security import install_security
 from auralis.server.session import ListenerSession, close_reason
 from auralis.server.station_routes import install_station_routes
@@ -135,6 +139,7 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
                 starting.cancel()
                 await asyncio.gather(starting, return_exceptions=True)
             await stations.stop()
+            feed.close()
             await hub.stop()
             log.info("server stopped", extra={"event": "shutdown"})
 
@@ -150,6 +155,8 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
     )
     app.state.hub = hub
     app.state.settings = settings
+    feed = OperatorFeed(lambda: (hub.monitor.status().model_dump(mode="json"), hub.monitor.metrics().model_dump(mode="json")))
+    app.state.feed = feed
     # production: JWT, CORS, TrustedHost, HTTPS, headers, limits; refuses bad settings
     limiter = install_security(app, settings)
 
@@ -164,6 +171,9 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
     async def get_metrics(request: Request) -> PerformanceMetrics:
         """Latency histograms (rolling window), event counters and memory."""
         return hub.monitor.metrics()
+
+    app.include_router(music_router())
+    app.include_router(feed_router(feed))
 
     @app.get(
         "/metrics",
@@ -256,6 +266,7 @@ def _make_server(config: Any, app: FastAPI) -> Any:
             for server in self.servers:
                 server.close()
             hub: Hub = app.state.hub
+            app.state.feed.close()  # dashboards' open event streams end now, not at the drain timeout
             await hub.close_sessions(status.WS_1001_GOING_AWAY, "server shutting down", hub.settings.shutdown_grace_s)
             await super().shutdown(sockets)
 

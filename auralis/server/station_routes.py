@@ -9,7 +9,8 @@
   transport, formats and URLs.
 - ``PUT /api/stations/NAME``: an operator changes a station (JSON object with any of key, mode,
   bpm, intensity and preset; the preset applies first and keeps the key). In production it needs
-  a token whose ``role`` claim is ``operator`` (a string, or a list holding it): 403 otherwise.
+  an operator token, the same role claim as the dashboard feed (``"role": "operator"`` or
+  ``"roles": [..., "operator"]``, `security.tokens.has_role`): 403 otherwise.
   Invalid parameters: 422 naming the field, nothing applied. The change is scheduled at the
   first chunk not yet composed, so every listener hears it at the same station time.
 
@@ -39,7 +40,7 @@ from auralis.server.http_streams import (
     ICY_METAINT,
 )
 from auralis.server.security import AuthError
-from auralis.server.security.tokens import bearer_token
+from auralis.server.security.tokens import OPERATOR_ROLE, bearer_token, has_role
 from auralis.server.stations import HTTP_FORMATS, WS_FORMATS, StationService, StationsUnavailable
 from auralis.streaming.mp3 import Mp3Encoder
 from auralis.streaming.ogg import OggOpusEncoder
@@ -47,7 +48,6 @@ from auralis.streaming.stations import UnknownStation
 
 log = logging.getLogger("auralis.server.station_routes")
 
-OPERATOR_ROLE = "operator"
 #: Fields an operator's PUT may carry.
 PUT_FIELDS = ("key", "mode", "bpm", "intensity", "preset")
 
@@ -58,13 +58,6 @@ def _error(status_code: int, message: str, **extra: Any) -> JSONResponse:
 
 def _unprocessable(field: str, message: str) -> JSONResponse:
     return _error(422, message, field=field)
-
-
-def has_operator_role(claims: dict[str, Any]) -> bool:
-    role = claims.get("role")
-    if isinstance(role, str):
-        return role == OPERATOR_ROLE
-    return isinstance(role, list) and OPERATOR_ROLE in role
 
 
 def _base(request: Request) -> tuple[str, str]:
@@ -123,8 +116,8 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
                 claims = verifier.verify(token)
             except AuthError as exc:
                 return _error(401, exc.reason)
-            if not has_operator_role(claims):
-                return _error(403, f"changing a station needs a token with role '{OPERATOR_ROLE}'")
+            if not has_role(claims, OPERATOR_ROLE):
+                return _error(403, f"changing a station needs an operator token (a '{OPERATOR_ROLE}' role claim)")
         try:
             service.spec(name)
         except UnknownStation:

@@ -20,7 +20,7 @@ import logging
 from collections import deque
 from typing import Protocol
 
-from auralis.monitoring.clock import ClockSync
+from auralis.monitoring.clock import MAX_RTT_MS, ClockSync
 from auralis.server.protocol import Ping, ProtocolError, Telemetry
 
 log = logging.getLogger("auralis.server.telemetry")
@@ -85,6 +85,8 @@ class ListenerTelemetry:
     def round_trip(self, rtt_s: float) -> None:
         """A round trip of the server's own ping on this connection, timed by the server."""
         rtt_ms = rtt_s * 1000.0
+        if not 0.0 <= rtt_ms <= MAX_RTT_MS:  # a ping timeout above a minute: not a latency figure
+            return
         self.sink.observe_network(self.clock.observe_rtt(rtt_ms))
 
     def ping(self, msg: Ping, received: float) -> None:

@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from auralis.server.param_changes import CallLater
+#: (delay_s, callback) -> a handle with cancel(); the event loop's `call_later` by default.
+CallLater = Callable[[float, Callable[[], None]], Any]
 
 
 class Verifier(Protocol):

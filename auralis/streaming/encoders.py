@@ -18,9 +18,8 @@ through ctypes: no resampler, no Ogg, no MP3.
 
 **44.1 kHz in, resampled once.** Opus runs at 48 kHz; streams still render at 44.1 kHz and each
 Opus encoder resamples with libswresample (through PyAV) before encoding. Rendering at 48 kHz
-in FluidSynth instead would cost more than the resampler (FluidSynth's work grows with the
-sample rate) and would split the engine into two chunk geometries; docs/benchmarks.md has the
-measurement. 100 ms at 44.1 kHz is exactly 4,800 frames at 48 kHz, i.e. five 20 ms packets: the
+in FluidSynth instead costs about the same CPU (docs/benchmarks.md) but would split the engine
+into two chunk geometries and make a station render twice for its pcm and opus listeners. 100 ms at 44.1 kHz is exactly 4,800 frames at 48 kHz, i.e. five 20 ms packets: the
 first chunk carries four (the resampler's delay), every later one five.
 
 **One continuous Opus stream per encoder.** The encoder and resampler keep their state from

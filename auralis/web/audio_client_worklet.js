@@ -1,132 +1,126 @@
-// Auralis page: controls, WebSocket protocol (websocket-protocol.md), decoding and the AudioWorklet
-// graph. Decoding happens here, on the main thread, never on the audio thread: each `audio`
-// message becomes two Float32Arrays that are transferred (not copied) to the worklet.
+// Auralis listening page: wires the modules together. The musical facts come from the server
+// (music.js); the connection (connection.js), decoding (decoder.js), the audio graph (player.js),
+// the sleep timer (sleep_timer.js, sleep_control.js), blocked autoplay (autoplay.js), what is
+// audible (now_playing.js), measurements (telemetry.js), the status line (status.js) and the DOM
+// (view.js) each live in their own module. Decoding happens here on the main thread, never on the audio thread.
+import { GestureGate } from './autoplay.js';
+import { Connection, MAX_REFUSALS } from './connection.js';
+import { createDecoder, preferredFormat } from './decoder.js';
+import { MediaKeys, bindSpace } from './media_keys.js';
+import { FactsError, fetchMusicFacts } from './music.js';
+import { NowPlaying } from './now_playing.js';
+import { ParamDebouncer } from './param_changes.js';
+import { Player } from './player.js';
+import { closeVerdict, errorIsFatal, errorText, parseServerMessage, streamQuery } from './protocol.js';
+import { SETTINGS_KEY, parseSettings, readStored, serializeSettings, writeStored } from './settings.js';
+import { SleepControl } from './sleep_control.js';
+import { cleanMinutes } from './sleep_timer.js';
+import { pageTitle, statusView } from './status.js';
+import { ListenerMeasures, telemetryMessage } from './telemetry.js';
 import {
-  Backoff, DEFAULT_PARAMS, ParamDebouncer, PRESETS, applyPreset, capitalize, cleanParam,
-  decodeAudioMessage, fadeOutCurve, frameToUnixTime, keyName, matchingPreset, parseSettings,
-  sanitizeParams, serializeSettings, streamQuery,
-} from './audio_core.js';
+  $, buildControls, buildSleepChoices, hideMessage, renderControls, renderDetails, renderMoods, renderNowPlaying,
+  renderPlayButton, renderSleep, renderStatus, showMessage,
+} from './view.js';
 
-const STORAGE_KEY = 'auralis.settings';
-const PING_INTERVAL_MS = 3000;
 const TELEMETRY_INTERVAL_MS = 1000;
 const UI_INTERVAL_MS = 250;
 const BLOCKED_IDLE_CLOSE_MS = 60000; // autoplay blocked and nobody clicked: stop holding a stream
-const PENDING_CHUNKS_MAX = 5; // chunks kept while audio cannot run yet (instant start on click)
-const SLEEP_FADE_S = 60;
 const MESSAGE_HIDE_MS = 8000;
+const FACTS_RETRY_MS = [500, 1000, 2000, 5000];
 
-const $ = (id) => document.getElementById(id);
 const unixNow = () => Date.now() / 1000;
 const pageQuery = new URLSearchParams(window.location.search);
-
-// ---------------------------------------------------------------------------------------------
-// State
+const token = pageQuery.get('token');
 
 const S = {
-  settings: loadSettings(),
+  facts: null,
+  settings: null,
   acked: null, // parameters the server last confirmed
-  ws: null,
-  wsOpen: false,
   epoch: 0, // one per connection; chunks and reports carry it
-  everConnected: false,
   serverState: null,
   firstChunkOfEpoch: true,
-  reconnectTimer: null,
-  reconnectAt: 0,
-  backoff: new Backoff({ initialMs: 100, maxMs: 5000 }),
-  pingTimer: null,
-  telemetryTimer: null,
-  ctx: null,
-  node: null,
-  volumeGain: null,
-  sleepGain: null,
-  workletReady: false,
-  pending: [], // decoded chunks waiting for the worklet / a running context
+  decoder: createDecoder(preferredFormat()),
   stats: null, // last processor report
   underrunBase: 0,
-  rttMs: null,
-  clockOffsetS: 0, // server clock minus client clock
-  chunkInfo: new Map(), // `${epoch}:${seq}` -> {chord, section, timestamp}
-  timeline: [], // [{epoch, seq, params}] parameters in force from seq on
-  pendingChange: null, // {epoch, effectiveSeq, ackUnix}
-  paramLatenciesMs: [],
-  firstAudioMs: null, // page-load -> first audible frame at the output (ms since navigation start)
-  e2eMs: null,
   userPaused: false,
-  sleepEndsAt: 0,
   sleepEnded: false,
-  blockedTimer: null,
-  messageTimer: null,
+  fatal: null, // why the page stopped trying (a refused token)
+  offline: typeof navigator.onLine === 'boolean' ? !navigator.onLine : false,
   lastError: null,
-  sent: [], // recent client messages (for diagnostics and tests)
-  presetPending: null, // preset sent, ack not yet received
+  presetPending: null,
   statusParamsChecked: false,
-  sleepTimer: null,
+  connectAttempts: 0,
+  choosingCustom: false, // "Custom…" chosen, its minutes not yet entered
 };
 
-// ---------------------------------------------------------------------------------------------
-// Settings
+const nowPlaying = new NowPlaying();
+const measures = new ListenerMeasures();
+let conn = null;
+let media = null;
 
-function loadSettings() {
-  let text = null;
-  try {
-    text = window.localStorage.getItem(STORAGE_KEY);
-  } catch {
-    text = null;
-  }
-  return parseSettings(text);
-}
-
-function saveSettings() {
-  try {
-    window.localStorage.setItem(STORAGE_KEY, serializeSettings(S.settings));
-  } catch {
-    /* storage full or disabled: settings then last for this page only */
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Messages to the server
-
-function send(msg) {
-  if (!S.ws || !S.wsOpen) return false;
-  try {
-    S.ws.send(JSON.stringify(msg));
-  } catch {
-    return false;
-  }
-  S.sent.push(msg);
-  if (S.sent.length > 200) S.sent.shift();
-  return true;
-}
+const player = new Player({
+  onStats,
+  onStateChange: onContextState,
+  onFailure: (text) => showMessage(text),
+});
+const sleepControl = new SleepControl({
+  player,
+  storage: window.localStorage,
+  listening,
+  onEnd: endBySleep,
+  render: (timer) => renderSleep(timer, S.choosingCustom),
+});
+const sleep = sleepControl.timer;
+const gestures = new GestureGate(document, {
+  onGesture: () => play(),
+  onIdle: () => {
+    // Nobody is listening: release the server's stream until someone presses Play.
+    if (!player.running && conn.ws) conn.close(1000, 'waiting for user');
+    tick();
+  },
+  idleMs: BLOCKED_IDLE_CLOSE_MS,
+});
 
 const debouncer = new ParamDebouncer((changes) => {
-  send({ type: 'update_params', params: changes, timestamp: unixNow() });
+  conn.send({ type: 'update_params', params: changes, timestamp: unixNow() });
 }, { delayMs: 200 });
 
+// ---------------------------------------------------------------------------------------------
+// Settings and parameters
+
+function saveSettings() {
+  writeStored(window.localStorage, SETTINGS_KEY, serializeSettings(S.settings, S.facts));
+}
+
 function changeParam(name, value, { immediate = false } = {}) {
-  const v = cleanParam(name, value);
+  const v = S.facts.clean(name, value);
   if (v === undefined) return;
   S.settings.params = { ...S.settings.params, [name]: v };
   saveSettings();
-  renderControls();
-  if (S.wsOpen) debouncer.update({ [name]: v }, { immediate });
+  showControls();
+  if (conn.isOpen) debouncer.update({ [name]: v }, { immediate });
 }
 
 function selectPreset(name) {
-  if (!PRESETS[name]) return;
+  if (!S.facts.preset(name)) return;
   debouncer.flush();
-  if (S.wsOpen && send({ type: 'select_preset', preset: name, timestamp: unixNow() })) {
-    // The server's `params` ack updates the controls; until then show the choice as pending.
-    S.presetPending = name;
-    renderPresets();
+  if (conn.isOpen && conn.send({ type: 'select_preset', preset: name, timestamp: unixNow() })) {
+    S.presetPending = name; // the server's `params` ack updates the controls
+    showControls();
     return;
   }
-  // Offline: apply locally; the next connection starts with these values.
-  S.settings.params = applyPreset(S.settings.params, name);
+  S.settings.params = S.facts.applyPreset(S.settings.params, name); // the next connection starts with it
   saveSettings();
-  renderControls();
+  showControls();
+}
+
+function activeMood() {
+  return S.presetPending || S.facts.matchingPreset(S.settings.params);
+}
+
+function showControls() {
+  renderControls(S.settings.params, S.settings.volume, (k) => debouncer.hasPending(k));
+  renderMoods(activeMood());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,114 +128,66 @@ function selectPreset(name) {
 
 function wsUrl() {
   const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const extra = { seed: pageQuery.get('seed'), token: pageQuery.get('token') };
+  const extra = { seed: pageQuery.get('seed'), token, format: S.decoder.format === 'json' ? null : S.decoder.format };
   return `${proto}//${window.location.host}/ws/stream?${streamQuery(S.settings.params, extra)}`;
 }
 
 function connect() {
-  clearTimeout(S.reconnectTimer);
-  S.reconnectTimer = null;
-  if (S.ws) closeSocket(1000, 'reconnecting');
-  const epoch = ++S.epoch;
+  if (S.fatal || !S.facts) return;
+  S.epoch += 1;
+  S.connectAttempts += 1;
   S.firstChunkOfEpoch = true;
   S.serverState = null;
   S.statusParamsChecked = false;
-  let ws;
-  try {
-    ws = new WebSocket(wsUrl());
-  } catch (err) {
-    showMessage(`Cannot open the stream: ${err.message}`);
-    scheduleReconnect();
-    return;
-  }
-  S.ws = ws;
-  ws.onopen = () => {
-    if (S.ws !== ws) return;
-    S.wsOpen = true;
-    S.everConnected = true;
-    S.underrunBase = S.stats ? S.stats.underruns : 0;
-    S.rttMs = null;
-    sendPing();
-    S.pingTimer = setInterval(sendPing, PING_INTERVAL_MS);
-    S.telemetryTimer = setInterval(sendTelemetry, TELEMETRY_INTERVAL_MS);
-    renderStatus();
-  };
-  ws.onmessage = (event) => {
-    if (S.ws === ws) onServerMessage(event.data, epoch);
-  };
-  ws.onclose = (event) => {
-    if (S.ws !== ws) return;
-    teardownSocket();
-    if (S.userPaused || S.sleepEnded) {
-      renderStatus();
-      return;
-    }
-    explainClose(event);
-    scheduleReconnect();
-  };
-  renderStatus();
+  conn.open();
 }
 
-function teardownSocket() {
-  clearInterval(S.pingTimer);
-  clearInterval(S.telemetryTimer);
-  S.pingTimer = null;
-  S.telemetryTimer = null;
-  S.ws = null;
-  S.wsOpen = false;
+function onOpen() {
+  S.underrunBase = S.stats ? S.stats.underruns : 0;
+}
+
+/** Returns whether to reconnect. */
+function onClose(event) {
   S.serverState = null;
   S.presetPending = null;
   debouncer.cancel();
-}
-
-function closeSocket(code, reason) {
-  const ws = S.ws;
-  teardownSocket();
-  if (ws) {
-    ws.onclose = null;
-    ws.onmessage = null;
-    try {
-      ws.close(code, reason);
-    } catch {
-      /* already closed */
-    }
+  if (S.userPaused || S.sleepEnded || S.fatal) return false;
+  const verdict = closeVerdict(event.code, event.reason || '');
+  if (verdict.resetParams) {
+    S.settings.params = { ...S.facts.defaults };
+    saveSettings();
+    showControls();
   }
+  if (!verdict.retry) {
+    stopTrying(verdict.text || `The server closed the connection (${event.code}).`);
+    return false;
+  }
+  if (conn.refusals >= MAX_REFUSALS) {
+    stopTrying(`the server refused ${conn.refusals} connections in a row${event.reason ? ` (${event.reason})` : ''}. Reload the page to try again.`);
+    return false;
+  }
+  if (verdict.text) showMessage(verdict.text, { kind: 'connection', hideAfterMs: event.code === 1001 ? MESSAGE_HIDE_MS : 0 });
+  if (S.offline) return false; // the 'online' event reconnects
+  return true;
 }
 
-function explainClose(event) {
-  const reason = event.reason ? `: ${event.reason}` : '';
-  if (event.code === 1013) showMessage(`The server is at capacity${reason}. Retrying shortly.`);
-  else if (event.code === 1008) {
-    showMessage(`The server refused the connection${reason}.`);
-    // A refused parameter (for example from an old saved setting) must not refuse us forever.
-    if (/key|mode|bpm|intensity|preset/i.test(event.reason || '')) {
-      S.settings.params = { ...DEFAULT_PARAMS };
-      saveSettings();
-      renderControls();
-    }
-  } else if (event.code === 1011) showMessage(`Server error${reason}. Reconnecting.`);
-  else if (event.code === 1001) showMessage('The server is restarting. Reconnecting.', { hideAfterMs: MESSAGE_HIDE_MS });
-}
-
-function scheduleReconnect() {
-  const delay = S.backoff.next();
-  S.reconnectAt = performance.now() + delay;
-  clearTimeout(S.reconnectTimer);
-  S.reconnectTimer = setTimeout(connect, delay);
-  renderStatus();
+/** Retrying cannot help (a missing or refused token): stop, and say why. */
+function stopTrying(why) {
+  S.fatal = why;
+  conn.close(1000, 'giving up');
+  showMessage(why, { kind: 'fatal' });
+  tick();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Server messages
 
-function onServerMessage(text, epoch) {
-  let m;
-  try {
-    m = JSON.parse(text);
-  } catch {
-    return;
-  }
-  if (!m || typeof m !== 'object') return;
+function onServerMessage(data, epoch) {
+  // Binary frames (protocol v2 `pcm`/`opus`) are not asked for yet: the page requests
+  // `preferredFormat()` from decoder.js, which is `json` until a binary decoder is added there.
+  if (typeof data !== 'string') return;
+  const m = parseServerMessage(data);
+  if (!m) return;
   switch (m.type) {
     case 'audio':
       onAudio(m, epoch);
@@ -253,7 +199,7 @@ function onServerMessage(text, epoch) {
       onParamsAck(m, epoch);
       break;
     case 'pong':
-      onPong(m);
+      conn.onPong(m);
       break;
     case 'error':
       onError(m);
@@ -267,45 +213,30 @@ function onAudio(m, epoch) {
   if (!Number.isInteger(m.seq) || typeof m.data !== 'string') return;
   let chunk;
   try {
-    chunk = decodeAudioMessage(m);
+    chunk = S.decoder.decode(m);
   } catch (err) {
     showMessage(`Skipped a damaged audio chunk (${err.message}).`, { hideAfterMs: MESSAGE_HIDE_MS });
     return;
   }
-  if (S.backoff.attempts) S.backoff.reset(); // audio flows: the next drop starts again at 100 ms
-  const key = `${epoch}:${m.seq}`;
-  const params = m.params && typeof m.params === 'object' ? sanitizeParams(m.params) : null;
-  S.chunkInfo.set(key, { chord: m.chord, section: m.section, timestamp: m.timestamp, params });
-  if (S.chunkInfo.size > 600) S.chunkInfo.delete(S.chunkInfo.keys().next().value);
-  const msg = {
+  if (!chunk) return;
+  if (!conn.audioFlowed) {
+    conn.markAudio();
+    hideMessage('connection'); // audio flows again: an earlier connection problem is over
+  }
+  const params = m.params && typeof m.params === 'object' ? S.facts.sanitize(m.params) : null;
+  nowPlaying.recordChunk(epoch, m.seq, { chord: m.chord, section: m.section, timestamp: m.timestamp, params });
+  player.push({
     type: 'chunk', seq: m.seq, epoch, left: chunk.left, right: chunk.right,
     sampleRate: chunk.sampleRate, discontinuity: S.firstChunkOfEpoch,
-  };
+  });
   S.firstChunkOfEpoch = false;
-  if (S.workletReady && S.ctx.state === 'running') {
-    flushPending();
-    S.node.port.postMessage(msg, [msg.left.buffer, msg.right.buffer]);
-  } else {
-    S.pending.push(msg);
-    if (S.pending.length > PENDING_CHUNKS_MAX) {
-      S.pending.shift();
-      S.pending[0].discontinuity = true;
-    }
-  }
-}
-
-function flushPending() {
-  if (!S.workletReady) return;
-  for (const msg of S.pending) S.node.port.postMessage(msg, [msg.left.buffer, msg.right.buffer]);
-  S.pending = [];
 }
 
 function onStatus(m) {
   S.serverState = m.state;
   if (m.params && typeof m.params === 'object') {
-    const p = sanitizeParams({ ...S.settings.params, ...m.params });
-    S.timeline.push({ epoch: S.epoch, seq: 0, params: p });
-    trimTimeline();
+    const p = S.facts.sanitize({ ...S.settings.params, ...m.params });
+    nowPlaying.recordParams(S.epoch, 0, p);
     if (!S.statusParamsChecked) {
       S.statusParamsChecked = true;
       const want = S.settings.params;
@@ -315,17 +246,16 @@ function onStatus(m) {
       else setAcked(p);
     }
   }
-  if (m.state === 'error' && m.message) showMessage(m.message);
-  renderStatus();
+  if (m.state === 'error' && m.message) showMessage(m.message, { kind: 'connection' });
+  tick();
 }
 
 function onParamsAck(m, epoch) {
-  const p = sanitizeParams({ ...S.settings.params, ...(m.params || {}) });
+  const p = S.facts.sanitize({ ...S.settings.params, ...(m.params || {}) });
   S.presetPending = null;
   if (Number.isInteger(m.effective_seq)) {
-    S.timeline.push({ epoch, seq: m.effective_seq, params: p });
-    trimTimeline();
-    S.pendingChange = { epoch, effectiveSeq: m.effective_seq, ackUnix: unixNow() };
+    nowPlaying.recordParams(epoch, m.effective_seq, p);
+    measures.changeAcked(epoch, m.effective_seq, unixNow());
   }
   setAcked(p);
 }
@@ -337,365 +267,179 @@ function setAcked(p) {
   for (const k of Object.keys(next)) if (debouncer.hasPending(k)) next[k] = S.settings.params[k];
   S.settings.params = next;
   saveSettings();
-  renderControls();
-}
-
-function trimTimeline() {
-  if (S.timeline.length > 100) S.timeline.splice(0, S.timeline.length - 100);
-}
-
-function sendPing() {
-  const msg = { type: 'ping', timestamp: unixNow() };
-  if (S.rttMs !== null) msg.rtt_ms = Math.round(S.rttMs * 100) / 100; // the previous ping's round trip
-  send(msg);
-}
-
-function onPong(m) {
-  if (typeof m.client_timestamp !== 'number') return;
-  const now = unixNow();
-  const rtt = now - m.client_timestamp;
-  if (rtt < 0 || rtt > 60) return;
-  S.rttMs = rtt * 1000;
-  if (typeof m.server_timestamp === 'number') S.clockOffsetS = m.server_timestamp - (m.client_timestamp + rtt / 2);
+  showControls();
 }
 
 function onError(m) {
   S.lastError = m;
-  const text = typeof m.message === 'string' ? m.message : 'Unknown error';
-  const code = typeof m.code === 'string' ? m.code : 'ERROR';
-  if (code === 'INVALID_MESSAGE' && S.acked) {
-    // Nothing was applied: show the values that really play.
-    debouncer.cancel();
+  if (m.code === 'INVALID_MESSAGE' && S.acked) {
+    debouncer.cancel(); // nothing was applied: show the values that really play
     S.settings.params = { ...S.acked };
     saveSettings();
-    renderControls();
+    showControls();
   }
-  const friendly = {
-    RATE_LIMITED: 'Too many changes at once; slow down a little.',
-    SOUNDFONT_LOAD_FAILED: 'The server could not load its instruments.',
-    SYNTHESIS_TIMEOUT: 'The server is falling behind.',
-    UNAUTHORIZED: 'Not authorised to listen.',
-  }[code];
-  showMessage(`${friendly ? `${friendly} ` : ''}(${code}: ${text})`, {
-    hideAfterMs: m.recoverable === false ? 0 : MESSAGE_HIDE_MS,
-  });
+  if (errorIsFatal(m)) {
+    const why = token
+      ? `the server refused this page's token (${m.message}).`
+      : 'this server needs a listening token, and this page has none. Open the link you were given, which carries ?token=….';
+    stopTrying(why);
+    return;
+  }
+  showMessage(errorText(m), { hideAfterMs: m.recoverable === false ? 0 : MESSAGE_HIDE_MS });
 }
 
 // ---------------------------------------------------------------------------------------------
-// Telemetry
-
-function playedAtUnix(frame) {
-  const ctx = S.ctx;
-  return frameToUnixTime(frame, ctx.sampleRate, {
-    nowUnixS: unixNow(), contextTimeS: ctx.currentTime,
-    baseLatencyS: ctx.baseLatency, outputLatencyS: ctx.outputLatency,
-  });
-}
+// Audio
 
 function sendTelemetry() {
-  const st = S.stats;
-  if (!st || !st.playing || st.playing.epoch !== S.epoch || !S.ctx || S.ctx.state !== 'running') return;
-  const msg = {
-    type: 'telemetry',
-    played_seq: st.playing.seq,
-    played_at: playedAtUnix(st.playing.frame),
-    buffered_ms: Math.round(st.bufferedMs * 10) / 10,
-    underruns: Math.max(0, st.underruns - S.underrunBase),
-    timestamp: unixNow(),
-  };
-  if (S.rttMs !== null) msg.rtt_ms = Math.round(S.rttMs * 100) / 100;
-  send(msg);
+  if (!player.running) return;
+  const msg = telemetryMessage(S.stats, {
+    epoch: S.epoch, playedAtUnix: (f) => player.playedAtUnix(f), underrunBase: S.underrunBase,
+    rttMs: conn.rttMs, nowS: unixNow(),
+  });
+  if (msg) conn.send(msg);
 }
 
 function onStats(st) {
   const prevState = S.stats ? S.stats.state : null;
   S.stats = st;
-  const ctx = S.ctx;
-  if (S.firstAudioMs === null && st.firstAudibleFrame >= 0 && ctx) {
-    const atUnix = playedAtUnix(st.firstAudibleFrame);
-    S.firstAudioMs = atUnix * 1000 - performance.timeOrigin;
-  }
-  if (st.playing && st.playing.epoch === S.epoch) {
-    const info = S.chunkInfo.get(`${st.playing.epoch}:${st.playing.seq}`);
-    if (info && typeof info.timestamp === 'number') {
-      S.e2eMs = (playedAtUnix(st.playing.frame) - (info.timestamp - S.clockOffsetS)) * 1000;
-    }
-    const pc = S.pendingChange;
-    if (pc && pc.epoch === st.playing.epoch && st.playing.seq >= pc.effectiveSeq) {
-      const ms = (playedAtUnix(st.playing.frame) - pc.ackUnix) * 1000;
-      S.paramLatenciesMs.push(Math.max(0, ms));
-      if (S.paramLatenciesMs.length > 100) S.paramLatenciesMs.shift();
-      S.pendingChange = null;
-    }
-  }
-  if (prevState !== st.state) renderStatus();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Audio graph
-
-async function setupAudio() {
-  const Ctx = window.AudioContext || window.webkitAudioContext;
-  const ctx = new Ctx({ latencyHint: 'balanced' });
-  S.ctx = ctx;
-  S.volumeGain = ctx.createGain();
-  S.sleepGain = ctx.createGain();
-  S.volumeGain.gain.value = volumeToGain(S.settings.volume);
-  S.volumeGain.connect(S.sleepGain).connect(ctx.destination);
-  ctx.onstatechange = onContextState;
-  if (ctx.state !== 'running') showStartAffordance();
-  await ctx.audioWorklet.addModule('/client/audio_worklet_processor.js');
-  const node = new AudioWorkletNode(ctx, 'auralis-stream', {
-    numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [2],
+  if (!player.ctx) return;
+  measures.onStats(st, {
+    epoch: S.epoch, info: nowPlaying.info(st.playing), playedAtUnix: (f) => player.playedAtUnix(f),
+    clockOffsetS: conn.clockOffsetS, timeOriginMs: performance.timeOrigin,
   });
-  node.port.onmessage = (event) => {
-    if (event.data && event.data.type === 'stats') onStats(event.data);
-  };
-  node.onprocessorerror = () => showMessage('The audio engine stopped unexpectedly. Reload the page to restart it.');
-  node.connect(S.volumeGain);
-  S.node = node;
-  S.workletReady = true;
-  if (ctx.state === 'running') flushPending();
+  if (st.playing && st.playing.epoch === S.epoch) nowPlaying.notePlaying(st.playing);
+  if (prevState !== st.state) tick();
 }
 
-function onContextState() {
-  if (S.ctx.state === 'running') {
-    hideStartAffordance();
-    flushPending();
-    if (!S.ws && !S.userPaused && !S.sleepEnded) connect();
+function onContextState(state) {
+  if (state === 'running') {
+    gestures.stop();
+    if (!conn.ws && !S.userPaused && !S.sleepEnded) connect();
   }
-  renderStatus();
+  sleepControl.sync();
+  tick();
 }
 
-function volumeToGain(v) {
-  return (Math.max(0, Math.min(100, v)) / 100) ** 2; // roughly perceptual
+/** Whether music is meant to be heard now (the sleep timer counts only then). */
+function listening() {
+  return player.running && !S.userPaused && !S.sleepEnded && !S.fatal && !S.offline;
 }
 
-async function startAudio() {
-  if (!S.ctx) return;
-  try {
-    await S.ctx.resume();
-  } catch {
-    /* still blocked: the affordance stays */
-  }
+function audioBlocked() {
+  return !!player.ctx && !player.running && !S.userPaused && !S.sleepEnded;
 }
 
-function showStartAffordance() {
-  $('start').hidden = false;
-  document.addEventListener('pointerdown', startAudio, true);
-  document.addEventListener('keydown', startAudio, true);
-  clearTimeout(S.blockedTimer);
-  S.blockedTimer = setTimeout(() => {
-    // Nobody is listening: release the server's stream until someone clicks.
-    if (S.ctx.state !== 'running' && S.ws) {
-      closeSocket(1000, 'waiting for user');
-      clearTimeout(S.reconnectTimer);
-      renderStatus();
-    }
-  }, BLOCKED_IDLE_CLOSE_MS);
-  renderStatus();
+async function play() {
+  if (S.fatal) return;
+  S.userPaused = false;
+  S.sleepEnded = false;
+  sleepControl.acknowledge();
+  await player.resume();
+  if (!conn.ws && !conn.reconnecting) connect();
+  sleepControl.sync();
+  tick();
 }
 
-function hideStartAffordance() {
-  $('start').hidden = true;
-  document.removeEventListener('pointerdown', startAudio, true);
-  document.removeEventListener('keydown', startAudio, true);
-  clearTimeout(S.blockedTimer);
+async function pause() {
+  if (S.userPaused) return;
+  S.userPaused = true;
+  sleepControl.sync();
+  tick();
+  conn.close(1000, 'paused'); // a paused tab costs the server nothing
+  await player.fadeAndSuspend(0.3, S.settings.volume);
+  tick();
 }
 
-// Pause / play (stops the stream entirely, so a paused tab costs the server nothing).
-async function togglePlay() {
-  if (S.userPaused || S.sleepEnded) {
-    S.userPaused = false;
-    S.sleepEnded = false;
-    cancelSleepTimer();
-    renderSleep();
-    await startAudio();
-    connect();
-  } else {
-    S.userPaused = true;
-    await fadeAndStop(0.3);
-  }
-  renderStatus();
+function togglePlay() {
+  if (isPlaying()) pause();
+  else play();
 }
 
-async function fadeAndStop(fadeS) {
-  const ctx = S.ctx;
-  if (ctx && ctx.state === 'running') {
-    const g = S.volumeGain.gain;
-    g.cancelScheduledValues(ctx.currentTime);
-    g.setTargetAtTime(0, ctx.currentTime, fadeS / 4);
-    await new Promise((r) => setTimeout(r, fadeS * 1000));
-  }
-  clearTimeout(S.reconnectTimer);
-  closeSocket(1000, S.userPaused ? 'paused' : 'sleep timer');
-  if (S.node) S.node.port.postMessage({ type: 'clear' });
-  S.pending = [];
-  if (ctx) {
-    try {
-      await ctx.suspend();
-    } catch {
-      /* closed */
-    }
-    S.volumeGain.gain.cancelScheduledValues(ctx.currentTime);
-    S.volumeGain.gain.value = volumeToGain(S.settings.volume);
-    S.sleepGain.gain.cancelScheduledValues(ctx.currentTime);
-    S.sleepGain.gain.value = 1;
-  }
+/** What the play button promises: Pause only while music is meant to be heard. */
+function isPlaying() {
+  return player.running && !S.userPaused && !S.sleepEnded && !S.fatal;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sleep timer: the fade is scheduled on the audio clock, so it is exact even in a background tab.
+// Sleep timer: counts while music plays; the fade is scheduled on the audio clock.
 
-function setSleepTimer(minutes) {
-  cancelSleepTimer();
-  if (!(minutes > 0)) {
-    renderSleep();
-    return;
-  }
-  const totalS = minutes * 60;
-  const fadeS = Math.min(SLEEP_FADE_S, totalS / 2);
-  S.sleepEndsAt = performance.now() + totalS * 1000;
-  const ctx = S.ctx;
-  if (ctx) {
-    const g = S.sleepGain.gain;
-    const t0 = ctx.currentTime + totalS - fadeS;
-    g.setValueAtTime(1, t0);
-    g.setValueCurveAtTime(fadeOutCurve(128), t0, fadeS);
-  }
-  S.sleepTimer = setTimeout(onSleepEnd, totalS * 1000);
-  renderSleep();
+function setSleep(minutes) {
+  S.choosingCustom = false;
+  sleepControl.set(minutes);
 }
 
-function cancelSleepTimer() {
-  clearTimeout(S.sleepTimer);
-  S.sleepTimer = null;
-  S.sleepEndsAt = 0;
-  if (S.ctx && S.sleepGain) {
-    const g = S.sleepGain.gain;
-    g.cancelScheduledValues(0);
-    g.setValueAtTime(1, S.ctx.currentTime);
-  }
-}
-
-async function onSleepEnd() {
-  S.sleepTimer = null;
-  S.sleepEndsAt = 0;
+/** The sleep timer's end: the music stops (it faded on the audio clock already). */
+async function endBySleep() {
   S.sleepEnded = true;
-  $('sleep-timer').value = '0';
-  await fadeAndStop(0.05);
-  renderSleep();
-  renderStatus();
-}
-
-function renderSleep() {
-  const el = $('sleep-remaining');
-  if (S.sleepEnded) el.textContent = 'The sleep timer ended the music. Press Play to listen again.';
-  else if (S.sleepEndsAt) {
-    const left = Math.max(0, Math.round((S.sleepEndsAt - performance.now()) / 1000));
-    const mm = Math.floor(left / 60);
-    const ss = String(left % 60).padStart(2, '0');
-    el.textContent = `Fading out in ${mm}:${ss}`;
-  } else el.textContent = '';
+  conn.close(1000, 'sleep timer');
+  await player.fadeAndSuspend(0.05, S.settings.volume);
+  tick();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-function renderControls() {
-  const p = S.settings.params;
-  if (document.activeElement !== $('key') || !debouncer.hasPending('key')) $('key').value = String(p.key);
-  $('mode').value = p.mode;
-  if (!debouncer.hasPending('intensity')) $('intensity').value = String(p.intensity);
-  if (!debouncer.hasPending('bpm')) $('bpm').value = String(p.bpm);
-  $('intensity-out').textContent = Number($('intensity').value).toFixed(2);
-  $('bpm-out').textContent = `${Math.round(Number($('bpm').value))} BPM`;
-  $('intensity').setAttribute('aria-valuetext', `${Number($('intensity').value).toFixed(2)}`);
-  $('bpm').setAttribute('aria-valuetext', `${Math.round(Number($('bpm').value))} beats per minute`);
-  $('volume').value = String(S.settings.volume);
-  $('volume-out').textContent = `${S.settings.volume}%`;
-  $('volume').setAttribute('aria-valuetext', `${S.settings.volume} percent`);
-  renderPresets();
+function moodLabel(params) {
+  const name = params ? S.facts.matchingPreset(params) : null;
+  return name ? S.facts.preset(name).label : 'Custom';
 }
 
-function renderPresets() {
-  const active = S.presetPending || matchingPreset(S.settings.params);
-  for (const b of document.querySelectorAll('.preset')) {
-    b.setAttribute('aria-pressed', String(b.dataset.preset === active));
-  }
-}
-
-function statusView() {
-  if (S.sleepEnded) return ['paused', 'Stopped by the sleep timer'];
-  if (S.userPaused) return ['paused', 'Paused'];
-  if (!S.wsOpen) {
-    if (S.reconnectTimer && S.everConnected) {
-      const s = Math.max(0, (S.reconnectAt - performance.now()) / 1000);
-      return ['disconnected', `Disconnected · reconnecting${s >= 0.5 ? ` in ${s.toFixed(0)} s` : '…'}`];
-    }
-    if (S.everConnected) return ['disconnected', S.ws ? 'Disconnected · reconnecting…' : 'Disconnected'];
-    if (S.reconnectTimer) return ['disconnected', 'Cannot reach the server · retrying…'];
-    return ['buffering', S.ws ? 'Connecting…' : 'Not connected'];
-  }
-  if (!S.ctx || S.ctx.state !== 'running') return ['connected', 'Connected · press Start to listen'];
+function tick() {
+  if (!S.facts) return;
   const st = S.stats;
-  if (S.serverState === 'buffering') return ['buffering', 'Buffering (server catching up)…'];
-  if (!st || st.state !== 'playing') return ['buffering', 'Buffering…'];
-  return ['connected', 'Connected'];
-}
+  renderStatus(statusView({
+    fatal: S.fatal,
+    offline: S.offline,
+    sleepEnded: S.sleepEnded,
+    userPaused: S.userPaused,
+    audioBlocked: audioBlocked(),
+    wsOpen: conn.isOpen,
+    reconnecting: conn.reconnecting,
+    reconnectInS: conn.reconnectInS(),
+    everConnected: conn.everConnected,
+    serverState: S.serverState,
+    playerState: st ? st.state : null,
+  }));
+  const playing = isPlaying();
+  let hint = '';
+  if (S.fatal) hint = 'Playback stopped.';
+  else if (audioBlocked()) hint = 'Your browser waits for a click before it plays sound.';
+  else if (S.sleepEnded) hint = 'The sleep timer ended the music.';
+  renderPlayButton(playing, hint);
+  $('play-toggle').disabled = !!S.fatal;
 
-function renderStatus() {
-  const [state, text] = statusView();
-  const el = $('status');
-  if (el.dataset.state !== state) el.dataset.state = state;
-  const t = $('status-text');
-  if (t.textContent !== text) t.textContent = text;
-  const paused = S.userPaused || S.sleepEnded;
-  const btn = $('play-toggle');
-  btn.textContent = paused ? 'Play' : 'Pause';
-  btn.setAttribute('aria-pressed', String(!paused));
-}
-
-function paramsAt(epoch, seq) {
-  let best = null;
-  for (const e of S.timeline) if (e.epoch === epoch && e.seq <= seq) best = e;
-  return best ? best.params : null;
-}
-
-function renderNowPlaying() {
-  const st = S.stats;
-  const playing = st && st.playing && st.state === 'playing' ? st.playing : null;
-  const info = playing ? S.chunkInfo.get(`${playing.epoch}:${playing.seq}`) : null;
-  // The parameters of the chunk now audible: from the chunk itself if the server says, else from
-  // the params acks' effective_seq, else the last confirmed ones.
-  const p = (info && info.params) || (playing && paramsAt(playing.epoch, playing.seq)) || S.acked;
-  setText('np-key', p ? keyName(p.key) : '—');
-  setText('np-mode', p ? capitalize(p.mode) : '—');
-  setText('np-chord', info && typeof info.chord === 'string' && info.chord ? info.chord : '—');
-  setText('np-section', info && Number.isFinite(info.section) ? String(info.section) : '—');
-}
-
-function renderDetails() {
-  const st = S.stats;
-  setText('st-buffer', st ? `${Math.round(st.bufferedMs)} ms` : '—');
-  setText('st-target', st ? `${Math.round(st.targetMs)} ms` : '—');
-  setText('st-latency', S.e2eMs !== null ? `${Math.round(S.e2eMs)} ms` : '—');
-  setText('st-rtt', S.rttMs !== null ? `${S.rttMs.toFixed(1)} ms` : '—');
-  setText('st-underruns', st ? String(st.underruns) : '0');
-  setText('st-rate', S.ctx ? `${S.ctx.sampleRate} Hz` : '—');
-}
-
-function setText(id, text) {
-  const el = $(id);
-  if (el.textContent !== text) el.textContent = text;
-}
-
-function showMessage(text, { hideAfterMs = 0 } = {}) {
-  const el = $('message');
-  el.textContent = text;
-  el.hidden = false;
-  clearTimeout(S.messageTimer);
-  if (hideAfterMs) S.messageTimer = setTimeout(() => { el.hidden = true; }, hideAfterMs);
+  const now = st && st.playing && st.state === 'playing' ? st.playing : null;
+  const info = nowPlaying.info(now);
+  const p = nowPlaying.params(now, S.acked || S.settings.params);
+  const mood = moodLabel(p);
+  const presetName = S.facts.matchingPreset(p);
+  const mode = S.facts.mode(p.mode);
+  renderNowPlaying({
+    moodLabel: mood,
+    description: presetName ? S.facts.preset(presetName).description : 'Your own blend of key, mode, tempo and density.',
+    key: S.facts.keyName(p.key),
+    mode: mode ? mode.label : '—',
+    character: mode ? mode.character : '',
+    chord: info && typeof info.chord === 'string' ? info.chord : '',
+    elapsedS: st && player.ctx ? st.framesOutput / player.ctx.sampleRate : 0,
+    timeline: nowPlaying.chords,
+  });
+  const stateWord = S.fatal ? 'Stopped' : playing ? 'Playing' : audioBlocked() ? 'Ready' : 'Paused';
+  const title = pageTitle(stateWord, mood);
+  if (document.title !== title) document.title = title;
+  if (media) media.update(mood, playing, mode ? `${mode.label} (${mode.character})` : '');
+  renderDetails({
+    bufferedMs: st ? st.bufferedMs : null,
+    targetMs: st ? st.targetMs : null,
+    e2eMs: measures.e2eMs,
+    rttMs: conn.rttMs,
+    underruns: st ? st.underruns : 0,
+    sampleRate: player.ctx ? player.ctx.sampleRate : null,
+    format: S.decoder.format,
+  });
+  if (sleep.state === 'running' || sleep.state === 'held') renderSleep(sleep, S.choosingCustom);
+  if (sleep.due()) sleepControl.check();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -709,15 +453,46 @@ function bindControls() {
   $('volume').addEventListener('input', (e) => {
     S.settings.volume = Math.round(Number(e.target.value));
     saveSettings();
-    renderControls();
-    if (S.ctx) S.volumeGain.gain.setTargetAtTime(volumeToGain(S.settings.volume), S.ctx.currentTime, 0.03);
+    showControls();
+    player.setVolume(S.settings.volume);
   });
-  for (const b of document.querySelectorAll('.preset')) {
-    b.addEventListener('click', () => selectPreset(b.dataset.preset));
-  }
-  $('sleep-timer').addEventListener('change', (e) => setSleepTimer(Number(e.target.value)));
+  $('sleep-timer').addEventListener('change', (e) => {
+    const v = e.target.value;
+    if (v === 'custom') {
+      S.choosingCustom = true;
+      $('sleep-custom-row').hidden = false;
+      $('sleep-custom').focus();
+      return;
+    }
+    setSleep(Number(v));
+  });
+  $('sleep-custom-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const minutes = cleanMinutes($('sleep-custom').value);
+    const ok = minutes !== null;
+    $('sleep-custom').setAttribute('aria-invalid', String(!ok));
+    if (ok) setSleep(minutes);
+  });
   $('play-toggle').addEventListener('click', togglePlay);
-  $('start-button').addEventListener('click', startAudio);
+  bindSpace(document, togglePlay);
+}
+
+/** Offline says offline; back online, reconnect at once instead of waiting out the backoff. */
+function bindNetwork() {
+  window.addEventListener('offline', () => {
+    S.offline = true;
+    sleepControl.sync();
+    tick();
+  });
+  window.addEventListener('online', () => {
+    S.offline = false;
+    if (!conn.ws && !S.userPaused && !S.sleepEnded && !S.fatal) {
+      conn.backoff.reset();
+      connect(); // the network is back
+    }
+    sleepControl.sync();
+    tick();
+  });
 }
 
 function unsupportedReason() {
@@ -738,50 +513,93 @@ function snapshot() {
   return {
     status: $('status').dataset.state,
     statusText: $('status-text').textContent,
-    contextState: S.ctx ? S.ctx.state : null,
-    sampleRate: S.ctx ? S.ctx.sampleRate : null,
-    wsOpen: S.wsOpen,
+    contextState: player.state,
+    sampleRate: player.ctx ? player.ctx.sampleRate : null,
+    wsOpen: conn ? conn.isOpen : false,
     epoch: S.epoch,
+    connectAttempts: S.connectAttempts,
     stats: st ? { ...st } : null,
     acked: S.acked,
-    params: { ...S.settings.params },
-    volume: S.settings.volume,
-    firstAudioMs: S.firstAudioMs,
-    e2eMs: S.e2eMs,
-    rttMs: S.rttMs,
-    paramLatenciesMs: [...S.paramLatenciesMs],
-    sent: S.sent.map((m) => ({ ...m })),
+    params: S.settings ? { ...S.settings.params } : null,
+    volume: S.settings ? S.settings.volume : null,
+    firstAudioMs: measures.firstAudioMs,
+    e2eMs: measures.e2eMs,
+    rttMs: conn ? conn.rttMs : null,
+    paramLatenciesMs: [...measures.paramLatenciesMs],
+    sent: conn ? conn.sent.map((m) => ({ ...m })) : [],
     lastError: S.lastError,
+    fatal: S.fatal,
+    sleep: { state: sleep.state, minutes: sleep.minutes, remainingMs: sleep.remaining() },
+    sleepLevel: player.sleepLevel,
+    facts: S.facts ? { modes: S.facts.modes.map((m) => m.name), presets: S.facts.presets.map((p) => p.name) } : null,
   };
 }
 
-function main() {
+async function loadFacts() {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetchMusicFacts(window.fetch.bind(window), token);
+    } catch (err) {
+      if (!(err instanceof FactsError) || err.fatal) throw err;
+      renderStatus(S.offline ? ['offline', 'Offline · waiting for the network'] : ['disconnected', 'Cannot reach the server · retrying…']);
+      await new Promise((r) => { setTimeout(r, FACTS_RETRY_MS[Math.min(attempt, FACTS_RETRY_MS.length - 1)]); });
+    }
+  }
+}
+
+async function main() {
+  window.auralis = Object.freeze({ snapshot });
   const reason = unsupportedReason();
   if (reason) {
     $('unsupported-reason').textContent = reason;
     $('unsupported').hidden = false;
     $('main').hidden = true;
-    $('play-toggle').hidden = true;
-    $('status').dataset.state = 'disconnected';
-    $('status-text').textContent = 'Unsupported browser';
+    $('hero').hidden = true;
+    renderStatus(['disconnected', 'Unsupported browser']);
     $('app').dataset.ready = 'unsupported';
     return;
   }
-  bindControls();
-  renderControls();
-  // Audio and connection start together: the first chunks wait (decoded) for the worklet.
-  connect();
-  setupAudio().catch((err) => {
-    showMessage(`Audio could not start: ${err.message}`);
+  conn = new Connection({
+    url: wsUrl,
+    onOpen,
+    onMessage: (data) => onServerMessage(data, S.epoch),
+    onClose,
+    onChange: () => tick(),
+    reopen: connect,
   });
-  setInterval(() => {
-    renderStatus();
-    renderNowPlaying();
-    renderDetails();
-    if (S.sleepEndsAt) renderSleep();
-  }, UI_INTERVAL_MS);
-  window.addEventListener('pagehide', () => closeSocket(1000, 'page closed'));
-  window.auralis = Object.freeze({ snapshot });
+  bindNetwork();
+  // Audio starts while the facts load: the first chunks wait (decoded) for the worklet.
+  const audio = player.setup(80).then(() => {
+    if (!player.running) gestures.wait();
+    tick();
+  }).catch((err) => showMessage(`Audio could not start: ${err.message}`));
+  try {
+    S.facts = await loadFacts();
+  } catch (err) {
+    S.fatal = err.message;
+    renderStatus(['disconnected', `Stopped: ${err.message}`]);
+    renderPlayButton(false, 'Playback stopped.');
+    $('play-toggle').disabled = true;
+    showMessage(err.message, { kind: 'fatal' });
+    $('app').dataset.ready = 'true';
+    return;
+  }
+  S.settings = parseSettings(readStored(window.localStorage, SETTINGS_KEY), S.facts);
+  buildControls(S.facts, selectPreset);
+  buildSleepChoices();
+  sleepControl.restore();
+  bindControls();
+  player.setVolume(S.settings.volume);
+  showControls();
+  media = new MediaKeys(navigator, { play, pause, stop: pause });
+  if (!S.offline) connect();
+  await audio;
+  player.setVolume(S.settings.volume);
+  sleepControl.sync();
+  setInterval(tick, UI_INTERVAL_MS);
+  setInterval(sendTelemetry, TELEMETRY_INTERVAL_MS);
+  window.addEventListener('pagehide', () => conn.close(1000, 'page closed'));
+  tick();
   $('app').dataset.ready = 'true';
 }
 

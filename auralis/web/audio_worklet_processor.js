@@ -1,8 +1,8 @@
 // Auralis AudioWorklet processor: runs on the audio thread. It only copies already-decoded float32
-// chunks into its ring buffer and renders them (PlaybackEngine in audio_core.js: adaptive jitter
+// chunks into its ring buffer and renders them (PlaybackEngine in playback_engine.js: adaptive jitter
 // buffer, drift correction, sample-rate conversion, click-free underruns). No decoding, no
 // allocation in the steady state apart from the small stats message it posts about every 100 ms.
-import { PlaybackEngine } from './audio_core.js';
+import { PlaybackEngine } from './playback_engine.js';
 
 const REPORT_INTERVAL_S = 0.1;
 

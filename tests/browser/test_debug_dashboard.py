@@ -1,9 +1,8 @@
-"""/debug: live JSON and hand-drawn charts; backs off (and says so) when refused."""
+"""/debug: one server-pushed feed drawn as tiles, charts and JSON; backs off (and says so) when refused."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from playwright.sync_api import BrowserContext, Page, expect
@@ -46,23 +45,34 @@ def test_debug_draws_charts_from_live_data(context: BrowserContext, server: Serv
     assert status["active_connections"] >= 1 and "uptime_sec" in status
     assert metrics["end_to_end_latency_ms"]["samples"] > 0
     expect(page.locator("#t-connections")).not_to_have_text("—")
+    expect(page.locator("#t-underruns-rate")).to_contain_text("/ min")
     page.screenshot(path=str(screenshots / "debug.png"), full_page=True)
     page_errors.check()
 
 
-def test_debug_backs_off_on_429_and_says_so(page: Page, server: ServerProcess):
-    hits = {"metrics": 0}
+def test_debug_backs_off_when_refused_and_says_so(page: Page, server: ServerProcess):
+    hits = {"feed": 0}
 
     def refuse(route):
-        hits["metrics"] += 1
-        route.fulfill(status=429, headers={"Retry-After": "7", "Content-Type": "application/json"},
-                      body=json.dumps({"error": "Rate limit exceeded", "retry_after": 7}))
+        hits["feed"] += 1
+        route.fulfill(status=503, headers={"Retry-After": "7", "Content-Type": "application/json"},
+                      body=json.dumps({"error": "Too many dashboard viewers", "retry_after": 7}))
 
-    page.route("**/api/metrics", refuse)
+    page.route("**/api/feed", refuse)
     page.goto(f"{server.url}/debug")
     text = page.locator("#poll-text")
-    expect(text).to_contain_text("429")
+    expect(text).to_contain_text("503")
     expect(text).to_contain_text("Retry-After: 7")
     expect(text).to_contain_text("Next try in 7 s")
-    time.sleep(2.5)
-    assert hits["metrics"] == 1, "no request during the Retry-After interval"
+    page.wait_for_timeout(2500)  # well inside the Retry-After interval
+    assert hits["feed"] == 1, "no request during the Retry-After interval"
+
+
+def test_viewers_share_one_feed(context: BrowserContext, server: ServerProcess):
+    """Three dashboards: each sees the same once-a-second samples, and the server says 3 viewers."""
+    pages = [context.new_page() for _ in range(3)]
+    for p in pages:
+        p.goto(f"{server.url}/debug")
+    for p in pages:
+        expect(p.locator("#poll-text")).to_contain_text("3 viewers", timeout=5000)
+    assert not [p for p in pages if p.locator("#poll-status").get_attribute("data-state") != "connected"]

@@ -27,7 +27,8 @@ def test_server_restart_reconnects_and_resumes_parameters(page: Page, monkeypatc
 
     expect(page.locator("#status")).to_have_attribute("data-state", "disconnected", timeout=5000)
     expect(page.locator("#status-text")).to_contain_text("Disconnected")
-    time.sleep(1.0)  # a few reconnect attempts fail (backoff) while nothing listens
+    # a few reconnect attempts fail (backoff) while nothing listens
+    wait_for(page, f"s.connectAttempts >= {snapshot(page)['connectAttempts'] + 2}", 5)
 
     monkeypatch.setattr(support, "free_port", lambda: port)  # the same address, as a real restart
     started = time.monotonic()
@@ -71,18 +72,24 @@ def test_blocked_autoplay_shows_a_start_affordance_and_a_click_starts(playwright
         errors: list[str] = []
         watch_errors(page, errors)
         page.goto(server.url)
-        start = page.locator("#start")
-        expect(start).to_be_visible()
-        expect(page.locator("#start-button")).to_have_text("Start listening")
-        time.sleep(1.0)
+        button = page.locator("#play-toggle")
+        # Before the first click the play control offers to play, not to pause, and nothing is red.
+        expect(page.locator("#play-hint")).to_contain_text("waits for a click")
+        expect(button).to_have_text("Play")
+        expect(button).to_have_attribute("aria-pressed", "false")
+        expect(page.locator("#status")).to_have_attribute("data-state", "ready")
+        expect(page.locator("#status-text")).to_contain_text("press Play")
+        wait_for(page, "s.wsOpen", 5)  # the stream is already connected, its first chunks waiting
         s = snapshot(page)
         assert s["contextState"] == "suspended"
         assert not s["stats"] or s["stats"]["nonSilentFrames"] == 0
-        expect(page.locator("#status-text")).to_contain_text("press Start")
-        page.locator("#start-button").click()
-        expect(start).to_be_hidden()
+        assert page.title().startswith("Ready · ")
+        button.click()
+        expect(button).to_have_text("Pause")
         s = wait_playing(page, min_frames=22050, timeout_s=10)
-        assert s["contextState"] == "running"
+        assert s["contextState"] == "running", "one click starts the music (and does not pause it again)"
+        expect(button).to_have_text("Pause")
+        expect(page.locator("#play-hint")).to_have_text("")
         expect(page.locator("#status")).to_have_attribute("data-state", "connected")
         assert not errors, errors
     finally:
@@ -94,10 +101,14 @@ def test_any_key_starts_blocked_audio(playwright: Playwright, server: support.Se
     try:
         page = browser.new_page()
         page.goto(server.url)
-        expect(page.locator("#start")).to_be_visible()
+        expect(page.locator("#status")).to_have_attribute("data-state", "ready")
         page.keyboard.press("Space")
-        expect(page.locator("#start")).to_be_hidden()
         wait_playing(page, min_frames=4410, timeout_s=10)
+        expect(page.locator("#play-toggle")).to_have_text("Pause")
+        page.keyboard.press("KeyA")  # any other key does not stop it
+        page.keyboard.press("Space")  # Space with nothing focused toggles: pause
+        expect(page.locator("#status")).to_have_attribute("data-state", "paused")
+        wait_for(page, "!s.wsOpen && s.contextState === 'suspended'", 5)
     finally:
         browser.close()
 

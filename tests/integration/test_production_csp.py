@@ -62,7 +62,7 @@ def test_pages_run_under_the_production_csp_without_violations(server):
             )
             assert page.evaluate("window.__csp") == []
 
-            page.goto(f"{server.url}/debug?token={token}")
+            page.goto(f"{server.url}/debug?token={make_token(role='operator')}")  # the feed needs the role
             page.wait_for_selector("#poll-status[data-state='connected']", timeout=10_000)
             assert page.evaluate("window.__csp") == []
             context.close()

@@ -427,5 +427,7 @@ def test_operator_put_in_production_needs_the_role() -> None:
         assert bad.status_code == 422 and bad.json()["field"] == "bpm"
         ok = httpx.put(url, json=body, headers=operator)
         assert ok.status_code == 200 and ok.json()["parameters"]["bpm"] == 66.0
+        roles = auth_headers(make_token(roles=["viewer", "operator"]))  # the dashboard's claim forms
+        assert httpx.put(url, json={"bpm": 67}, headers=roles).status_code == 200
         listing = httpx.get(f"{srv.url}/api/stations", headers=auth_headers()).json()
-        assert next(s for s in listing["stations"] if s["name"] == "focus")["parameters"]["bpm"] == 66.0
+        assert next(s for s in listing["stations"] if s["name"] == "focus")["parameters"]["bpm"] == 67.0

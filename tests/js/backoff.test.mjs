@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { Backoff } from '../../auralis/web/audio_core.js';
+import { Backoff } from '../../auralis/web/connection.js';
 
 test('reconnect delays start at 100 ms, double, and stop at 5 s', () => {
   const b = new Backoff();

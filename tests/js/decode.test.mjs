@@ -1,8 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  CHUNK_FRAMES, decodeAudioMessage, decodeBase64, pcm16ToPlanar,
-} from '../../auralis/web/audio_core.js';
+import { decodeAudioMessage, decodeBase64, pcm16ToPlanar } from '../../auralis/web/decoder.js';
+import { CHUNK_FRAMES } from '../../auralis/web/protocol.js';
 import { rng } from './helpers.mjs';
 
 test('base64 decoding matches Node for every padding case and random bytes', () => {

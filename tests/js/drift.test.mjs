@@ -4,7 +4,9 @@
 // are the same as at 44.1/48 kHz.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { DriftController, JitterBufferPolicy, PlaybackEngine } from '../../auralis/web/audio_core.js';
+import { DriftController } from '../../auralis/web/drift.js';
+import { JitterBufferPolicy } from '../../auralis/web/jitter_policy.js';
+import { PlaybackEngine } from '../../auralis/web/playback_engine.js';
 import { rng } from './helpers.mjs';
 
 const IN_RATE = 4410;

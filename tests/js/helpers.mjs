@@ -1,5 +1,7 @@
 // Shared helpers for the client's Node tests (not a test file itself).
-import { PlaybackEngine, JitterBufferPolicy, DriftController } from '../../auralis/web/audio_core.js';
+import { DriftController } from '../../auralis/web/drift.js';
+import { JitterBufferPolicy } from '../../auralis/web/jitter_policy.js';
+import { PlaybackEngine } from '../../auralis/web/playback_engine.js';
 
 export { PlaybackEngine, JitterBufferPolicy, DriftController };
 

@@ -1,6 +1,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { JitterBufferPolicy, PlaybackEngine, DriftController } from '../../auralis/web/audio_core.js';
+import { DriftController } from '../../auralis/web/drift.js';
+import { JitterBufferPolicy } from '../../auralis/web/jitter_policy.js';
+import { PlaybackEngine } from '../../auralis/web/playback_engine.js';
 import { maxStep, renderFrames, sineSource } from './helpers.mjs';
 
 test('the jitter target starts small, grows after underruns and shrinks slowly while stable', () => {

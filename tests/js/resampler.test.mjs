@@ -1,6 +1,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { DriftController, PlaybackEngine, hermite } from '../../auralis/web/audio_core.js';
+import { DriftController } from '../../auralis/web/drift.js';
+import { hermite } from '../../auralis/web/interpolate.js';
+import { PlaybackEngine } from '../../auralis/web/playback_engine.js';
 import { sineSource } from './helpers.mjs';
 
 /** Least-squares fit of a sine at `freq`; returns {amp, snrDb}. */

@@ -1,31 +1,26 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  DEFAULT_PARAMS, DEFAULT_VOLUME, PRESETS, ParamDebouncer, applyPreset, fadeOutCurve, keyName, matchingPreset,
-  niceCeil, parseRetryAfter, parseSettings, sanitizeParams, serializeSettings, streamQuery,
-} from '../../auralis/web/audio_core.js';
+import { niceCeil } from '../../auralis/web/chart.js';
+import { parseRetryAfter } from '../../auralis/web/feed.js';
+import { MusicFacts } from '../../auralis/web/music.js';
+import { ParamDebouncer } from '../../auralis/web/param_changes.js';
+import { streamQuery } from '../../auralis/web/protocol.js';
+import { DEFAULT_VOLUME, parseSettings, serializeSettings } from '../../auralis/web/settings.js';
+import { FACTS } from './facts.mjs';
 
-test('presets carry the documented values and keep the key', () => {
-  assert.deepEqual(PRESETS.focus, { mode: 'dorian', bpm: 60, intensity: 0.5 });
-  assert.deepEqual(PRESETS.meditation, { mode: 'aeolian', bpm: 50, intensity: 0.3 });
-  assert.deepEqual(PRESETS.sleep, { mode: 'phrygian', bpm: 40, intensity: 0.2 });
-  assert.deepEqual(PRESETS.bright, { mode: 'lydian', bpm: 70, intensity: 0.6 });
-  const p = applyPreset({ key: 64, mode: 'aeolian', bpm: 88, intensity: 1 }, 'sleep');
-  assert.deepEqual(p, { key: 64, mode: 'phrygian', bpm: 40, intensity: 0.2 });
-  assert.equal(matchingPreset(p), 'sleep');
-  assert.equal(matchingPreset({ ...p, bpm: 41 }), null);
-  assert.throws(() => applyPreset(p, 'party'));
-});
+const facts = new MusicFacts(FACTS);
 
-test('stored settings round-trip, and anything broken falls back to defaults field by field', () => {
+test('stored settings round-trip, and anything broken falls back to the served defaults field by field', () => {
   const s = { params: { key: 62, mode: 'dorian', bpm: 72, intensity: 0.35 }, volume: 40 };
-  assert.deepEqual(parseSettings(serializeSettings(s)), s);
-  assert.deepEqual(parseSettings(null), { params: { ...DEFAULT_PARAMS }, volume: DEFAULT_VOLUME });
-  assert.deepEqual(parseSettings('{not json'), { params: { ...DEFAULT_PARAMS }, volume: DEFAULT_VOLUME });
-  const bad = parseSettings(JSON.stringify({ params: { key: 99, mode: 'Lydian', bpm: 'fast', intensity: 2 }, volume: 250 }));
+  assert.deepEqual(parseSettings(serializeSettings(s, facts), facts), s);
+  assert.deepEqual(parseSettings(null, facts), { params: { ...facts.defaults }, volume: DEFAULT_VOLUME });
+  assert.deepEqual(parseSettings('{not json', facts), { params: { ...facts.defaults }, volume: DEFAULT_VOLUME });
+  const bad = parseSettings(JSON.stringify({ params: { key: 99, mode: 'Lydian', bpm: 'fast', intensity: 2 }, volume: 250 }), facts);
   assert.deepEqual(bad.params, { key: 60, mode: 'lydian', bpm: 60, intensity: 0.5 });
   assert.equal(bad.volume, 100);
-  assert.deepEqual(sanitizeParams({ key: 61.5, bpm: 39.9 }), { ...DEFAULT_PARAMS });
+  // A mode the server serves is kept (the old page turned `ionian` into `aeolian`).
+  const ionian = parseSettings(JSON.stringify({ params: { key: 65, mode: 'ionian', bpm: 55, intensity: 0.4 } }), facts);
+  assert.equal(ionian.params.mode, 'ionian');
 });
 
 test('the stream URL carries the parameters (and seed/token only when given)', () => {
@@ -56,10 +51,7 @@ test('parameter updates are debounced into one message with the latest values', 
   assert.equal(sent.length, 2, 'cancelled updates are not sent');
 });
 
-test('key names and dashboard helpers', () => {
-  assert.equal(keyName(60), 'C');
-  assert.equal(keyName(66), 'F#');
-  assert.equal(keyName(71), 'B');
+test('dashboard helpers', () => {
   assert.equal(parseRetryAfter('30', null, 5), 30);
   assert.equal(parseRetryAfter(null, 12, 5), 12);
   assert.equal(parseRetryAfter('garbage', undefined, 5), 5);
@@ -68,14 +60,4 @@ test('key names and dashboard helpers', () => {
   assert.equal(niceCeil(73), 100);
   assert.equal(niceCeil(0.42), 0.5);
   assert.equal(niceCeil(180), 200);
-});
-
-test('the sleep fade is a smooth curve from full volume to silence', () => {
-  const c = fadeOutCurve(128);
-  assert.equal(c[0], 1);
-  assert.ok(Math.abs(c[127]) < 1e-12);
-  for (let i = 1; i < c.length; i++) {
-    assert.ok(c[i] <= c[i - 1], 'monotone');
-    assert.ok(c[i - 1] - c[i] < 0.03, 'no step larger than 3% of full scale');
-  }
 });

@@ -47,6 +47,8 @@ def test_network_latency_is_the_servers_round_trip_not_the_clients_claim() -> No
     assert sink.network == []
     t.round_trip(0.020)  # the server's own ping, 20 ms there and back
     assert sink.network == [pytest.approx(10.0)]
+    t.round_trip(90.0)  # only possible with a ping timeout above a minute: not a latency
+    assert sink.network == [pytest.approx(10.0)]
 
 
 def test_end_to_end_is_corrected_by_the_clock_offset() -> None:

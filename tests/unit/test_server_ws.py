@@ -179,3 +179,13 @@ def test_client_underruns_count_per_connection_and_cannot_be_inflated(client: Te
         counted = _client_underruns(client) - before
         # at most one underrun per chunk sent to this connection
         assert 3 < counted <= sent, (counted, sent)
+
+
+def test_reauth_without_tokens_is_an_invalid_message(client: TestClient) -> None:
+    with client.websocket_connect("/ws/stream?seed=9") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "reauth", "token": "a.b.c"})
+        err = _next(ws, "error")
+        assert err["code"] == "INVALID_MESSAGE" and err["recoverable"] is True and "tokens" in err["message"]
+        seqs = [_next(ws, "audio")["seq"] for _ in range(3)]
+        assert seqs == list(range(seqs[0], seqs[0] + 3))  # the audio goes on

@@ -61,10 +61,12 @@ from auralis.server.security.tokens import (
     BEARER_SUBPROTOCOL,
     MIN_HS256_SECRET_BYTES,
     MISSING_WS_TOKEN,
+    OPERATOR_ROLE,
     AuthError,
     SecurityConfigError,
     TokenVerifier,
     bearer_token,
+    has_role,
     websocket_credentials,
 )
 
@@ -77,6 +79,7 @@ __all__ = [
     "LISTENER_HTTP_PREFIXES",
     "MIN_HS256_SECRET_BYTES",
     "MISSING_WS_TOKEN",
+    "OPERATOR_ROLE",
     "PROTECTED_HTTP_PREFIXES",
     "AuthError",
     "GatePolicy",
@@ -89,6 +92,7 @@ __all__ = [
     "TokenVerifier",
     "bearer_token",
     "content_security_policy",
+    "has_role",
     "install_security",
     "listener_slots",
     "normalise_origin",

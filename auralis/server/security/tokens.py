@@ -138,6 +138,16 @@ class TokenVerifier:
             raise AuthError("malformed token") from None
 
 
+#: The role claim an operator's token carries (``"role": "operator"`` or ``"roles": [..., "operator"]``).
+OPERATOR_ROLE = "operator"
+
+
+def has_role(claims: dict[str, Any], role: str) -> bool:
+    """Whether verified `claims` grant `role`, by a ``role`` string or a ``roles`` list."""
+    roles = claims.get("roles")
+    return claims.get("role") == role or (isinstance(roles, list) and role in roles)
+
+
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header value, else None."""
     if not authorization:
