@@ -129,13 +129,6 @@ class StationService:
 
     # --- listeners -----------------------------------------------------------------------------
 
-    def station(self, name: str) -> Station:
-        """The station `name`, running or not (UnknownStation). Known from the settings even while
-        the hub starts."""
-        if self.hub is not None:
-            return self.hub[name]
-        raise UnknownStation(name) if name not in self.names else StationsUnavailable("stations are starting")
-
     @property
     def names(self) -> list[str]:
         return [spec.name for spec in self.specs]
@@ -163,6 +156,3 @@ class StationService:
     def listeners_of(self, name: str) -> dict[str, int]:
         return {t: self._count[(name, t)] for t in TRANSPORTS}
 
-    @property
-    def listener_total(self) -> int:
-        return sum(self._count.values())
