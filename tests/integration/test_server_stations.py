@@ -431,3 +431,41 @@ def test_operator_put_in_production_needs_the_role() -> None:
         assert httpx.put(url, json={"bpm": 67}, headers=roles).status_code == 200
         listing = httpx.get(f"{srv.url}/api/stations", headers=auth_headers()).json()
         assert next(s for s in listing["stations"] if s["name"] == "focus")["parameters"]["bpm"] == 67.0
+
+
+def test_ws_station_listener_that_stops_reading_is_dropped(server: ServerProcess) -> None:
+    """A raw WebSocket client that never reads (pcm: 176 KB/s) fills its socket and its queue; the
+    server drops it, and its count leaves the station, while another listener goes on."""
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(("127.0.0.1", server.port))
+    slow.sendall(
+        b"GET /ws/stream?station=bright&format=pcm HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+
+    def ws_pcm() -> int:
+        stations = httpx.get(f"{server.url}/api/stations", timeout=10).json()["stations"]
+        return next(s for s in stations if s["name"] == "bright")["listeners"]["by_transport"]["ws_pcm"]
+
+    try:
+        deadline = time.monotonic() + 15
+        while ws_pcm() < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ws_pcm() >= 1
+
+        async def healthy_meanwhile() -> int:
+            n = 0
+            async with await connect(server.ws_url, "?station=bright&format=opus") as ws:
+                end = time.monotonic() + 60
+                while time.monotonic() < end:
+                    if isinstance(await asyncio.wait_for(ws.recv(), 5), bytes):
+                        n += 1
+                    if n % 10 == 0 and await asyncio.to_thread(ws_pcm) == 0:
+                        return n
+            return -1
+
+        n = asyncio.run(healthy_meanwhile())
+        assert n > 0, "the listener that stopped reading was not dropped within 60 s"
+    finally:
+        slow.close()
