@@ -183,7 +183,10 @@ class Hub:
         return min(depths) if depths else 0
 
     def soundfont_loaded(self) -> bool:
-        return self.engine is not None
+        """The SoundFont is loaded, and the stations (which load it on their own render thread
+        right after) have started too, so "loaded" means ready for every kind of listener."""
+        stations = self.stations
+        return self.engine is not None and (stations is None or stations.settled)
 
     def synthesis_active(self) -> bool:
         """True while the engine is up and a listener's stream or a station renders without failure."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,24 @@ log = logging.getLogger("auralis.server.stations")
 HTTP_FORMATS = {"ogg": "audio/ogg", "mp3": "audio/mpeg"}
 WS_FORMATS = FORMATS  # json, pcm, opus
 TRANSPORTS = tuple(f"ws_{f}" for f in WS_FORMATS) + tuple(f"http_{f}" for f in HTTP_FORMATS)
+
+
+async def _in_own_thread(fn: Callable[[], None]) -> None:
+    """Run a one-off blocking call in a thread of its own (not the default executor, whose
+    threads would stay for good for a call made once)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_exception(exc))
+        else:
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+    threading.Thread(target=run, name="auralis-stations-start", daemon=True).start()
+    await done
 
 
 class StationsUnavailable(RuntimeError):
@@ -96,7 +115,7 @@ class StationService:
             on_render=self.monitor.observe_synthesis,
         )
         try:
-            await asyncio.to_thread(hub.start)
+            await _in_own_thread(hub.start)
         except Exception as exc:
             self.error = str(exc) or exc.__class__.__name__
             log.error("stations failed to start", extra={"event": "stations_failed", "error": self.error})
@@ -117,6 +136,11 @@ class StationService:
         self._ready.set()
         if hub is not None:
             await asyncio.to_thread(hub.close)
+
+    @property
+    def settled(self) -> bool:
+        """The hub has started, or failed to (it starts right after the SoundFont loads)."""
+        return self._ready.is_set()
 
     async def wait_ready(self, timeout_s: float) -> Stations:
         try:
