@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import psutil
@@ -23,6 +24,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 
 from auralis.monitoring.models import (
@@ -235,6 +237,23 @@ class Monitor:
             gc_collections=self.gc_collections(),
             timestamp=utc_now(),
         )
+
+    def add_listener_counts(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
+        """Export ``auralis_station_listeners{station, transport}``, read from ``counts()`` at
+        each scrape (``{(station, transport): listeners}``)."""
+
+        class _Listeners:
+            def collect(self) -> Iterator[GaugeMetricFamily]:
+                family = GaugeMetricFamily(
+                    "auralis_station_listeners",
+                    "Listeners of each station by transport (ws_json, ws_pcm, ws_opus, http_ogg, http_mp3)",
+                    labels=["station", "transport"],
+                )
+                for (station, transport), n in sorted(counts().items()):
+                    family.add_metric([station, transport], n)
+                yield family
+
+        self.registry.register(_Listeners())
 
     def prometheus(self) -> bytes:
         return generate_latest(self.registry)

@@ -7,7 +7,9 @@ Routes (http-api.md and websocket-protocol.md):
 - ``GET /api/music``: the musical facts the page builds its controls from
 - ``GET /api/feed``: the dashboard's live feed (SSE; production: an operator token)
 - ``GET /``, ``GET /debug``, ``GET /client/{filename}``: the static client from ``auralis/web``
-- ``WS /ws/stream``: the streaming protocol
+- ``WS /ws/stream``: the streaming protocol (a personal stream, or ``?station=NAME``)
+- ``GET /stream/NAME.ogg|.mp3``, ``GET /stream.ogg|.mp3``, ``GET /stations.m3u``,
+  ``GET /api/stations``, ``PUT /api/stations/NAME``: stations (`auralis.server.station_routes`)
 - ``POST /debug/fault/{client_id}``: only with ``AURALIS_FAULT_INJECTION`` (development test hook)
 
 `install_security` adds production's checks (docs/production.md), the message-rate limit and the
@@ -19,6 +21,7 @@ Every HTTP response carries ``Cache-Control: no-cache`` unless it sets its own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
@@ -42,6 +45,9 @@ from auralis.server.logs import configure_logging, log_config
 from auralis.server.music_api import music_router
 from auralis.server.security import install_security
 from auralis.server.session import ListenerSession, close_reason
+from auralis.server.station_routes import install_station_routes
+from auralis.server.station_session import StationSession
+from auralis.server.stations import StationService
 from auralis.server.settings import Settings
 from auralis.server.transport import connection_budget, http_protocol, websocket_protocol
 
@@ -110,14 +116,29 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
     """A new, independent app: its own hub (engine, listeners) and its own metrics registry."""
     settings = settings or Settings()
     hub = Hub(settings)
+    stations = StationService(settings, hub.monitor)
+    hub.stations = stations
+
+    async def start_stations() -> None:
+        """The stations start once the SoundFont is loaded (they share its path)."""
+        if await hub.wait_loaded(float("inf")) and not hub.stopping:
+            await stations.start(hub.engine.soundfont)
+        else:
+            stations.fail(hub.load_error or "server shutting down")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
+        starting = asyncio.create_task(start_stations())
         log.info("server started", extra={"event": "startup", "max_connections": settings.max_connections})
         try:
             yield
         finally:
+            await hub.close_sessions(status.WS_1001_GOING_AWAY, "server shutting down", settings.shutdown_grace_s)
+            if not starting.done():
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
+            await stations.stop()
             feed.close()
             await hub.stop()
             log.info("server stopped", extra={"event": "shutdown"})
@@ -200,6 +221,21 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
             log.info("listener refused: bad query", extra={"event": "ws_refused", "param": exc.field})
             await ws.close(status.WS_1008_POLICY_VIOLATION, close_reason(str(exc)))
             return
+        if request.station is not None:
+            if request.station not in stations.names:
+                log.info("listener refused: unknown station", extra={"event": "ws_refused", "param": "station"})
+                await ws.close(status.WS_1008_POLICY_VIOLATION, close_reason(f"station: unknown station {request.station[:40]!r}"))
+                return
+            if request.format == "opus" and hub.opus_unavailable is not None:
+                await ws.close(status.WS_1008_POLICY_VIOLATION, "format opus is unavailable: the server lacks PyAV")
+                return
+            if hub.stopping:
+                await ws.close(status.WS_1001_GOING_AWAY, "server shutting down")
+                return
+            station_session = StationSession(ws, hub, stations, request.station, request.format)
+            hub.sessions.add(station_session)
+            await station_session.run()
+            return
         if request.format == "opus" and hub.opus_unavailable is not None:
             log.info("listener refused: opus unavailable", extra={"event": "ws_refused", "param": "format"})
             await ws.close(
@@ -214,6 +250,7 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
         hub.sessions.add(session)
         await session.run()
 
+    install_station_routes(app, hub, stations)
     if settings.fault_injection:
         install_fault_injection(app, hub)
     app.add_middleware(_NoCacheAndRawSend)

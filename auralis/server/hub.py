@@ -51,7 +51,9 @@ class Hub:
             window_samples=settings.metrics_window_samples,
             window_age_s=settings.metrics_window_s,
         )
+        #: Every listener: WebSocket sessions (personal and station) and HTTP audio streams.
         self.sessions: set[Listener] = set()
+        self.stations: Any = None  # auralis.server.stations.StationService, set by the app
         self.engine: Any = None
         self.load_error: str | None = None
         self.encoder_settings = EncoderSettings(
@@ -181,11 +183,17 @@ class Hub:
         return min(depths) if depths else 0
 
     def soundfont_loaded(self) -> bool:
-        return self.engine is not None
+        """The SoundFont is loaded, and the stations (which load it on their own render thread
+        right after) have started too, so "loaded" means ready for every kind of listener."""
+        stations = self.stations
+        return self.engine is not None and (stations is None or stations.settled)
 
     def synthesis_active(self) -> bool:
-        """True while the engine is up and at least one listener's stream renders without failure."""
+        """True while the engine is up and a listener's stream or a station renders without failure."""
         engine = self.engine
         if engine is None or engine.closed:
             return False
-        return any(s.stream is not None and s.stream.error is None for s in list(self.sessions))
+        if any(s.stream is not None and s.stream.error is None for s in list(self.sessions)):
+            return True
+        stations = getattr(self.stations, "hub", None)  # a running station renders too
+        return stations is not None and any(st.state == "running" for st in stations)

@@ -63,6 +63,11 @@ class StreamRequest:
     preset: str | None
     seed: int | None
     format: str = "json"  # json | pcm | opus (auralis.streaming.encoders.FORMATS)
+    station: str | None = None  # a shared station's name (checked against the stations by the app)
+
+
+#: Query parameters that steer a personal stream; a station connection may not carry them.
+PERSONAL_ONLY = ("key", "mode", "bpm", "intensity", "preset", "seed")
 
 
 def _query_number(name: str, raw: str) -> float:
@@ -91,6 +96,11 @@ def parse_stream_query(query: dict[str, str]) -> StreamRequest:
     fmt = query.get("format", "json")
     if fmt not in FORMATS:
         raise ProtocolError(f"format must be one of {', '.join(FORMATS)}, got {fmt[:40]!r}", "format")
+    if "station" in query:
+        for name in PERSONAL_ONLY:
+            if name in query:
+                raise ProtocolError(f"{name} cannot be combined with station: a station is set by its operator", name)
+        return StreamRequest(params=MusicParams(), preset=None, seed=None, format=fmt, station=query["station"])
     changes: dict[str, Any] = {}
     if "key" in query:
         changes["key"] = _query_int("key", query["key"])

@@ -82,6 +82,11 @@ def _response(status: int, text: str) -> bytes:
     ).encode() + body
 
 
+#: Scope key of an HTTP request's asyncio transport: endless audio responses bound its buffers and
+#: cut a player that stops reading (`auralis.server.http_streams`).
+HTTP_TRANSPORT = "auralis.transport"
+
+
 class HttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the request head bounded in size and time, one Host."""
 
@@ -143,6 +148,7 @@ class HttpProtocol(HttpToolsProtocol):
             raise HeadRefused(400, "more than one Host header")
         self._in_head = False
         self._cancel_head_timer()
+        self.scope[HTTP_TRANSPORT] = self.transport  # type: ignore[index]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -14,6 +14,7 @@ import { Player } from './player.js';
 import { closeVerdict, errorIsFatal, errorText, parseServerMessage, streamQuery } from './protocol.js';
 import { SETTINGS_KEY, parseSettings, readStored, serializeSettings, writeStored } from './settings.js';
 import { SleepControl } from './sleep_control.js';
+import { STATIONS_REFRESH_MS, Stations, stationTitle } from './stations.js';
 import { cleanMinutes } from './sleep_timer.js';
 import { pageTitle, statusView } from './status.js';
 import { ListenerMeasures, telemetryMessage } from './telemetry.js';
@@ -57,6 +58,7 @@ const nowPlaying = new NowPlaying();
 const measures = new ListenerMeasures();
 let conn = null;
 let media = null;
+let stations = null; // the Stations section (stations.js): a station plays in an <audio> element
 
 const player = new Player({
   onStats,
@@ -332,6 +334,7 @@ function audioBlocked() {
 
 async function play() {
   if (S.fatal) return;
+  if (stations) stations.stop(); // My stream and a station never play together
   S.userPaused = false;
   S.sleepEnded = false;
   sleepControl.acknowledge();
@@ -428,7 +431,9 @@ function tick() {
   const stateWord = S.fatal ? 'Stopped' : playing ? 'Playing' : audioBlocked() ? 'Ready' : 'Paused';
   const title = pageTitle(stateWord, mood);
   if (document.title !== title) document.title = title;
-  if (media) media.update(mood, playing, mode ? `${mode.label} (${mode.character})` : '');
+  const station = stations && stations.current ? stations.station(stations.current) : null;
+  if (media && station) media.update(stationTitle(station), stations.playing, 'Auralis station');
+  else if (media) media.update(mood, playing, mode ? `${mode.label} (${mode.character})` : '');
   renderDetails({
     bufferedMs: st ? st.bufferedMs : null,
     targetMs: st ? st.targetMs : null,
@@ -591,7 +596,25 @@ async function main() {
   bindControls();
   player.setVolume(S.settings.volume);
   showControls();
-  media = new MediaKeys(navigator, { play, pause, stop: pause });
+  // Media keys and the lock screen steer whichever plays: a chosen station, else My stream.
+  const onStation = () => stations && stations.current !== null;
+  media = new MediaKeys(navigator, {
+    play: () => (onStation() ? stations.resume() : play()),
+    pause: () => (onStation() ? stations.pause() : pause()),
+  });
+  stations = new Stations({
+    list: $('stations-list'),
+    audio: $('station-audio'),
+    fetchJson: async (url) => {
+      const res = await window.fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {}, cache: 'no-store' });
+      if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+      return res.json();
+    },
+    onStart: async () => { if (!S.userPaused) await pause(); },
+    onChange: () => tick(),
+  });
+  stations.refresh();
+  setInterval(() => stations.refresh(), STATIONS_REFRESH_MS);
   if (!S.offline) connect();
   await audio;
   player.setVolume(S.settings.volume);

@@ -209,3 +209,17 @@ def test_auth_message():
     msg = json.loads(P.auth_message(1764107999.0))
     assert msg["type"] == "auth" and msg["expires_at"] == 1764107999.0 and msg["timestamp"] > 0
 
+
+
+def test_station_query_excludes_the_personal_parameters() -> None:
+    from auralis.server.protocol import PERSONAL_ONLY, ProtocolError, parse_stream_query
+
+    req = parse_stream_query({"station": "focus", "format": "opus"})
+    assert (req.station, req.format) == ("focus", "opus")
+    for name in PERSONAL_ONLY:
+        try:
+            parse_stream_query({"station": "focus", name: "1"})
+        except ProtocolError as exc:
+            assert exc.field == name and str(exc).startswith(name)
+        else:
+            raise AssertionError(f"{name} accepted with station")

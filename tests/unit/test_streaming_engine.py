@@ -273,7 +273,8 @@ def test_an_encoder_exception_ends_only_its_stream(engine: StreamEngine) -> None
     broken = Broken()
     bad = engine.open_stream(MusicParams(), seed=41, encoder=broken)  # type: ignore[arg-type]
     good = engine.open_stream(MusicParams(), seed=42, encoder=make_encoder("opus"))
-    wait_for(lambda: bad.error is not None, timeout=20)
+    # the worker sets the error, then closes the encoder: wait for both (no race under load)
+    wait_for(lambda: bad.error is not None and broken.closed, timeout=20)
     assert str(bad.error) == "encoder exploded" and bad.state == "error" and broken.closed
     assert [c.seq for c in iter(bad.pop, None)] == [0, 1]  # the chunks before the fault
     assert [c.seq for c in pop_n(good, 20)] == list(range(20)) and good.active

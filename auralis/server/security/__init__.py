@@ -175,7 +175,7 @@ def install_security(app: FastAPI, settings: Settings) -> Limiter:
         CORSMiddleware,
         allow_origins=origins,
         allow_credentials=True,
-        allow_methods=["GET", "POST"],
+        allow_methods=["GET", "POST", "PUT"],
         allow_headers=["Authorization", "Content-Type"],
     )
     if settings.https_redirect:

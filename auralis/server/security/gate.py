@@ -50,7 +50,7 @@ FLOOD_REASON = "message rate limit exceeded"
 #: HTTP paths that need a token in production (prefix match); WebSocket paths all do.
 PROTECTED_HTTP_PREFIXES: tuple[str, ...] = ("/api/", "/metrics")
 #: HTTP paths whose requests are listener connections (long-lived audio), counted like a WebSocket.
-LISTENER_HTTP_PREFIXES: tuple[str, ...] = ()
+LISTENER_HTTP_PREFIXES: tuple[str, ...] = ("/stream/", "/stream.")
 #: Seconds a refused HTTP listener is told to wait (``Retry-After``).
 RETRY_AFTER_S = 10
 

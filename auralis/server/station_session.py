@@ -1,0 +1,187 @@
+"""A station listener over WebSocket: ``/ws/stream?station=NAME&format=json|pcm|opus``.
+
+The station's render thread encodes each chunk once per format; every listener of that format
+gets the same `Packet`. Per connection only the numbering differs (``seq`` from 0): for binary
+formats the 32-byte AUR2 header is rewritten (`with_seq`), for JSON the ``seq`` field. Binary
+listeners get a ``now`` message whenever the chord, section or parameters change.
+
+A listener that falls further behind than the station's ring is dropped (close 1008), as is one
+whose outbox fills; a failed station ends with ``INTERNAL_ERROR`` and close 1011 (the next
+listener restarts it). ``update_params`` and ``select_preset`` get ``INVALID_MESSAGE``: a
+station's parameters are set by its operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette import status
+from starlette.websockets import WebSocket, WebSocketState
+
+from auralis.server import protocol as P
+from auralis.server.hub import Hub
+from auralis.server.outbox import Outbox, websocket_send
+from auralis.server.session import CLOSE_TIMEOUT_S, close_reason
+from auralis.server.stations import StationService, StationsUnavailable
+from auralis.streaming.encoders import with_seq
+from auralis.streaming.fanout import ReaderDropped, SourceClosed
+
+log = logging.getLogger("auralis.server.station_session")
+
+OPERATOR_ONLY = "a station's parameters are set by its operator"
+
+
+class StationSession:
+    def __init__(self, ws: WebSocket, hub: Hub, service: StationService, station: str, fmt: str) -> None:
+        self.ws = ws
+        self.hub = hub
+        self.service = service
+        self.station_name = station
+        self.format = fmt
+        self.client_id = uuid.uuid4().hex
+        self.stream: Any = None  # the hub's Listener protocol: no personal stream
+        self.finished = asyncio.Event()
+        self.outbox = Outbox(websocket_send(ws), audio_limit=hub.settings.send_queue_chunks)
+        self.seq = 0
+        self._close: tuple[int, str] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._feeder: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        listening = None
+        receiver: asyncio.Task[None] | None = None
+        try:
+            try:
+                listening = await self.service.listen(
+                    self.station_name, self.format, f"ws_{self.format}", backlog=self.hub.settings.start_burst
+                )
+            except StationsUnavailable as exc:
+                self._fail("SYNTHESIS_TIMEOUT", str(exc), status.WS_1013_TRY_AGAIN_LATER)
+            if self._close is not None:
+                await self.outbox.drain(CLOSE_TIMEOUT_S)
+                return
+            assert listening is not None
+            st = listening.station
+            self._queue(
+                P.status_message(
+                    "connected",
+                    f"Listening to station {st.name}",
+                    0,
+                    client_id=self.client_id,
+                    station=st.name,
+                    description=st.description,
+                    params=st.params.as_dict(),
+                    format=self.format,
+                    protocol_version=P.PROTOCOL_VERSION,
+                )
+            )
+            self._writer = asyncio.create_task(self.outbox.run())
+            self._feeder = asyncio.create_task(self._feed(listening.reader))
+            receiver = asyncio.create_task(self._receive_loop())
+            await asyncio.wait({receiver, self._writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            tasks = [t for t in (receiver, self._feeder, self._writer) if t is not None]
+            for t in tasks:
+                t.cancel()
+            if listening is not None:
+                listening.close()
+            self.hub.sessions.discard(self)
+            self.hub.monitor.count_disconnect()
+            try:
+                if tasks:
+                    await asyncio.wait(tasks)
+                await self._finish_close()
+            finally:
+                self.finished.set()
+
+    async def _feed(self, reader: Any) -> None:
+        binary = self.format != "json"
+        music: tuple[Any, ...] | None = None
+        try:
+            while True:
+                packet = await reader.next()
+                if binary:
+                    now = (packet.chord, packet.section, packet.params)
+                    if now != music:
+                        music = now
+                        self._queue(P.now_message(self.seq, packet.chord, packet.section, packet.params))
+                self._queue(with_seq(packet.data, self.seq), audio=True)
+                self.seq += 1
+        except ReaderDropped:
+            log.warning("station listener too slow, dropped", extra={"event": "ws_slow_client", "client_id": self.client_id})
+            self.request_close(status.WS_1008_POLICY_VIOLATION, "client too slow: it fell behind the station", flush=False)
+        except SourceClosed as end:
+            if end.error is not None:
+                self._fail("INTERNAL_ERROR", f"station {self.station_name} failed; reconnect to restart it",
+                           status.WS_1011_INTERNAL_ERROR)
+            else:
+                self.request_close(status.WS_1001_GOING_AWAY, "station stopped", goodbye=True)
+
+    def _queue(self, frame: str | bytes, *, audio: bool = False) -> None:
+        if self._close is not None:
+            return
+        if not self.outbox.put(frame, audio=audio):
+            self.request_close(status.WS_1008_POLICY_VIOLATION, "client too slow: it stopped reading the stream", flush=False)
+
+    def _fail(self, code: str, message: str, close_code: int) -> None:
+        self.outbox.put_final(P.error_message(code, message, recoverable=False))
+        self.request_close(close_code, message)
+
+    def request_close(self, code: int, reason: str, *, flush: bool = True, goodbye: bool = False) -> None:
+        if self._close is not None:
+            return
+        self._close = (code, reason)
+        if self._feeder is not None and self._feeder is not asyncio.current_task():
+            self._feeder.cancel()
+        if goodbye:
+            self.outbox.put_final(P.status_message("disconnected", reason, 0))
+        if flush:
+            self.outbox.close()
+        elif self._writer is not None:
+            self._writer.cancel()
+
+    async def _finish_close(self) -> None:
+        if self._close is None:
+            return
+        code, reason = self._close
+        if (
+            not self.outbox.send_failed
+            and self.ws.client_state != WebSocketState.DISCONNECTED
+            and self.ws.application_state == WebSocketState.CONNECTED
+        ):
+            try:
+                await asyncio.wait_for(self.ws.close(code, close_reason(reason)), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                self.abort()
+            except Exception:
+                pass
+
+    def abort(self) -> None:
+        raw_send = self.ws.scope.get("auralis.raw_send")
+        transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
+        if transport is not None and hasattr(transport, "abort"):
+            transport.abort()
+
+    async def _receive_loop(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if self._close is not None:
+                continue
+            try:
+                msg = P.parse_client_message(message.get("text", message.get("bytes")))
+                if isinstance(msg, P.Ping):
+                    self._queue(P.pong_message(msg.timestamp, time.time()))
+                elif isinstance(msg, (P.UpdateParams, P.SelectPreset)):
+                    self._queue(P.error_message("INVALID_MESSAGE", OPERATOR_ONLY, recoverable=True))
+                elif isinstance(msg, P.Reauth):
+                    raise P.ProtocolError("reauth: a station connection keeps the token it opened with", "type")
+                # telemetry: accepted; a station's listeners do not feed the latency histograms
+            except P.ProtocolError as exc:
+                self._queue(P.error_message("INVALID_MESSAGE", str(exc), recoverable=True))
+            await asyncio.sleep(0)

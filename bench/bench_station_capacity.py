@@ -1,0 +1,281 @@
+"""Station capacity over real sockets: N listeners of one station, half WebSocket ``opus`` and half
+HTTP ``.ogg``, served by one real server process (``auralis serve``) on loopback.
+
+The load clients are cheap on purpose (they share the machine with the server): several
+processes, each an asyncio loop of raw sockets. A WebSocket client does the handshake by hand,
+reads frames, answers pings and takes ``seq`` from each AUR2 header; an HTTP client de-chunks the
+HTTP/1.1 body and walks the Ogg pages (page sequence numbers, granule positions).
+
+Per level it reports: server CPU per 100 listeners (% of one core), server RSS per listener,
+seq gaps (WebSocket seq, Ogg page sequence), the fraction of real time each listener received
+over the measured window (worst listener), WebSocket p99 inter-arrival, ``/api/metrics`` p99
+(polled 5 times a second during the window), and the clients' own CPU apart.
+
+Run: .venv/bin/python bench/bench_station_capacity.py [--levels 100,500,1000] [--seconds 30]
+     [--procs 4] [--warmup 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- load clients (child processes) ------------------------------------------------------------
+
+
+async def ws_client(port: int, station: str, t_start: float, t_end: float, out: dict) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /ws/stream?station={station}&format=opus HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    if b" 101 " not in head.split(b"\r\n", 1)[0]:
+        out["refused"] += 1
+        writer.close()
+        return
+    last_seq = -1
+    last_t = None
+    audio_s = 0.0
+    try:
+        while time.time() < t_end:
+            b0, b1 = await reader.readexactly(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", await reader.readexactly(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", await reader.readexactly(8))[0]
+            payload = await reader.readexactly(n)
+            op = b0 & 0x0F
+            now = time.time()
+            if op == 2:
+                seq = struct.unpack_from("<Q", payload, 16)[0]
+                frames = struct.unpack_from("<I", payload, 12)[0]
+                if last_seq >= 0 and seq != last_seq + 1:
+                    out["gaps"] += 1
+                last_seq = seq
+                if now >= t_start:
+                    audio_s += frames / 48000.0
+                    if last_t is not None and last_t >= t_start:
+                        out["inter"].append(now - last_t)
+                last_t = now
+            elif op == 9:  # ping: answer with a masked pong
+                mask = os.urandom(4)
+                masked = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+                writer.write(bytes([0x8A, 0x80 | len(payload)]) + mask + masked)
+            elif op == 8:
+                out["closed"] += 1
+                break
+    except (asyncio.IncompleteReadError, ConnectionError):
+        out["closed"] += 1
+    out["fractions"].append(audio_s / (t_end - t_start))
+    writer.close()
+
+
+async def ogg_client(port: int, station: str, t_start: float, t_end: float, out: dict) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET /stream/{station}.ogg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    if b" 200 " not in head.split(b"\r\n", 1)[0]:
+        out["refused"] += 1
+        writer.close()
+        return
+    last_page = -1
+    first_granule = None
+    last_granule = 0
+    buf = bytearray()
+    try:
+        while time.time() < t_end:
+            size = int((await reader.readuntil(b"\r\n"))[:-2], 16)  # HTTP/1.1 chunked body
+            buf += await reader.readexactly(size + 2)
+            del buf[-2:]
+            while len(buf) >= 27:
+                if buf[:4] != b"OggS":
+                    raise ValueError("lost Ogg sync")
+                nseg = buf[26]
+                if len(buf) < 27 + nseg:
+                    break
+                end = 27 + nseg + sum(buf[27 : 27 + nseg])
+                if len(buf) < end:
+                    break
+                granule, _serial, pageno = struct.unpack_from("<qII", buf, 6)
+                del buf[:end]
+                if granule > 0:
+                    if last_page >= 0 and pageno != last_page + 1:
+                        out["gaps"] += 1
+                    last_page = pageno
+                    if time.time() >= t_start and first_granule is None:
+                        first_granule = last_granule
+                    last_granule = granule
+    except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+        out["closed"] += 1
+    got = (last_granule - first_granule) / 48000.0 if first_granule is not None else 0.0
+    out["fractions"].append(got / (t_end - t_start))
+    writer.close()
+
+
+def client_process(port: int, station: str, n_ws: int, n_ogg: int, t_start: float, t_end: float, q: mp.Queue) -> None:
+    out: dict = {"gaps": 0, "closed": 0, "refused": 0, "inter": [], "fractions": []}
+
+    async def main() -> None:
+        tasks = []
+        for i in range(max(n_ws, n_ogg)):
+            if i < n_ws:
+                tasks.append(asyncio.create_task(ws_client(port, station, t_start, t_end, out)))
+            if i < n_ogg:
+                tasks.append(asyncio.create_task(ogg_client(port, station, t_start, t_end, out)))
+            if i % 20 == 19:
+                await asyncio.sleep(0.05)  # connect in waves
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+    out["cpu_s"] = sum(os.times()[:2])
+    inter = sorted(out.pop("inter"))
+    out["inter_p99"] = inter[int(0.99 * (len(inter) - 1))] if inter else None
+    out["inter_n"] = len(inter)
+    q.put(out)
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def run_level(port: int, server: psutil.Process, n: int, procs: int, seconds: float, warmup: float) -> dict:
+    rss0 = server.memory_info().rss
+    t_connect = time.time()
+    t_start = t_connect + warmup + n / 200.0  # connecting takes a while at high counts
+    t_end = t_start + seconds
+    q: mp.Queue = mp.Queue()
+    n_ws, n_ogg = n // 2, n - n // 2
+    children = []
+    for p in range(procs):
+        w = n_ws // procs + (1 if p < n_ws % procs else 0)
+        o = n_ogg // procs + (1 if p < n_ogg % procs else 0)
+        c = mp.Process(target=client_process, args=(port, "focus", w, o, t_start, t_end, q))
+        c.start()
+        children.append(c)
+    metrics_ms: list[float] = []
+    peak_listeners = 0
+
+    def poll() -> None:
+        nonlocal peak_listeners
+        with httpx.Client(timeout=30) as c:
+            while time.time() < t_end:
+                t0 = time.perf_counter()
+                try:
+                    c.get(f"http://127.0.0.1:{port}/api/metrics")
+                    took = (time.perf_counter() - t0) * 1000
+                    st = c.get(f"http://127.0.0.1:{port}/api/status").json()
+                    peak_listeners = max(peak_listeners, st["active_connections"])
+                except httpx.HTTPError:
+                    took = float("inf")
+                if time.time() >= t_start:
+                    metrics_ms.append(took)
+                time.sleep(0.2)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    while time.time() < t_start:
+        time.sleep(0.05)
+    cpu0 = sum(server.cpu_times()[:2])
+    time.sleep(max(0.0, t_end - time.time()))
+    cpu1 = sum(server.cpu_times()[:2])
+    rss1 = server.memory_info().rss
+    poller.join()
+    results = [q.get(timeout=60) for _ in children]
+    for c in children:
+        c.join(30)
+    fractions = [f for r in results for f in r["fractions"]]
+    inter = [r["inter_p99"] for r in results if r["inter_p99"] is not None]
+    metrics_ms.sort()
+    server_cpu = (cpu1 - cpu0) / seconds * 100.0
+    return {
+        "listeners": n,
+        "peak_active_connections": peak_listeners,
+        "refused": sum(r["refused"] for r in results),
+        "closed_early": sum(r["closed"] for r in results),
+        "server_cpu_pct": server_cpu,
+        "server_cpu_pct_per_100": server_cpu / n * 100.0,
+        "rss_per_listener_kb": (rss1 - rss0) / n / 1024.0,
+        "seq_gaps": sum(r["gaps"] for r in results),
+        "min_fraction_real_time": min(fractions) if fractions else 0.0,
+        "median_fraction_real_time": statistics.median(fractions) if fractions else 0.0,
+        "ws_p99_inter_arrival_ms": max(inter) * 1000 if inter else None,
+        "metrics_p99_ms": metrics_ms[int(0.99 * (len(metrics_ms) - 1))] if metrics_ms else None,
+        "clients_cpu_pct": sum(r["cpu_s"] for r in results) / (seconds + warmup) * 100.0,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--levels", default="100,500,1000")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument("--procs", type=int, default=4)
+    args = ap.parse_args()
+    port = free_port()
+    env = {
+        **os.environ,
+        "AURALIS_LOG_LEVEL": "warning",
+        "AURALIS_MAX_CONNECTIONS": "10000",
+        "AURALIS_STATIONS_ALWAYS_ON": "false",
+        "PYTHONPATH": str(ROOT),
+    }
+    log = tempfile.NamedTemporaryFile(prefix="bench-stations-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "auralis.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/status").json()["soundfont_loaded"]:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        time.sleep(2.0)  # the stations start after the SoundFont
+        server = psutil.Process(proc.pid)
+        print(f"server pid {proc.pid}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} (shared machine)")
+        for n in (int(x) for x in args.levels.split(",")):
+            r = run_level(port, server, n, args.procs, args.seconds, args.warmup)
+            print(" | ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()), flush=True)
+            time.sleep(3)
+        print(f"load after: {os.getloadavg()[0]:.1f}")
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        print(f"server log: {log.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
