@@ -166,9 +166,11 @@ export function audioDataToPlanes(ad) {
 
 /**
  * `opus`: binary frames of u16-length-prefixed Opus packets, fed in seq order to one WebCodecs
- * AudioDecoder per connection (the packets of a connection are one continuous Opus stream). Each
- * packet's timestamp comes from its frame: the frame's timestamp plus the packet's offset in it
- * (microseconds). The decoded packets of a frame are joined back into that frame's chunk.
+ * AudioDecoder per connection (the packets of a connection are one continuous Opus stream).
+ * Timestamps come from the frames: the decoder's first frame's `timestamp`, then the stream's media
+ * clock, advanced by each frame's `frames` (microseconds; continuous, as Chromium's outputs are,
+ * whereas chunk timestamps of a start burst are milliseconds apart). The decoded packets of a frame
+ * are joined back into that frame's chunk.
  */
 export class OpusFrameDecoder extends BaseDecoder {
   constructor({ AudioDecoderImpl = globalThis.AudioDecoder, EncodedAudioChunkImpl = globalThis.EncodedAudioChunk, ...rest } = {}) {
@@ -179,6 +181,8 @@ export class OpusFrameDecoder extends BaseDecoder {
     this.generation = 0; // outputs of a decoder that was reset or failed are ignored
     this.pending = []; // frames fed and not yet fully decoded, in seq order
     this.byTimestamp = new Map(); // packet timestamp (us) -> its pending frame
+    this.originUs = null; // media clock of this decoder: its first frame's timestamp (us)
+    this.samplesFed = 0; // samples per channel fed to this decoder
     this.errors = 0;
   }
 
@@ -194,6 +198,8 @@ export class OpusFrameDecoder extends BaseDecoder {
     });
     dec.configure(OPUS_CONFIG);
     this.dec = dec;
+    this.originUs = null;
+    this.samplesFed = 0;
   }
 
   decode(data, epoch = 0) {
@@ -211,14 +217,15 @@ export class OpusFrameDecoder extends BaseDecoder {
     };
     this.gapPending = false;
     this.pending.push(entry);
-    const usPerPacket = (f.frames / packets.length / f.sampleRate) * 1e6;
-    const base = Math.round(f.timestamp * 1e6);
+    if (this.originUs === null) this.originUs = Math.round(f.timestamp * 1e6);
+    const perPacket = f.frames / packets.length;
     packets.forEach((packet, i) => {
-      const ts = base + Math.round(i * usPerPacket);
+      const ts = this.originUs + Math.round(((this.samplesFed + i * perPacket) / f.sampleRate) * 1e6);
       entry.keys.push(ts);
       this.byTimestamp.set(ts, entry);
       this.dec.decode(new this.EncodedAudioChunkImpl({ type: 'key', timestamp: ts, data: packet }));
     });
+    this.samplesFed += f.frames;
   }
 
   _output(ad, gen) {
