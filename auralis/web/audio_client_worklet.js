@@ -257,6 +257,8 @@ function onChunk(chunk) {
     conn.markAudio();
     hideMessage('connection'); // audio flows again: an earlier connection problem is over
   }
+  // Its timestamp (end-to-end latency); a JSON `audio` message recorded its music fields already.
+  if (S.decoder.format !== 'json') nowPlaying.recordChunk(chunk.epoch, chunk.seq, { timestamp: chunk.timestamp });
   player.push({
     type: 'chunk', seq: chunk.seq, epoch: chunk.epoch, left: chunk.left, right: chunk.right,
     sampleRate: chunk.sampleRate, discontinuity: S.firstChunkOfEpoch || chunk.discontinuity,
@@ -639,8 +641,10 @@ async function main() {
   bindNetwork();
   useFormat('json');
   const formats = supportedFormats(window).then((f) => {
-    S.formats = f;
-    useFormat(f[0]);
+    // `?format=pcm` (or json) asks for a lesser format than the best this browser decodes.
+    const asked = f.indexOf(pageQuery.get('format'));
+    S.formats = asked > 0 ? f.slice(asked) : f;
+    useFormat(S.formats[0]);
   });
   // Audio starts while the facts load: the first chunks wait (decoded) for the worklet.
   const audio = player.setup(80).then(() => {

@@ -15,6 +15,8 @@
 import { CODEC_OPUS, CODEC_PCM, FrameError, SeqTracker, parseFrame, splitPackets } from './frames.js';
 
 export const OPUS_CONFIG = Object.freeze({ codec: 'opus', sampleRate: 48000, numberOfChannels: 2 });
+/** The encoder's look-ahead at the start of every Opus stream (Ogg Opus "pre-skip"): dropped. */
+export const OPUS_PRE_SKIP = 312;
 
 const B64 = new Int16Array(256).fill(-1);
 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
@@ -200,6 +202,7 @@ export class OpusFrameDecoder extends BaseDecoder {
     this.dec = dec;
     this.originUs = null;
     this.samplesFed = 0;
+    this.preSkip = OPUS_PRE_SKIP; // samples still to drop from this decoder's output
   }
 
   decode(data, epoch = 0) {
@@ -247,13 +250,19 @@ export class OpusFrameDecoder extends BaseDecoder {
 
   _finish(entry) {
     for (const k of entry.keys) this.byTimestamp.delete(k);
-    const frames = entry.parts.reduce((n, p) => n + p.left.length, 0);
+    const total = entry.parts.reduce((n, p) => n + p.left.length, 0);
+    const skip = Math.min(this.preSkip, total);
+    this.preSkip -= skip;
+    const frames = total - skip;
     const left = new Float32Array(frames);
     const right = new Float32Array(frames);
-    let o = 0;
+    let o = -skip;
     for (const p of entry.parts) {
-      left.set(p.left, o);
-      right.set(p.right, o);
+      const from = Math.max(0, -o);
+      if (from < p.left.length) {
+        left.set(p.left.subarray(from), o + from);
+        right.set(p.right.subarray(from), o + from);
+      }
       o += p.left.length;
     }
     this.gapPending = entry.discontinuity;

@@ -49,7 +49,13 @@ export class NowPlaying {
 
   info(playing) {
     if (!playing) return null;
-    return this.chunks.get(`${playing.epoch}:${playing.seq}`) || this.nowAt(playing.epoch, playing.seq);
+    const chunk = this.chunks.get(`${playing.epoch}:${playing.seq}`) || null;
+    const now = this.nowAt(playing.epoch, playing.seq);
+    if (!now) return chunk;
+    // Binary formats: the chunk's own record has its timestamp; the music comes from `now`.
+    const merged = { ...now, timestamp: undefined };
+    if (chunk) for (const [k, v] of Object.entries(chunk)) if (v !== undefined && v !== null) merged[k] = v;
+    return merged;
   }
 
   /** The worklet reports `playing` ({epoch, seq}) as audible: note its chord once. */

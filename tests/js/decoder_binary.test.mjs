@@ -72,13 +72,17 @@ test('opus: one decoder per connection, configured per the contract, fed every p
   dec.flushOutputs(7);
   assert.deepEqual(got.map((c) => c.seq), [0, 1]);
   const c0 = got[0];
-  assert.equal(c0.frames, 4800);
+  assert.equal(c0.frames, 4800 - 312); // the stream's pre-skip is dropped once, at its start
   assert.equal(c0.sampleRate, 48000);
   assert.equal(c0.epoch, 7);
   assert.equal(c0.timestamp, 1000);
   assert.equal(c0.left[0], 1 / 256);
-  assert.equal(c0.left[4799], 5 / 256); // packets joined in order
-  assert.equal(c0.right[960], -2 / 256);
+  assert.equal(c0.left[0], 1 / 256);
+  assert.equal(c0.left[960 - 313], 1 / 256);
+  assert.equal(c0.left[960 - 312], 2 / 256); // packets joined in order
+  assert.equal(c0.left[4799 - 312], 5 / 256);
+  assert.equal(c0.right[960 - 312], -2 / 256);
+  assert.equal(got[1].frames, 4800);
   assert.equal(c0.discontinuity, false);
   dec.flushOutputs();
   assert.deepEqual(got.map((c) => c.seq), [0, 1, 2]);

@@ -47,6 +47,10 @@ test('`now` messages (binary formats) describe their chunk and the ones after it
   assert.equal(np.info({ epoch: 1, seq: 400 }).chord, 'G 7');
   assert.equal(np.info({ epoch: 2, seq: 3 }).chord, 'C maj7');
   assert.equal(np.info({ epoch: 3, seq: 3 }), null);
+  // A chunk's own record (its timestamp, from the binary frame) joins the music of its `now`.
+  np.recordChunk(1, 13, { timestamp: 99.5 });
+  assert.deepEqual(np.info({ epoch: 1, seq: 13 }), { chord: 'G 7', section: 1, params: p, timestamp: 99.5 });
+  assert.equal(np.info({ epoch: 1, seq: 14 }).timestamp, undefined); // not the `now` message's time
   assert.deepEqual(np.params({ epoch: 1, seq: 5 }, null), p);
   np.notePlaying({ epoch: 1, seq: 3 });
   np.notePlaying({ epoch: 1, seq: 13 });
