@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.audio_tap import TAP_SCRIPT, tapped, tapped_frames
 from tests.browser.helpers import snapshot, wait_for, wait_playing
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, running_server
 
 SILENT_BLOCK_RMS = 1e-4  # about -80 dBFS over 20 ms: a dropout, not quiet music
 
@@ -79,4 +79,20 @@ def test_falls_back_to_pcm_without_webcodecs(page: Page, server: ServerProcess, 
     assert 1200 < s["kbps"] < 1600, s["kbps"]  # 17,672-byte frames, 10 a second: about 1,414 kbps
     expect(page.locator("#st-format")).to_have_text("pcm")
     expect(page.locator("#np-chord")).not_to_have_text("—", timeout=5000)
+    page_errors.check()
+
+
+def test_a_server_without_opus_gets_pcm_at_once(page: Page, tmp_path, page_errors):
+    """The server refuses `opus` (no PyAV: close 1008 naming `format`); the page asks for `pcm`."""
+    fake = tmp_path / "hidden" / "av"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('raise ImportError("No module named \'av\' (hidden by the test)")\n')
+    with running_server(env={"PYTHONPATH": str(fake.parent)}) as srv:
+        page.goto(srv.url)
+        wait_playing(page, min_frames=4410)
+        s = snapshot(page)
+        assert s["format"] == "pcm" and s["formats"] == ["pcm", "json"]
+        assert s["connectAttempts"] == 2, s["connectAttempts"]  # one refusal, then pcm
+        assert s["stats"]["underruns"] == 0 and s["fatal"] is None
+        expect(page.locator("#st-format")).to_have_text("pcm")
     page_errors.check()
