@@ -9,6 +9,10 @@ every 100 ms during the measurement), the server's CPU use, and RSS with 10 list
 
     .venv/bin/python bench/bench_server.py                      # full run (60 s per level)
     .venv/bin/python bench/bench_server.py --duration 10 --levels 20,40   # quick look
+    .venv/bin/python bench/bench_server.py --format opus --duration 20 --levels 70   # Opus listeners
+
+`--format` is what every listener asks for (`json`, `pcm`, `opus`); binary frames' seq is read
+from the AUR2 header (bytes 16-24, u64 little-endian).
 
 The clients share the machine with the server (2 cores here), so the figures are a floor.
 """
@@ -22,6 +26,7 @@ import multiprocessing as mp
 import os
 import re
 import statistics
+import struct
 import sys
 import time
 from pathlib import Path
@@ -35,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.server import running_server  # noqa: E402
 
 SEQ = re.compile(r'"seq":(\d+)')
+BIN_SEQ = struct.Struct("<Q")
 WARMUP_S = 3.0
 
 
@@ -53,19 +59,20 @@ def poll_metrics(url: str, seconds: float, out: mp.Queue) -> None:
     out.put(times)
 
 
-async def listener(url: str, seed: int, measure_from: float, measure_to: float) -> dict:
+async def listener(url: str, seed: int, measure_from: float, measure_to: float, fmt: str = "json") -> dict:
     arrivals: list[float] = []
     seqs: list[int] = []
     dropped = None
-    async with websockets.connect(f"{url}/ws/stream?seed={seed}", compression=None, max_queue=64) as ws:
+    query = f"seed={seed}" + (f"&format={fmt}" if fmt != "json" else "")
+    async with websockets.connect(f"{url}/ws/stream?{query}", compression=None, max_queue=64) as ws:
         try:
             while True:
                 msg = await ws.recv()
                 now = time.monotonic()
                 if now >= measure_to:
                     break
-                if msg.startswith('{"type":"audio"'):
-                    seq = int(SEQ.search(msg, 0, 40).group(1))
+                if isinstance(msg, bytes) or msg.startswith('{"type":"audio"'):
+                    seq = BIN_SEQ.unpack_from(msg, 16)[0] if isinstance(msg, bytes) else int(SEQ.search(msg, 0, 40).group(1))
                     if seqs and seq != seqs[-1] + 1:
                         raise AssertionError(f"seq gap {seqs[-1]} -> {seq}")
                     seqs.append(seq)
@@ -78,12 +85,12 @@ async def listener(url: str, seed: int, measure_from: float, measure_to: float) 
     return {"arrivals": arrivals, "seqs": len(seqs), "dropped": dropped}
 
 
-async def run_level(srv, n: int, duration: float) -> dict:
+async def run_level(srv, n: int, duration: float, fmt: str = "json") -> dict:
     url = srv.ws_url
     start = time.monotonic()
     measure_from, measure_to = start + WARMUP_S, start + WARMUP_S + duration
     proc = psutil.Process(srv.process.pid)
-    tasks = [asyncio.create_task(listener(url, 1000 + i, measure_from, measure_to)) for i in range(n)]
+    tasks = [asyncio.create_task(listener(url, 1000 + i, measure_from, measure_to, fmt)) for i in range(n)]
     await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
     before = srv.metrics()
     queue: mp.Queue = mp.Queue()
@@ -153,16 +160,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=float, default=60.0, help="measured seconds per level (default 60)")
     ap.add_argument("--levels", default="20,40,60,80,100,120,140", help="listener counts, ascending")
+    ap.add_argument("--format", default="json", choices=["json", "pcm", "opus"], help="what every listener asks for")
+    ap.add_argument("--lead-chunks", type=int, default=None, help="AURALIS_LEAD_CHUNKS (server default if unset)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     env = {"AURALIS_MAX_CONNECTIONS": str(max(levels) + 10), "AURALIS_LOG_LEVEL": "warning"}
+    if args.lead_chunks is not None:
+        env["AURALIS_LEAD_CHUNKS"] = str(args.lead_chunks)
     rows = []
     with running_server(env=env) as srv:
         idle_rss = srv.metrics()["memory_usage_mb"]
         rss10 = asyncio.run(rss_with(srv, 10, 15.0))
         print(f"RSS idle {idle_rss:.1f} MB, with 10 listeners {rss10:.1f} MB", flush=True)
         for n in levels:
-            r = asyncio.run(run_level(srv, n, args.duration))
+            r = asyncio.run(run_level(srv, n, args.duration, args.format))
             r["pass"] = passed(r)
             rows.append(r)
             print(json.dumps(r), flush=True)
@@ -183,7 +194,7 @@ def main() -> int:
             f"{r['server_cpu_pct']:.0f}% / {r['clients_cpu_pct']:.0f}% / {r['others_cpu_pct']:.0f}% | "
             f"{r['server_rss_mb']:.0f} | {'yes' if r['pass'] else 'no'} |"
         )
-    print(f"\ncapacity: {best} listeners for {args.duration:g} s; RSS idle {idle_rss:.1f} MB, "
+    print(f"\nformat {args.format}, lead {args.lead_chunks or 'default'}; capacity: {best} listeners for {args.duration:g} s; RSS idle {idle_rss:.1f} MB, "
           f"10 listeners {rss10:.1f} MB")
     return 0
 

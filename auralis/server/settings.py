@@ -65,7 +65,9 @@ class Settings(BaseSettings):
         None, ge=1, le=256, description="Render threads of the stream engine (engine default if unset)"
     )
     lead_chunks: int = Field(
-        3, ge=1, le=50, description="Chunks each stream renders ahead before it starts playing"
+        3, ge=1, le=50,
+        description="Chunks each stream renders ahead (its render lead, 100 ms each; end-to-end latency "
+        "grows by 100 ms per chunk, see docs/benchmarks.md)",
     )
     ring_capacity: int = Field(20, ge=2, le=200, description="Chunks each stream's ring buffer holds")
     start_burst: int = Field(

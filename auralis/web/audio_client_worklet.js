@@ -5,12 +5,13 @@
 // (view.js) each live in their own module. Decoding happens here on the main thread, never on the audio thread.
 import { GestureGate } from './autoplay.js';
 import { Connection, MAX_REFUSALS } from './connection.js';
-import { createDecoder, preferredFormat } from './decoder.js';
+import { createDecoder, supportedFormats } from './decoder.js';
 import { MediaKeys, bindSpace } from './media_keys.js';
 import { FactsError, fetchMusicFacts } from './music.js';
 import { NowPlaying } from './now_playing.js';
 import { ParamDebouncer } from './param_changes.js';
 import { Player } from './player.js';
+import { RateMeter, utf8Length } from './rate_meter.js';
 import { closeVerdict, errorIsFatal, errorText, parseServerMessage, streamQuery } from './protocol.js';
 import { SETTINGS_KEY, parseSettings, readStored, serializeSettings, writeStored } from './settings.js';
 import { SleepControl } from './sleep_control.js';
@@ -40,7 +41,8 @@ const S = {
   epoch: 0, // one per connection; chunks and reports carry it
   serverState: null,
   firstChunkOfEpoch: true,
-  decoder: createDecoder(preferredFormat()),
+  formats: ['json'], // what this browser decodes, best first (decoder.js); the first is asked for
+  decoder: null,
   stats: null, // last processor report
   underrunBase: 0,
   userPaused: false,
@@ -55,6 +57,7 @@ const S = {
 };
 
 const nowPlaying = new NowPlaying();
+const received = new RateMeter({ windowMs: 5000 });
 const measures = new ListenerMeasures();
 let conn = null;
 let media = null;
@@ -130,7 +133,8 @@ function showControls() {
 
 function wsUrl() {
   const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const extra = { seed: pageQuery.get('seed'), token, format: S.decoder.format === 'json' ? null : S.decoder.format };
+  const format = S.decoder.format;
+  const extra = { seed: pageQuery.get('seed'), token, format: format === 'json' ? null : format };
   return `${proto}//${window.location.host}/ws/stream?${streamQuery(S.settings.params, extra)}`;
 }
 
@@ -141,6 +145,8 @@ function connect() {
   S.firstChunkOfEpoch = true;
   S.serverState = null;
   S.statusParamsChecked = false;
+  S.decoder.reset(); // a new connection is a new stream (seq from 0; a new Opus decoder)
+  received.reset();
   conn.open();
 }
 
@@ -154,6 +160,14 @@ function onClose(event) {
   S.presetPending = null;
   debouncer.cancel();
   if (S.userPaused || S.sleepEnded || S.fatal) return false;
+  if (event.code === 1008 && /format/i.test(event.reason || '') && !conn.audioFlowed && S.formats.length > 1) {
+    // The server refused this format (an older server, or one without its Opus library): ask for
+    // the next one this page decodes, at once.
+    useFormat(S.formats[1]);
+    conn.refusals = Math.max(0, conn.refusals - 1);
+    conn.scheduleReconnect(0);
+    return false;
+  }
   const verdict = closeVerdict(event.code, event.reason || '');
   if (verdict.resetParams) {
     S.settings.params = { ...S.facts.defaults };
@@ -185,14 +199,19 @@ function stopTrying(why) {
 // Server messages
 
 function onServerMessage(data, epoch) {
-  // Binary frames (protocol v2 `pcm`/`opus`) are not asked for yet: the page requests
-  // `preferredFormat()` from decoder.js, which is `json` until a binary decoder is added there.
-  if (typeof data !== 'string') return;
+  received.add(typeof data === 'string' ? utf8Length(data) : data.byteLength, performance.now());
+  if (typeof data !== 'string') {
+    onBinaryAudio(data, epoch);
+    return;
+  }
   const m = parseServerMessage(data);
   if (!m) return;
   switch (m.type) {
     case 'audio':
       onAudio(m, epoch);
+      break;
+    case 'now':
+      onNow(m, epoch);
       break;
     case 'status':
       onStatus(m);
@@ -211,27 +230,73 @@ function onServerMessage(data, epoch) {
   }
 }
 
+/** A JSON `audio` message (format `json`): the music's fields come with the audio. */
 function onAudio(m, epoch) {
-  if (!Number.isInteger(m.seq) || typeof m.data !== 'string') return;
-  let chunk;
+  if (!Number.isInteger(m.seq) || typeof m.data !== 'string' || S.decoder.format !== 'json') return;
+  const params = m.params && typeof m.params === 'object' ? S.facts.sanitize(m.params) : null;
+  nowPlaying.recordChunk(epoch, m.seq, { chord: m.chord, section: m.section, timestamp: m.timestamp, params });
+  decodeAudio(m, epoch);
+}
+
+/** A binary AUR2 frame (formats `pcm` and `opus`). */
+function onBinaryAudio(data, epoch) {
+  if (S.decoder.format === 'json') return;
+  decodeAudio(data, epoch);
+}
+
+function decodeAudio(input, epoch) {
   try {
-    chunk = S.decoder.decode(m);
+    S.decoder.decode(input, epoch);
   } catch (err) {
     showMessage(`Skipped a damaged audio chunk (${err.message}).`, { hideAfterMs: MESSAGE_HIDE_MS });
-    return;
   }
-  if (!chunk) return;
+}
+
+/** A decoded chunk (decoder.js calls this in seq order) goes to the worklet. */
+function onChunk(chunk) {
+  if (chunk.epoch !== S.epoch) return; // decoded after its connection ended
   if (!conn.audioFlowed) {
     conn.markAudio();
     hideMessage('connection'); // audio flows again: an earlier connection problem is over
   }
-  const params = m.params && typeof m.params === 'object' ? S.facts.sanitize(m.params) : null;
-  nowPlaying.recordChunk(epoch, m.seq, { chord: m.chord, section: m.section, timestamp: m.timestamp, params });
+  // Its timestamp (end-to-end latency); a JSON `audio` message recorded its music fields already.
+  if (S.decoder.format !== 'json') nowPlaying.recordChunk(chunk.epoch, chunk.seq, { timestamp: chunk.timestamp });
   player.push({
-    type: 'chunk', seq: m.seq, epoch, left: chunk.left, right: chunk.right,
-    sampleRate: chunk.sampleRate, discontinuity: S.firstChunkOfEpoch,
+    type: 'chunk', seq: chunk.seq, epoch: chunk.epoch, left: chunk.left, right: chunk.right,
+    sampleRate: chunk.sampleRate, discontinuity: S.firstChunkOfEpoch || chunk.discontinuity,
   });
   S.firstChunkOfEpoch = false;
+}
+
+/** The Opus decoder failed (it reopens on the next frame); after a few, fall back to `pcm`. */
+function onDecoderError(err) {
+  if (S.decoder.errors >= 3 && S.formats.length > 1) {
+    showMessage(`The ${S.decoder.format} decoder failed (${err.message}); switching to ${S.formats[1]}.`, { hideAfterMs: MESSAGE_HIDE_MS });
+    useFormat(S.formats[1]);
+    if (conn.ws) connect();
+    return;
+  }
+  showMessage(`Skipped damaged audio (${err.message}).`, { hideAfterMs: MESSAGE_HIDE_MS });
+}
+
+/** Ask for `format` from the next connection on (and forget the better ones before it). */
+function useFormat(format) {
+  const i = S.formats.indexOf(format);
+  if (i > 0) S.formats = S.formats.slice(i);
+  if (S.decoder) S.decoder.close();
+  S.decoder = createDecoder(format, { onChunk, onError: onDecoderError });
+}
+
+/** `now` (binary formats): the chord, section and parameters from chunk `seq` on. */
+function onNow(m, epoch) {
+  if (!Number.isInteger(m.seq) || m.seq < 0) return;
+  const params = m.params && typeof m.params === 'object' ? S.facts.sanitize({ ...S.settings.params, ...m.params }) : null;
+  nowPlaying.recordNow(epoch, m.seq, {
+    chord: typeof m.chord === 'string' ? m.chord : undefined,
+    section: Number.isInteger(m.section) ? m.section : undefined,
+    timestamp: m.timestamp,
+    params,
+  });
 }
 
 function onStatus(m) {
@@ -442,6 +507,7 @@ function tick() {
     underruns: st ? st.underruns : 0,
     sampleRate: player.ctx ? player.ctx.sampleRate : null,
     format: S.decoder.format,
+    kbps: received.kbps(performance.now()),
   });
   if (sleep.state === 'running' || sleep.state === 'held') renderSleep(sleep, S.choosingCustom);
   if (sleep.due()) sleepControl.check();
@@ -527,6 +593,11 @@ function snapshot() {
     acked: S.acked,
     params: S.settings ? { ...S.settings.params } : null,
     volume: S.settings ? S.settings.volume : null,
+    format: S.decoder ? S.decoder.format : null,
+    formats: [...S.formats],
+    decoder: S.decoder ? S.decoder.stats() : null,
+    kbps: received.kbps(performance.now()),
+    bytesReceived: received.total,
     firstAudioMs: measures.firstAudioMs,
     e2eMs: measures.e2eMs,
     rttMs: conn ? conn.rttMs : null,
@@ -573,6 +644,13 @@ async function main() {
     reopen: connect,
   });
   bindNetwork();
+  useFormat('json');
+  const formats = supportedFormats(window).then((f) => {
+    // `?format=pcm` (or json) asks for a lesser format than the best this browser decodes.
+    const asked = f.indexOf(pageQuery.get('format'));
+    S.formats = asked > 0 ? f.slice(asked) : f;
+    useFormat(S.formats[0]);
+  });
   // Audio starts while the facts load: the first chunks wait (decoded) for the worklet.
   const audio = player.setup(80).then(() => {
     if (!player.running) gestures.wait();
@@ -615,6 +693,7 @@ async function main() {
   });
   stations.refresh();
   setInterval(() => stations.refresh(), STATIONS_REFRESH_MS);
+  await formats; // AudioDecoder.isConfigSupported answers at once; it ran while the facts loaded
   if (!S.offline) connect();
   await audio;
   player.setVolume(S.settings.volume);

@@ -8,6 +8,7 @@ const MAX_CHORDS = 8;
 export class NowPlaying {
   constructor() {
     this.chunks = new Map(); // `${epoch}:${seq}` -> {chord, section, timestamp, params}
+    this.nows = []; // [{epoch, seq, info}] from `now` messages (binary formats): info from seq on
     this.timeline = []; // [{epoch, seq, params}] parameters in force from seq on
     this.chords = []; // [{chord, section}] recent chords heard, oldest first
     this.last = null; // the last chunk seen playing
@@ -17,6 +18,21 @@ export class NowPlaying {
   recordChunk(epoch, seq, info) {
     this.chunks.set(`${epoch}:${seq}`, info);
     if (this.chunks.size > MAX_CHUNKS) this.chunks.delete(this.chunks.keys().next().value);
+  }
+
+  /**
+   * A `now` message (binary formats): the chord, section and parameters (validated or null) of
+   * chunk `seq` and the chunks after it, until the next `now`.
+   */
+  recordNow(epoch, seq, info) {
+    this.nows.push({ epoch, seq, info });
+    if (this.nows.length > MAX_TIMELINE) this.nows.splice(0, this.nows.length - MAX_TIMELINE);
+  }
+
+  nowAt(epoch, seq) {
+    let best = null;
+    for (const e of this.nows) if (e.epoch === epoch && e.seq <= seq && (!best || e.seq >= best.seq)) best = e;
+    return best ? best.info : null;
   }
 
   /** Parameters in force from chunk `seq` of connection `epoch` on (a status or a params ack). */
@@ -32,7 +48,14 @@ export class NowPlaying {
   }
 
   info(playing) {
-    return playing ? this.chunks.get(`${playing.epoch}:${playing.seq}`) || null : null;
+    if (!playing) return null;
+    const chunk = this.chunks.get(`${playing.epoch}:${playing.seq}`) || null;
+    const now = this.nowAt(playing.epoch, playing.seq);
+    if (!now) return chunk;
+    // Binary formats: the chunk's own record has its timestamp; the music comes from `now`.
+    const merged = { ...now, timestamp: undefined };
+    if (chunk) for (const [k, v] of Object.entries(chunk)) if (v !== undefined && v !== null) merged[k] = v;
+    return merged;
   }
 
   /** The worklet reports `playing` ({epoch, seq}) as audible: note its chord once. */

@@ -152,6 +152,7 @@ export function renderDetails(d) {
   setText('st-underruns', String(d.underruns));
   setText('st-rate', d.sampleRate ? `${d.sampleRate} Hz` : '—');
   setText('st-format', d.format || '—');
+  setText('st-kbps', d.kbps !== null && d.kbps !== undefined ? `${Math.round(d.kbps)} kbps` : '—');
 }
 
 /** The sleep timer's line: the countdown, held (paused: not counting) or ended. */

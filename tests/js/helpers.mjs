@@ -47,3 +47,19 @@ export function maxStep(samples, from = 1, to = samples.length) {
   for (let i = Math.max(1, from); i < to; i++) m = Math.max(m, Math.abs(samples[i] - samples[i - 1]));
   return m;
 }
+
+/** A frame built from the contract's table by hand (websocket-protocol.md, "Binary audio frames"). */
+export function frameBytes({ codec = 2, channels = 2, reserved = 0, rate = 48000, frames = 4800, seq = 0, ts = 1764107400.125, payload = new Uint8Array(0), magic = 'AUR2' } = {}) {
+  const b = Buffer.alloc(32 + payload.length);
+  b.write(magic, 0, 'latin1');
+  b.writeUInt8(codec, 4);
+  b.writeUInt8(channels, 5);
+  b.writeUInt16LE(reserved, 6);
+  b.writeUInt32LE(rate, 8);
+  b.writeUInt32LE(frames, 12);
+  b.writeBigUInt64LE(BigInt(seq), 16);
+  b.writeDoubleLE(ts, 24);
+  Buffer.from(payload).copy(b, 32);
+  // An ArrayBuffer exactly like a WebSocket's binaryType 'arraybuffer' message.
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length);
+}

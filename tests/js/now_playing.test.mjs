@@ -35,3 +35,24 @@ test('measures: end-to-end latency, change to audible, and the telemetry message
   assert.deepEqual(msg, { type: 'telemetry', played_seq: 10, played_at: 1001, buffered_ms: 151.3, underruns: 2, timestamp: 1002, rtt_ms: 12.35 });
   assert.equal(telemetryMessage(st, { epoch: 3, playedAtUnix, underrunBase: 0, rttMs: null, nowS: 0 }), null);
 });
+
+test('`now` messages (binary formats) describe their chunk and the ones after it, per connection', () => {
+  const np = new NowPlaying();
+  const p = { key: 62, mode: 'dorian', bpm: 60, intensity: 0.5 };
+  np.recordNow(1, 0, { chord: 'D min7', section: 1, params: p });
+  np.recordNow(1, 12, { chord: 'G 7', section: 1, params: p });
+  np.recordNow(2, 0, { chord: 'C maj7', section: 0, params: null });
+  assert.equal(np.info({ epoch: 1, seq: 11 }).chord, 'D min7');
+  assert.equal(np.info({ epoch: 1, seq: 12 }).chord, 'G 7');
+  assert.equal(np.info({ epoch: 1, seq: 400 }).chord, 'G 7');
+  assert.equal(np.info({ epoch: 2, seq: 3 }).chord, 'C maj7');
+  assert.equal(np.info({ epoch: 3, seq: 3 }), null);
+  // A chunk's own record (its timestamp, from the binary frame) joins the music of its `now`.
+  np.recordChunk(1, 13, { timestamp: 99.5 });
+  assert.deepEqual(np.info({ epoch: 1, seq: 13 }), { chord: 'G 7', section: 1, params: p, timestamp: 99.5 });
+  assert.equal(np.info({ epoch: 1, seq: 14 }).timestamp, undefined); // not the `now` message's time
+  assert.deepEqual(np.params({ epoch: 1, seq: 5 }, null), p);
+  np.notePlaying({ epoch: 1, seq: 3 });
+  np.notePlaying({ epoch: 1, seq: 13 });
+  assert.deepEqual(np.chords.map((c) => c.chord), ['D min7', 'G 7']);
+});
