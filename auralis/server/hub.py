@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from starlette import status
@@ -38,6 +40,17 @@ class Listener(Protocol):
     def request_close(self, code: int, reason: str, *, flush: bool = True, goodbye: bool = False) -> None: ...
 
     def abort(self) -> None: ...
+
+
+#: Threads of the loop's default executor: Python's own default size, started at once.
+EXECUTOR_THREADS = min(32, (os.cpu_count() or 1) + 4)
+
+
+def _start_every_thread(executor: ThreadPoolExecutor, n: int) -> None:
+    """Make `executor` start all `n` of its threads now (each task waits until all n run)."""
+    barrier = threading.Barrier(n)
+    for future in [executor.submit(barrier.wait, 10) for _ in range(n)]:
+        future.result()
 
 
 class Hub:
@@ -78,12 +91,19 @@ class Hub:
                 extra={"event": "opus_unavailable", "error": self.opus_unavailable, "install": OPUS_INSTALL},
             )
         self._loaded = asyncio.Event()
-        self._loader = threading.Thread(target=self._load, args=(loop,), name="auralis-soundfont", daemon=True)
+        # The loop's default executor (streams open there) at its full size from the start, so the
+        # thread count is fixed once the server is up instead of growing with bursts of listeners.
+        executor = ThreadPoolExecutor(max_workers=EXECUTOR_THREADS, thread_name_prefix="auralis-io")
+        loop.set_default_executor(executor)
+        self._loader = threading.Thread(
+            target=self._load, args=(loop, executor), name="auralis-soundfont", daemon=True
+        )
         self._loader.start()
 
-    def _load(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _load(self, loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor) -> None:
         started = time.perf_counter()
         try:
+            _start_every_thread(executor, EXECUTOR_THREADS)
             self._load_engine(started)
         finally:
             try:

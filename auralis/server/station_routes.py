@@ -168,7 +168,7 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
             lines.append(f"{base}/stream/{name}.ogg")
         return Response("\n".join(lines) + "\n", media_type="audio/x-mpegurl")
 
-    @app.get("/stream/{filename}", tags=["stations"])
+    @app.get("/stream/{filename}", tags=["stations"], include_in_schema=False)  # endless audio, not an API answer
     async def station_stream(filename: str, request: Request) -> Response:
         """A station as an endless Ogg Opus or MP3 stream (ICY metadata on request)."""
         name, _, ext = filename.rpartition(".")
@@ -217,12 +217,12 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
         headers = stream_headers(HTTP_FORMATS[ext], title, "A personal Auralis stream", ICY_METAINT if icy else None)
         return HttpListener(hub, personal_pieces(hub, stream, encoder, title), headers, icy=icy)
 
-    @app.get("/stream.ogg", tags=["stations"])
+    @app.get("/stream.ogg", tags=["stations"], include_in_schema=False)  # endless audio, not an API answer
     async def personal_ogg(request: Request) -> Response:
         """A personal (not interactive) Ogg Opus stream: key, mode, bpm, intensity, preset, seed."""
         return await personal(request, "ogg")
 
-    @app.get("/stream.mp3", tags=["stations"])
+    @app.get("/stream.mp3", tags=["stations"], include_in_schema=False)  # endless audio, not an API answer
     async def personal_mp3(request: Request) -> Response:
         """A personal (not interactive) MP3 stream: key, mode, bpm, intensity, preset, seed."""
         return await personal(request, "mp3")

@@ -831,7 +831,9 @@ async def run_soak(
                                 {
                                     "type": "telemetry",
                                     "played_seq": log.seqs[-1],
-                                    "played_at": time.time() + 0.2,
+                                    # the last chunk received plays now: a report the server can check
+                                    # (one that claims a future play time is dropped as inconsistent)
+                                    "played_at": time.time(),
                                     "buffered_ms": 200.0,
                                     "underruns": 0,
                                     "timestamp": time.time(),

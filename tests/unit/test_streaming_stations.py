@@ -318,17 +318,17 @@ out = []
 def on_chunk(station, cs):
     out.append({"i": cs.index, "chord": cs.chord, "section": cs.section, "params": cs.params.as_dict(),
                 "ev": [[round(e.time, 6), e.kind, e.channel, e.pitch, e.velocity, e.text] for e in cs.events]})
-    print(json.dumps({"i": cs.index}), flush=True)
+    print("@@" + json.dumps({"i": cs.index}), flush=True)
 hub = Stations(DEFAULT_STATIONS, sys.argv[1], on_chunk=on_chunk, preroll_chunks=20)
 hub.start()
-print(json.dumps({"ready": True}), flush=True)
+print("@@" + json.dumps({"ready": True}), flush=True)
 change_at = float(sys.stdin.readline())  # the operator change, as another instance would relay it
 hub.set_params("focus", MusicParams(key=65, mode="lydian", bpm=72, intensity=0.7), at=change_at)
 if sys.argv[2] == "listen-first":
     r = hub.listen("focus")
 sys.stdin.read()  # until the test closes stdin
 hub.close()
-print(json.dumps({"chunks": out}), flush=True)
+print("@@" + json.dumps({"chunks": out}), flush=True)
 """
 
 
@@ -353,7 +353,9 @@ class Child:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            msg = json.loads(line)
+            if not line.startswith("@@"):  # anything else a library printed (FluidSynth's messages)
+                continue
+            msg = json.loads(line[2:])
             if "ready" in msg:
                 self.ready.set()
             elif "i" in msg:
