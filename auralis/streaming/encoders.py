@@ -65,17 +65,22 @@ class EncoderUnavailable(RuntimeError):
     """The library a format needs is missing; the message says what to install."""
 
 
-def opus_unavailable_reason() -> str | None:
-    """None when Opus encoding works here, else why not and what to install."""
+def codec_unavailable_reason(codec: str, install: str, library: str = "PyAV") -> str | None:
+    """None when PyAV can encode with `codec` here, else why not and what to install."""
     try:
         import av
     except ImportError as exc:
-        return f"the Opus library PyAV is not installed ({exc}); install it: {OPUS_INSTALL}"
+        return f"{library} is not installed ({exc}); install it: {install}"
     try:
-        av.codec.Codec("libopus", "w")
+        av.codec.Codec(codec, "w")
     except Exception as exc:  # noqa: BLE001 - any failure means no encoder
-        return f"PyAV {av.__version__} has no libopus encoder ({exc}); install it: {OPUS_INSTALL}"
+        return f"PyAV {av.__version__} has no {codec} encoder ({exc}); install it: {install}"
     return None
+
+
+def opus_unavailable_reason() -> str | None:
+    """None when Opus encoding works here, else why not and what to install."""
+    return codec_unavailable_reason("libopus", OPUS_INSTALL, library="the Opus library PyAV")
 
 
 def doctor_check() -> tuple[str, tuple[str, str] | None]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from auralis.streaming.chunk import SAMPLE_RATE, Chunk
-from auralis.streaming.encoders import EncoderUnavailable
+from auralis.streaming.encoders import EncoderUnavailable, codec_unavailable_reason
 
 CONTENT_TYPE = "audio/mpeg"
 MP3_BITRATE_KBPS = 128
@@ -20,15 +20,7 @@ MP3_INSTALL = "pip install av  (PyAV; its wheels include libmp3lame)"
 
 def mp3_unavailable_reason() -> str | None:
     """None when MP3 encoding works here, else why not and what to install."""
-    try:
-        import av
-    except ImportError as exc:
-        return f"PyAV is not installed ({exc}); install it: {MP3_INSTALL}"
-    try:
-        av.codec.Codec("libmp3lame", "w")
-    except Exception as exc:  # noqa: BLE001 - any failure means no encoder
-        return f"PyAV {av.__version__} has no libmp3lame encoder ({exc}); install it: {MP3_INSTALL}"
-    return None
+    return codec_unavailable_reason("libmp3lame", MP3_INSTALL)
 
 
 class Mp3Encoder:
