@@ -28,6 +28,7 @@ from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import RenderConfig, Renderer, to_pcm16
 from auralis.audio.soundfont import find_soundfont, validate_soundfont
 from auralis.music.params import MusicParams
+from auralis.music.timeline import Chase, Timeline, TimelineComposer, span_events
 
 BLOCK_FRAMES = 4410  # the stream chunk size (100 ms at 44.1 kHz)
 MAX_MINUTES = 24 * 60
@@ -35,6 +36,15 @@ FADE_S = 0.5
 TAIL_S = 4.0
 
 ProgressFn = Callable[[int, int], None]
+
+#: FluidSynth starts voices on its own 64-frame grid, and streams render 4,410-frame chunks: a
+#: render from the middle of a piece starts on a multiple of both (141,120 frames, 3.2 s), so its
+#: onsets land on the same frames, and its blocks on the same bounds, as the stream's.
+SPAN_GRID_FRAMES = 141_120
+#: How far before a span a render of it starts (the notes held there are struck again, the reverb,
+#: DC blocker, loudness ride and limiter start afresh): long enough for that difference to have
+#: died away when the span begins (measured in docs/renders.md, bench/bench_renders.py).
+DEFAULT_PREROLL_S = 32.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,3 +191,91 @@ def render_offline(
             tmp_mid.unlink(missing_ok=True)
             raise
     return OfflineResult(wav_path, midi_out, total, wall, len(all_events))
+
+
+@dataclass(frozen=True, slots=True)
+class SpanResult:
+    frames: int  # frames handed to ``on_pcm`` (the span)
+    rendered_from: float  # seconds: where synthesis started (the pre-roll's start)
+    events: list[Any]  # the span's events as a piece of its own (what its MIDI file holds)
+    wall_s: float
+
+
+def _span_frames(start: float, end: float, sr: int) -> tuple[int, int]:
+    for name, v in (("start", start), ("end", end)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"{name} must be a non-negative number of seconds, got {v!r}")
+    start_f, end_f = int(round(start * sr)), int(round(end * sr))
+    if end_f <= start_f:
+        raise ValueError(f"end ({end!r} s) must come after start ({start!r} s)")
+    if end_f > MAX_MINUTES * 60 * sr:
+        raise ValueError(f"end must be within {MAX_MINUTES} minutes of the stream's start, got {end!r} s")
+    return start_f, end_f
+
+
+def compose_span(timeline: Timeline, start: float, end: float, sample_rate: int = 44100) -> list[Any]:
+    """The events of ``[start, end)`` of the timeline's music, as a piece of their own
+    (`auralis.music.timeline.span_events`); composing only, no audio."""
+    start_f, end_f = _span_frames(start, end, sample_rate)
+    composer = TimelineComposer(timeline)
+    return span_events(composer.events_until(end_f / sample_rate), start_f / sample_rate, end_f / sample_rate)
+
+
+def render_span(
+    timeline: Timeline,
+    start: float,
+    end: float,
+    *,
+    on_pcm: Callable[[bytes], None],
+    preroll_s: float = DEFAULT_PREROLL_S,
+    soundfont: str | os.PathLike[str] | None = None,
+    progress: ProgressFn | None = None,
+    config: RenderConfig = RenderConfig(),
+) -> SpanResult:
+    """Render ``[start, end)`` seconds of the music a stream with this timeline played, handing
+    its 16-bit stereo PCM to ``on_pcm`` block by block.
+
+    The composer replays the timeline from the start (composing is cheap); synthesis starts
+    ``preroll_s`` before ``start`` (on the 3.2 s grid, `SPAN_GRID_FRAMES`) with the notes held
+    there struck again, in the stream's own 4,410-frame blocks and with the stream's dither. From
+    the stream's start (a render reaching back to 0) the samples are the stream's, byte for byte;
+    later, they match once the pre-roll's difference has died away (docs/renders.md). No fade,
+    no release: the span ends where it ends. ``progress(done, total)`` counts frames; an
+    exception it raises stops the render. ValueError for bad arguments, before any synthesis.
+    """
+    if isinstance(preroll_s, bool) or not isinstance(preroll_s, (int, float)) or not 0 <= preroll_s <= 600:
+        raise ValueError(f"preroll_s must be within 0..600 seconds, got {preroll_s!r}")
+    sr = config.sample_rate
+    start_f, end_f = _span_frames(start, end, sr)
+    sf = find_soundfont(soundfont)
+    validate_soundfont(sf, config.programs)
+    begin = max(0, (start_f - int(round(preroll_s * sr))) // SPAN_GRID_FRAMES * SPAN_GRID_FRAMES)
+    t0 = time.perf_counter()
+    composer = TimelineComposer(timeline)
+    history = composer.events_until(begin / sr) if begin else []
+    held = Chase()
+    held.feed(history)
+    events: list[Any] = list(history)
+    dither = TpdfDither(timeline.seed)
+    dither.skip(begin)  # as the stream's dither stood at that frame
+    total = end_f - begin
+    with Renderer(sf, config, start_frame=begin) as renderer:
+        pending = held.sounding(begin / sr) if begin else []
+        pos = begin
+        while pos < end_f:
+            block = composer.events_until((pos + BLOCK_FRAMES) / sr)  # whole chunks, as the stream
+            events.extend(block)
+            pcm = to_pcm16(renderer.render(pending + block, BLOCK_FRAMES), dither)
+            pending = []
+            lo, hi = max(start_f - pos, 0), min(end_f - pos, BLOCK_FRAMES)
+            if hi > lo:
+                on_pcm(pcm[lo * 4 : hi * 4])
+            pos += BLOCK_FRAMES
+            if progress is not None:
+                progress(min(pos, end_f) - begin, total)
+    return SpanResult(
+        frames=end_f - start_f,
+        rendered_from=begin / sr,
+        events=span_events(events, start_f / sr, end_f / sr),
+        wall_s=time.perf_counter() - t0,
+    )
