@@ -50,16 +50,17 @@ def live_stream(seconds: float, seed: int) -> tuple[np.ndarray, list, object]:
     changes = {int(seconds * 10 * 0.3): p0.with_changes(mode="lydian", bpm=72.0, intensity=0.7),
                int(seconds * 10 * 0.6): p0.with_changes(key=65, mode="aeolian", bpm=52.0, intensity=0.4)}
     with StreamEngine(find_soundfont(None), workers=2) as engine:
-        stream = engine.open_stream(p0, seed)
         produced: list = []
-        real = stream._composer.events_until
+        with engine._cond:  # no worker picks the stream before the spy is in place
+            stream = engine.open_stream(p0, seed)
+            real = stream._composer.events_until
 
-        def spy(t: float) -> list:
-            out = real(t)
-            produced.extend(out)
-            return out
+            def spy(t: float) -> list:
+                out = real(t)
+                produced.extend(out)
+                return out
 
-        stream._composer.events_until = spy  # what the stream's composer gave, as it gave it
+            stream._composer.events_until = spy  # what the stream's composer gave, as it gave it
         pcm = bytearray()
         n = 0
         while n < int(seconds * 10):

@@ -158,9 +158,10 @@ def _params(obj: Any, where: str) -> MusicParams:
     try:
         return MusicParams().with_changes(**obj)
     except (ValueError, TypeError) as exc:
-        text = str(exc)
-        names = [k for k in obj if isinstance(k, str) and k in text]
-        raise TimelineError(f"{where}.{names[0]}" if names else where, text) from None
+        text = str(exc)  # "bpm must be ..." or "unknown parameter 'colour'; ..."
+        first = text.split(" ", 1)[0]
+        name = first if first in obj else next((k for k in obj if f"{k!r}" in text), None)
+        raise TimelineError(f"{where}.{name}" if name else where, text) from None
 
 
 class TimelineComposer:

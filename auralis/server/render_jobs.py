@@ -41,7 +41,7 @@ from auralis.streaming.renders import FILE_FORMATS, init_worker, run_job
 log = logging.getLogger("auralis.server.renders")
 
 #: Finished jobs remembered at most (their files included), oldest forgotten first.
-MAX_KEPT_JOBS = 64
+MAX_KEPT_JOBS = 16
 #: How long a stopping server waits for a render process to notice the cancel event.
 STOP_TIMEOUT_S = 5.0
 

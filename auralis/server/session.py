@@ -114,9 +114,10 @@ class ListenerSession:
     def timeline(self) -> Timeline | None:
         """This stream's parameter timeline, ending at the audio sent so far (None before the
         stream opened)."""
-        if self.stream is None:
+        timeline = getattr(self.stream, "timeline", None)
+        if timeline is None:
             return None
-        return self.stream.timeline.with_end(round(self.chunks_sent * CHUNK_SECONDS, 3))
+        return timeline.with_end(round(self.chunks_sent * CHUNK_SECONDS, 3))
 
     # --- running -----------------------------------------------------------------------------
 
@@ -170,8 +171,10 @@ class ListenerSession:
                 round_trips.listener = None
             if self.stream is not None:
                 self.stream.close()
-                if hub.timelines is not None:  # the page may still download what was heard
-                    hub.timelines.keep(self.client_id, self.timeline)
+                timeline = self.timeline
+                timelines = getattr(hub, "timelines", None)
+                if timelines is not None and timeline is not None:  # the page may still download it
+                    timelines.keep(self.client_id, timeline)
             hub.sessions.discard(self)
             hub.monitor.count_disconnect()
             try:

@@ -33,17 +33,18 @@ CHUNKS = 450  # 45 s
 def heard(soundfont_path: Path):
     """A stream as a listener gets it: its chunks, every event its composer gave, its timeline."""
     with StreamEngine(soundfont_path, workers=2) as engine:
-        stream = engine.open_stream(P0, SEED, lead_chunks=3)
-        composer = stream._composer  # a spy on the stream's own composer: what it produced
         produced = []
-        real = composer.events_until
+        with engine._cond:  # (a reentrant lock) no worker picks the stream before the spy is in place
+            stream = engine.open_stream(P0, SEED, lead_chunks=3)
+            composer = stream._composer  # a spy on the stream's own composer: what it produced
+            real = composer.events_until
 
-        def spy(t: float):
-            out = real(t)
-            produced.extend(out)
-            return out
+            def spy(t: float):
+                out = real(t)
+                produced.extend(out)
+                return out
 
-        composer.events_until = spy  # type: ignore[method-assign]
+            composer.events_until = spy  # type: ignore[method-assign]
         chunks = []
         deadline = time.monotonic() + 120
         while len(chunks) < CHUNKS:
@@ -150,3 +151,35 @@ def test_files_in_each_format_read_back_with_decoders_we_did_not_write(heard, so
     with pytest.raises(ValueError, match="format"):
         render_file(timeline, start, end, "mp3", tmp_path / "a.mp3")
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_auralis_render_takes_the_same_timeline_file(heard, soundfont_path: Path, tmp_path: Path) -> None:
+    import json
+    import sys
+
+    pcm, _, timeline, _ = heard
+    script = Path(sys.executable).with_name("auralis")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "auralis.cli"]
+    doc = tmp_path / "timeline.json"
+    doc.write_text(json.dumps(timeline.with_end(3.0).to_json()))
+    wav = tmp_path / "t.wav"
+    r = subprocess.run([*cmd, "render", "--timeline", str(doc), "--wav", str(wav), "--midi", str(tmp_path / "t.mid"),
+                        "--soundfont", str(soundfont_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    with wave.open(str(wav), "rb") as f:
+        assert f.readframes(f.getnframes()) == pcm[: 3 * 44100].tobytes()  # to the timeline's end
+    assert (tmp_path / "t.mid").stat().st_size > 100
+    for extra, message in (
+        (["--seed", "3"], "--seed cannot go with --timeline"),
+        (["--preset", "sleep"], "--preset cannot go with --timeline"),
+        (["--from", "5", "--to", "2"], "end"),
+    ):
+        r = subprocess.run([*cmd, "render", "--timeline", str(doc), "--wav", str(wav), *extra],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and message in r.stderr, r.stderr
+    doc.write_text('{"format": "auralis-timeline", "version": 1, "seed": 1, "params": {"bpm": 9}}')
+    r = subprocess.run([*cmd, "render", "--timeline", str(doc), "--wav", str(wav)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "timeline.params.bpm" in r.stderr, r.stderr
+    r = subprocess.run([*cmd, "render", "--timeline", str(tmp_path / "missing.json"), "--wav", str(wav)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "cannot read the timeline" in r.stderr, r.stderr
