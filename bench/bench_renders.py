@@ -5,15 +5,15 @@ Part 1 (one process): a real stream (StreamEngine, FluidSynth, FluidR3) plays `-
 parameter changes handed over while its workers render; its timeline is then rendered back:
 
 - from the stream's start: byte-identical PCM? identical span MIDI events?
-- the last `--span` seconds with no pre-roll (the held notes struck again at the span's start):
-  the Pearson correlation with the stream in 1 s windows, and the **settle time**: from when on
-  every window stays >= 0.99 (the reverb, the notes' attacks and the loudness ride of the fresh
-  start have died away);
-- the same span with the default pre-roll (`DEFAULT_PREROLL_S`): the lowest window correlation;
+- the last seconds (from a point of the 16 s grid) with no pre-roll (the held notes struck again at
+  the span's start): the Pearson correlation with the stream in 1 s windows, and the **settle
+  time**: from when on every window stays >= 0.99 (the notes held at the start have ended and
+  their release and the reverb died away);
+- the same span with the automatic pre-roll (`synthesis_start`): its length, the lowest window;
 - render speed (audio seconds per wall second) and MIDI identity.
 
 Part 2 (a real server): `--listeners` pcm listeners; the p50/p99/max chunk inter-arrival over
-`--measure` seconds without a render, then while a 10-minute WAV render runs (POST /api/renders);
+`measure` seconds without a render, then while a 10-minute WAV render runs (POST /api/renders);
 server underruns from /api/metrics. Same server, same listeners, back to back.
 
     .venv/bin/python bench/bench_renders.py            # full (about 4 minutes)
@@ -34,7 +34,7 @@ import numpy as np
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from auralis.audio.offline import DEFAULT_PREROLL_S, render_span  # noqa: E402
+from auralis.audio.offline import render_span  # noqa: E402
 from auralis.audio.soundfont import find_soundfont  # noqa: E402
 from auralis.music.params import MusicParams  # noqa: E402
 from auralis.music.timeline import span_events  # noqa: E402
@@ -89,8 +89,8 @@ def windows(a: np.ndarray, b: np.ndarray, w: int = SR) -> list[float]:
 
 def part1(seconds: float, span: float, seeds: list[int]) -> None:
     print(f"## Exactness: a {seconds:g} s stream with two live changes, its last {span:g} s rendered back\n")
-    print("| seed | from 0: bytes equal | span MIDI equal | no pre-roll: first window / settle time (>= 0.99 from) "
-          f"| pre-roll {DEFAULT_PREROLL_S:g} s: lowest window | render speed (x real time) |")
+    print("| seed | from 0: bytes equal | span MIDI equal | cold start at the span: first window / settle time "
+          "(every later 1 s window >= 0.99) | automatic pre-roll: length / lowest window | render speed (x real time) |")
     print("|---|---|---|---|---|---|")
     for seed in seeds:
         pcm, produced, timeline = live_stream(seconds, seed)
@@ -102,10 +102,11 @@ def part1(seconds: float, span: float, seeds: list[int]) -> None:
         want = pcm[int(start * SR) :]
         parts = []
         cold = render_span(timeline, start, end, on_pcm=parts.append, preroll_s=0)
+        assert cold.rendered_from == start, "the span must start on the 16 s grid"
         got = np.frombuffer(b"".join(parts), dtype="<i2").reshape(-1, 2)
         wc = windows(got, want)
         below = [i for i, c in enumerate(wc) if c < 0.99]
-        settle = (below[-1] + 1) if below else 0
+        settle = f"{below[-1] + 1} s" if not below or below[-1] + 1 < len(wc) else f"> {len(wc)} s"
         parts = []
         t0 = time.perf_counter()
         warm = render_span(timeline, start, end, on_pcm=parts.append)
@@ -114,7 +115,8 @@ def part1(seconds: float, span: float, seeds: list[int]) -> None:
         ww = windows(got, want)
         midi = warm.events == span_events(produced, start, end) == cold.events
         speed = (end - warm.rendered_from) / wall
-        print(f"| {seed} | {exact} | {midi} | {wc[0]:.3f} / {settle} s | {min(ww):.4f} | {speed:.1f} |", flush=True)
+        print(f"| {seed} | {exact} | {midi} | {wc[0]:.3f} / {settle} | {start - warm.rendered_from:g} s / {min(ww):.4f} "
+              f"| {speed:.1f} |", flush=True)
 
 
 async def listen(url: str, seed: int, t_from: float, t_to: float, arrivals: list[float]) -> None:
@@ -182,11 +184,11 @@ def main() -> None:
     ap.add_argument("--skip-server", action="store_true")
     args = ap.parse_args()
     if args.quick:
-        part1(90.0, 40.0, [1])
+        part1(96.0, 48.0, [1])
         if not args.skip_server:
             asyncio.run(part2(4, 15.0, 300.0))
     else:
-        part1(180.0, 90.0, [1, 2, 3])
+        part1(176.0, 96.0, [1, 2, 3])
         if not args.skip_server:
             asyncio.run(part2(8, 30.0, 600.0))
 

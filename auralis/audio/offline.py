@@ -37,14 +37,20 @@ TAIL_S = 4.0
 
 ProgressFn = Callable[[int, int], None]
 
-#: FluidSynth starts voices on its own 64-frame grid, and streams render 4,410-frame chunks: a
-#: render from the middle of a piece starts on a multiple of both (141,120 frames, 3.2 s), so its
-#: onsets land on the same frames, and its blocks on the same bounds, as the stream's.
-SPAN_GRID_FRAMES = 141_120
-#: How far before a span a render of it starts (the notes held there are struck again, the reverb,
-#: DC blocker, loudness ride and limiter start afresh): long enough for that difference to have
-#: died away when the span begins (measured in docs/renders.md, bench/bench_renders.py).
-DEFAULT_PREROLL_S = 32.0
+#: Where a render from the middle of a piece may start: a multiple of the 4,410-frame chunk (the
+#: stream's blocks), of FluidSynth's 64-frame voice grid (onsets) and of its reverb's modulation
+#: (a 1 Hz LFO on the delay lines, stepped every 50 frames from the synth's creation): 705,600
+#: frames, 16 s. Off this grid the reverb's modulation runs at another phase and the audio never
+#: correlates above ~0.9 with the stream's, however long it plays (measured).
+SPAN_GRID_FRAMES = 705_600
+#: The least pre-roll (reverb tails, the DC blocker, the loudness ride and the limiter settle).
+MIN_PREROLL_S = 16.0
+#: A note sounding where synthesis starts is struck there afresh: its sample loop runs at another
+#: phase than the stream's until the note ends. So a render starts before the onset of every note
+#: that still sounds RELEASE_S before the span (its release and reverb included; docs/renders.md).
+RELEASE_S = 8.0
+#: The furthest back a render starts (a drone held for longer is accepted, less exactly).
+MAX_PREROLL_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,13 +227,36 @@ def compose_span(timeline: Timeline, start: float, end: float, sample_rate: int 
     return span_events(composer.events_until(end_f / sample_rate), start_f / sample_rate, end_f / sample_rate)
 
 
+def synthesis_start(events: list[Any], start_f: int, sr: int = 44100) -> int:
+    """The frame a render of a span starting at `start_f` begins synthesis at (see RELEASE_S):
+    on the grid, at least MIN_PREROLL_S early, and at or before the onset of every note that
+    still sounds RELEASE_S before the span; at most MAX_PREROLL_S early. `events`: the music up
+    to the span's start, in order."""
+    sounding: dict[tuple[int, int], float] = {}
+    intervals: list[tuple[float, float]] = []
+    for ev in events:
+        key = (ev.channel, ev.pitch)
+        if ev.kind == "note_on" and ev.velocity > 0:
+            if key in sounding:
+                intervals.append((sounding[key], ev.time))
+            sounding[key] = ev.time
+        elif ev.kind in ("note_on", "note_off") and key in sounding:
+            intervals.append((sounding.pop(key), ev.time))
+    intervals += [(on, math.inf) for on in sounding.values()]
+    late = start_f / sr - RELEASE_S
+    want = min([start_f - int(round(MIN_PREROLL_S * sr))]
+               + [int(math.floor(on * sr)) for on, off in intervals if off > late])
+    floor = start_f - int(round(MAX_PREROLL_S * sr))
+    return max(0, max(want, floor) // SPAN_GRID_FRAMES * SPAN_GRID_FRAMES)
+
+
 def render_span(
     timeline: Timeline,
     start: float,
     end: float,
     *,
     on_pcm: Callable[[bytes], None],
-    preroll_s: float = DEFAULT_PREROLL_S,
+    preroll_s: float | None = None,
     soundfont: str | os.PathLike[str] | None = None,
     progress: ProgressFn | None = None,
     config: RenderConfig = RenderConfig(),
@@ -236,21 +265,27 @@ def render_span(
     its 16-bit stereo PCM to ``on_pcm`` block by block.
 
     The composer replays the timeline from the start (composing is cheap); synthesis starts
-    ``preroll_s`` before ``start`` (on the 3.2 s grid, `SPAN_GRID_FRAMES`) with the notes held
-    there struck again, in the stream's own 4,410-frame blocks and with the stream's dither. From
+    before ``start`` (`synthesis_start`; ``preroll_s``: exactly that much earlier instead, on the
+    16 s grid `SPAN_GRID_FRAMES`) with the notes held there struck again, in the stream's own
+    4,410-frame blocks and with the stream's dither. From
     the stream's start (a render reaching back to 0) the samples are the stream's, byte for byte;
     later, they match once the pre-roll's difference has died away (docs/renders.md). No fade,
     no release: the span ends where it ends. ``progress(done, total)`` counts frames; an
     exception it raises stops the render. ValueError for bad arguments, before any synthesis.
     """
-    if isinstance(preroll_s, bool) or not isinstance(preroll_s, (int, float)) or not 0 <= preroll_s <= 600:
-        raise ValueError(f"preroll_s must be within 0..600 seconds, got {preroll_s!r}")
+    if preroll_s is not None and (
+        isinstance(preroll_s, bool) or not isinstance(preroll_s, (int, float)) or not 0 <= preroll_s <= MAX_PREROLL_S
+    ):
+        raise ValueError(f"preroll_s must be within 0..{MAX_PREROLL_S:g} seconds, got {preroll_s!r}")
     sr = config.sample_rate
     start_f, end_f = _span_frames(start, end, sr)
     sf = find_soundfont(soundfont)
     validate_soundfont(sf, config.programs)
-    begin = max(0, (start_f - int(round(preroll_s * sr))) // SPAN_GRID_FRAMES * SPAN_GRID_FRAMES)
     t0 = time.perf_counter()
+    if preroll_s is None:
+        begin = synthesis_start(TimelineComposer(timeline).events_until(start_f / sr), start_f, sr)
+    else:
+        begin = max(0, (start_f - int(round(preroll_s * sr))) // SPAN_GRID_FRAMES * SPAN_GRID_FRAMES)
     composer = TimelineComposer(timeline)
     history = composer.events_until(begin / sr) if begin else []
     held = Chase()

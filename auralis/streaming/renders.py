@@ -50,7 +50,7 @@ def render_file(
     opus_bitrate_kbps: int | None = None,
 ) -> Path:
     """Write ``[start, end)`` seconds of the timeline's music to `path` as `fmt` (ogg, wav, midi)."""
-    from auralis.audio.offline import DEFAULT_PREROLL_S, compose_span, render_span
+    from auralis.audio.offline import compose_span, render_span
     from auralis.music.export import write_midi
 
     if fmt not in FILE_FORMATS:
@@ -68,7 +68,7 @@ def render_file(
             try:
                 render_span(
                     timeline, start, end, on_pcm=sink.write, soundfont=soundfont, progress=progress,
-                    preroll_s=DEFAULT_PREROLL_S if preroll_s is None else preroll_s,
+                    preroll_s=preroll_s,
                 )
             finally:
                 sink.close()
