@@ -12,9 +12,10 @@ parameter changes handed over while its workers render; its timeline is then ren
 - the same span with the automatic pre-roll (`synthesis_start`): its length, the lowest window;
 - render speed (audio seconds per wall second) and MIDI identity.
 
-Part 2 (a real server): `--listeners` pcm listeners; the p50/p99/max chunk inter-arrival over
-`measure` seconds without a render, then while a 10-minute WAV render runs (POST /api/renders);
-server underruns from /api/metrics. Same server, same listeners, back to back.
+Part 2 (a real server): 8 pcm listeners; the p50/p99/max chunk inter-arrival and the server
+underruns (/api/metrics) over 20 s phases, alternately without a render and while 10-minute WAV
+renders run (POST /api/renders), three rounds on one server; medians of each kind. The machine is
+shared: the alternation is what makes the two comparable.
 
     .venv/bin/python bench/bench_renders.py            # full (about 4 minutes)
     .venv/bin/python bench/bench_renders.py --quick    # smaller (about 1.5 minutes)
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import struct
 import sys
 import time
@@ -135,62 +137,83 @@ def stats(arrivals: list[float]) -> tuple[float, float, float]:
     return float(np.percentile(d, 50)), float(np.percentile(d, 99)), float(d.max())
 
 
-async def part2(listeners: int, measure: float, render_s: float) -> None:
-    print(f"\n## Other listeners during a render: {listeners} pcm listeners, {measure:g} s each phase\n")
-    with running_server() as srv:
-        warm = 3.0
-        t0 = time.monotonic()
-        a1: list[list[float]] = [[] for _ in range(listeners)]
-        tasks = [asyncio.create_task(listen(srv.ws_url, 500 + i, t0 + warm, t0 + warm + measure, a1[i])) for i in range(listeners)]
-        await asyncio.gather(*tasks)
-        m0 = srv.metrics()
-        a2: list[list[float]] = [[] for _ in range(listeners)]
-        t0 = time.monotonic()
-        tasks = [asyncio.create_task(listen(srv.ws_url, 500 + i, t0 + warm, t0 + warm + measure, a2[i])) for i in range(listeners)]
-        await asyncio.sleep(warm)
-        timeline = {"format": "auralis-timeline", "version": 1, "seed": 11, "params": {"mode": "dorian"}, "changes": []}
-        async with httpx.AsyncClient(base_url=srv.url) as client:
+async def phase(srv, listeners: int, measure: float, render_s: float | None, seed0: int) -> dict:
+    """`listeners` pcm listeners for `measure` s after a 3 s warm-up; with `render_s`, a WAV
+    render of that length is posted when the measurement starts."""
+    import psutil
+
+    warm = 3.0
+    t0 = time.monotonic()
+    arrivals: list[list[float]] = [[] for _ in range(listeners)]
+    tasks = [asyncio.create_task(listen(srv.ws_url, seed0 + i, t0 + warm, t0 + warm + measure, arrivals[i]))
+             for i in range(listeners)]
+    m0 = await asyncio.to_thread(srv.metrics)
+    out: dict = {}
+    await asyncio.sleep(max(0.0, t0 + warm - time.monotonic()))
+    if render_s is not None:
+        timeline = {"format": "auralis-timeline", "version": 1, "seed": seed0, "params": {"mode": "dorian"}, "changes": []}
+        async with httpx.AsyncClient(base_url=srv.url, timeout=10) as client:
             r = await client.post("/api/renders", json={"timeline": timeline, "from": 0, "to": render_s, "format": "wav"})
             r.raise_for_status()
             job = r.json()
-            started = time.monotonic()
-            progress_at_end = None
-            while True:
+            posted = time.monotonic()
+            policy = None
+            while time.monotonic() < t0 + warm + measure:
                 await asyncio.sleep(0.5)
                 job = (await client.get(job["url"])).json()
-                if time.monotonic() >= t0 + warm + measure and progress_at_end is None:
-                    progress_at_end = job["progress"]
-                if job["status"] in ("done", "failed"):
-                    break
-            render_wall = time.monotonic() - started
-        await asyncio.gather(*tasks)
-        m1 = srv.metrics()
-    base = [stats(a) for a in a1]
-    during = [stats(a) for a in a2]
-    print("| phase | inter-arrival p50 (ms, median over listeners) | p99 (ms, worst listener) | max (ms) | server underruns |")
-    print("|---|---|---|---|---|")
-    print(f"| no render | {np.median([s[0] for s in base]):.1f} | {max(s[1] for s in base):.1f} | {max(s[2] for s in base):.1f} | "
-          f"{m0['buffer_underruns']} |")
-    print(f"| during a {render_s / 60:g}-minute WAV render | {np.median([s[0] for s in during]):.1f} | "
-          f"{max(s[1] for s in during):.1f} | {max(s[2] for s in during):.1f} | {m1['buffer_underruns'] - m0['buffer_underruns']} |")
-    print(f"\np99 ratio during/without: {max(s[1] for s in during) / max(s[1] for s in base):.2f}; the render ({job['status']}) "
-          f"took {render_wall:.1f} s ({render_s / render_wall:.1f}x real time) and was at "
-          f"{(progress_at_end or 1) * 100:.0f}% when the measurement ended.")
+                for child in psutil.Process(srv.process.pid).children():
+                    if "spawn_main" in " ".join(child.cmdline()):  # the render process, once it runs
+                        policy = (child.nice(), os.sched_getscheduler(child.pid) == os.SCHED_IDLE)
+            out["progress"] = job["progress"]
+            out["elapsed"] = time.monotonic() - posted
+            out["policy"] = policy
+    await asyncio.gather(*tasks)
+    m1 = await asyncio.to_thread(srv.metrics)
+    st = [stats(a) for a in arrivals]
+    out.update(p50=float(np.median([x[0] for x in st])), p99=max(x[1] for x in st), max=max(x[2] for x in st),
+               underruns=m1["buffer_underruns"] - m0["buffer_underruns"])
+    return out
+
+
+async def part2(listeners: int, measure: float, render_s: float, rounds: int) -> None:
+    print(f"\n## Other listeners during a render: {listeners} pcm listeners, {measure:g} s per phase, one server, "
+          f"{rounds} rounds of (no render, render)\n")
+    rows = []
+    with running_server() as srv:
+        for k in range(rounds):
+            rows.append(("no render", await phase(srv, listeners, measure, None, 500 + 100 * k)))
+            rows.append((f"during a {render_s / 60:g}-minute WAV render", await phase(srv, listeners, measure, render_s, 550 + 100 * k)))
+    print("| round | phase | inter-arrival p50 (ms, median over listeners) | p99 (ms, worst listener) | max (ms) "
+          "| server underruns | render progress at the phase's end |")
+    print("|---|---|---|---|---|---|---|")
+    for i, (name, r) in enumerate(rows):
+        prog = f"{r['progress'] * 100:.0f}% after {r['elapsed']:.0f} s (nice, SCHED_IDLE: {r['policy']})" if "progress" in r else "-"
+        print(f"| {i // 2 + 1} | {name} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['underruns']} | {prog} |")
+    without = [r for name, r in rows if "progress" not in r]
+    during = [r for name, r in rows if "progress" in r]
+    med = lambda rs, key: float(np.median([r[key] for r in rs]))  # noqa: E731
+    print(f"\nmedians: p99 {med(without, 'p99'):.1f} ms without, {med(during, 'p99'):.1f} ms during "
+          f"(ratio {med(during, 'p99') / med(without, 'p99'):.2f}); underruns per phase {med(without, 'underruns'):g} "
+          f"without, {med(during, 'underruns'):g} during")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-server", action="store_true")
+    ap.add_argument("--only-server", action="store_true")
     args = ap.parse_args()
+    if args.only_server:
+        asyncio.run(part2(8, 15.0 if args.quick else 20.0, 600.0, 2 if args.quick else 3))
+        return
     if args.quick:
         part1(96.0, 48.0, [1])
         if not args.skip_server:
-            asyncio.run(part2(4, 15.0, 300.0))
+            asyncio.run(part2(8, 15.0, 600.0, 2))
     else:
         part1(176.0, 96.0, [1, 2, 3])
         if not args.skip_server:
-            asyncio.run(part2(8, 30.0, 600.0))
+            asyncio.run(part2(8, 20.0, 600.0, 3))
 
 
 if __name__ == "__main__":

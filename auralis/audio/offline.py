@@ -8,6 +8,9 @@ silence. The 16-bit conversion is TPDF-dithered (auralis.audio.dither) with nois
 from ``seed``, so the same arguments give byte-identical files (and no timestamps go in the
 headers). Files are written to a temporary name and renamed, so a failure leaves nothing
 half-written.
+
+`render_span` renders a span of a live stream's music from its parameter timeline
+(`auralis.music.timeline`): the downloads of what a listener heard (docs/renders.md).
 """
 
 from __future__ import annotations
@@ -267,9 +270,9 @@ def render_span(
     The composer replays the timeline from the start (composing is cheap); synthesis starts
     before ``start`` (`synthesis_start`; ``preroll_s``: exactly that much earlier instead, on the
     16 s grid `SPAN_GRID_FRAMES`) with the notes held there struck again, in the stream's own
-    4,410-frame blocks and with the stream's dither. From
-    the stream's start (a render reaching back to 0) the samples are the stream's, byte for byte;
-    later, they match once the pre-roll's difference has died away (docs/renders.md). No fade,
+    4,410-frame blocks and with the stream's dither. From the stream's start (synthesis reaching
+    back to 0) the samples are the stream's, byte for byte; later they correlate >= 0.99 with
+    them when synthesis starts before the onsets of the notes held into the span (docs/renders.md). No fade,
     no release: the span ends where it ends. ``progress(done, total)`` counts frames; an
     exception it raises stops the render. ValueError for bad arguments, before any synthesis.
     """

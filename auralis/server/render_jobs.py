@@ -2,8 +2,9 @@
 
 A job renders a span of a timeline's music to a file (`auralis.streaming.renders.run_job`) in a
 small pool of render **processes** (``AURALIS_RENDER_PROCESSES``, default 1), started with
-``spawn`` and niced (``AURALIS_RENDER_NICE``): a render runs flat out on its own interpreter, so
-it never holds the server's GIL, and the OS gives the listeners' render threads the CPU first.
+``spawn``, niced (``AURALIS_RENDER_NICE``) and, with ``AURALIS_RENDER_IDLE`` (default on), under
+Linux's SCHED_IDLE policy and the idle I/O class: a render runs on its own interpreter, so it never
+holds the server's GIL, and only on CPU time the listeners' render threads leave.
 The event loop only submits jobs and reads their progress (a queue the processes write to).
 
 Bounds: at most ``AURALIS_RENDER_QUEUE`` unfinished jobs server-wide (more: 503 with
@@ -117,7 +118,7 @@ class RenderService:
                 max_workers=self.settings.render_processes,
                 mp_context=self._ctx,
                 initializer=init_worker,
-                initargs=(self._progress, self._cancel, self.settings.render_nice),
+                initargs=(self._progress, self._cancel, self.settings.render_nice, self.settings.render_idle),
             )
         return self._pool
 

@@ -173,7 +173,11 @@ class Settings(BaseSettings):
         1800.0, ge=10.0, le=86_400.0, description="A finished render's file is kept this long"
     )
     render_nice: int = Field(
-        10, ge=0, le=19, description="Niceness of the render processes (listeners' streams go first)"
+        19, ge=0, le=19, description="Niceness of the render processes (listeners' streams go first)"
+    )
+    render_idle: bool = Field(
+        True, description="Render processes run under SCHED_IDLE and the idle I/O class (Linux): "
+        "only on CPU and disk time nothing else wants"
     )
     fault_injection: bool = Field(
         False, description="Development test hook: POST /debug/fault/{client_id} (never production)"

@@ -7,7 +7,7 @@ Files are written under a temporary name and renamed, so a failed or stopped ren
 nothing half-written.
 
 `run_job` is what a render process runs (`auralis.server.render_jobs` keeps a small pool of
-them, niced, so a render never takes CPU from the listeners' streams first): it reports progress
+them at the lowest priority, so a render only takes CPU the listeners' streams leave): it reports progress
 through a queue and stops when the cancel event is set.
 """
 
@@ -122,15 +122,33 @@ _progress_queue: Any = None
 _cancel: Any = None
 
 
-def init_worker(progress_queue: Any, cancel: Any, nice: int) -> None:
-    """A render process's initializer: where to report, when to stop, and a lower priority."""
-    global _progress_queue, _cancel
-    _progress_queue, _cancel = progress_queue, cancel
+def lower_priority(nice: int, idle: bool) -> None:
+    """Make this process yield to everything else: niced by `nice`, and with `idle` Linux's
+    SCHED_IDLE policy and the idle I/O class (it then runs only on CPU and disk time nothing else
+    wants). Best effort: where a call is refused the render still runs."""
     if nice:
         try:
             os.nice(nice)
-        except OSError:  # pragma: no cover - not permitted here; the render still runs
+        except OSError:  # pragma: no cover - not permitted here
             pass
+    if idle:
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # type: ignore[attr-defined]
+        except (AttributeError, OSError):  # pragma: no cover - not Linux
+            pass
+        try:
+            import psutil
+
+            psutil.Process().ionice(psutil.IOPRIO_CLASS_IDLE)
+        except (AttributeError, OSError, ImportError):  # pragma: no cover - not Linux
+            pass
+
+
+def init_worker(progress_queue: Any, cancel: Any, nice: int, idle: bool = True) -> None:
+    """A render process's initializer: where to report, when to stop, and a lower priority."""
+    global _progress_queue, _cancel
+    _progress_queue, _cancel = progress_queue, cancel
+    lower_priority(nice, idle)
 
 
 def run_job(job_id: str, timeline_json: dict[str, Any], start: float, end: float, fmt: str, path: str,
