@@ -78,14 +78,15 @@ class ListenerStream:
         self._lock = threading.Lock()  # buffer, flags, parameter schedule
         self._compose_lock = threading.Lock()  # the composer (worker vs update_params)
         self._composer = Composer(params=params, seed=seed)
+        self._composer_start = params
         self._renderer: Renderer | None = None
         self._dither = TpdfDither(seed)  # the 16-bit conversion's noise: same seed, same bytes
         self._buf: deque[Chunk] = deque()
         self._next_seq = 0
         self._chunk_params = params
         self._schedule: list[tuple[int, MusicParams]] = []  # (effective_seq, params)
-        #: The seed and every change at the beat the composer applies it (renders replay it).
-        self._timeline = Timeline(seed, params)
+        #: Every change at the beat the composer applies it (with the seed: the timeline renders replay).
+        self._changes: list[Change] = []
         self._chord: str | None = None
         self._section = 0
         self._error: BaseException | None = None
@@ -168,7 +169,9 @@ class ListenerStream:
                 self._schedule = [(s, p) for s, p in self._schedule if s < seq]
                 self._schedule.append((seq, params))
                 self.params = params
-                self._timeline = self._timeline.with_change(Change(beat, params, effective_time, seq))
+                if self._changes and self._changes[-1].beat == beat:  # the composer keeps the latest
+                    self._changes.pop()
+                self._changes.append(Change(beat, params, effective_time, seq))
         return seq
 
     @property
@@ -176,7 +179,7 @@ class ListenerStream:
         """The seed and every parameter change at the beat it took effect (auralis.music.timeline):
         what an offline render needs to give this stream's music again."""
         with self._lock:
-            return self._timeline
+            return Timeline(self.seed, self._composer_start, tuple(self._changes))
 
     def inject_fault(self, exc: BaseException | None = None, *, stage: str = "render") -> None:
         """Test hook: make this stream's next synthesis (``stage="render"``) or encoding
