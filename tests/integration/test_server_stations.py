@@ -217,6 +217,49 @@ def test_icy_metadata(server: ServerProcess) -> None:
     assert re.fullmatch(r"StreamTitle='bright \u2014 [A-G][#b]?[^']*';", titles[0]), titles
 
 
+def test_http_1_0_player_gets_a_close_delimited_stream(server: ServerProcess) -> None:
+    """HTTP/1.0 has no chunked coding: the endless body is the Ogg stream itself, close-delimited."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(b"GET /stream/focus.ogg HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        buf = b""
+        deadline = time.monotonic() + 15
+        while len(buf) < 40_000 and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            assert data, "stream ended"
+            buf += data
+    head, body = buf.split(b"\r\n\r\n", 1)
+    lines = head.lower().split(b"\r\n")
+    assert lines[0].startswith(b"http/1.1 200"), lines[0]
+    assert not any(line.startswith(b"transfer-encoding") for line in lines), head
+    assert b"connection: close" in lines and b"content-type: audio/ogg" in lines
+    # the body is Ogg pages back to back from its first byte: no chunk sizes in between
+    pos, pages, granules = 0, 0, []
+    while pos + 27 <= len(body):
+        assert body[pos : pos + 4] == b"OggS", (pos, body[pos : pos + 16])
+        segments = body[pos + 26]
+        if pos + 27 + segments > len(body):
+            break
+        size = 27 + segments + sum(body[pos + 27 : pos + 27 + segments])
+        if pos + size > len(body):
+            break
+        if pages == 0:
+            assert body[pos + 28 : pos + 36] == b"OpusHead"
+        granules.append(int.from_bytes(body[pos + 6 : pos + 14], "little"))
+        pos += size
+        pages += 1
+    assert pages >= 5, pages
+    assert granules[2:] == sorted(granules[2:]) and granules[-1] > granules[2], granules
+    # a counted response to an HTTP/1.0 client keeps its Content-Length
+    answer = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/status HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"content-length: *(\d+)", head, re.I).group(1))
+    assert length == len(body) and json.loads(body)["uptime_sec"] > 0, head
+
+
 def test_listing_counts_and_m3u(server: ServerProcess) -> None:
     m3u = httpx.get(f"{server.url}/stations.m3u", timeout=10)
     assert m3u.status_code == 200 and m3u.text.startswith("#EXTM3U")
