@@ -37,6 +37,7 @@ from auralis.server.telemetry import ListenerTelemetry
 from auralis.server.token_lease import ConnectionToken, Verifier
 from auralis.server.transport import ROUND_TRIPS
 from auralis.streaming.chunk import CHUNK_SECONDS
+from auralis.streaming.engine import StreamLimitReached
 
 log = logging.getLogger("auralis.server.session")
 
@@ -221,7 +222,15 @@ class ListenerSession:
                         lead_chunks=self.settings.lead_chunks,
                         capacity=self.settings.ring_capacity,
                         encoder=hub.new_encoder(self.format),
+                        limit=self.settings.max_personal_streams,
                     )
+                )
+            except StreamLimitReached as full:
+                log.info("listener refused: personal streams at capacity",
+                         extra={"event": "ws_refused", "client_id": self.client_id})
+                self.request_close(
+                    status.WS_1013_TRY_AGAIN_LATER,
+                    f"server at capacity ({full.limit} personal streams); try again later or listen to a station",
                 )
             except Exception:
                 log.exception(
