@@ -512,3 +512,72 @@ def test_ws_station_listener_that_stops_reading_is_dropped(server: ServerProcess
         assert n > 0, "the listener that stopped reading was not dropped within 60 s"
     finally:
         slow.close()
+
+
+async def _http_readers(port: int, path: str, n: int, seconds: float, slow: bool) -> dict[str, Any]:
+    """`n` raw-socket HTTP readers of `path` for `seconds` (and, with `slow`, one more that
+    sends its request and never reads): each healthy reader's arrival gaps and bytes."""
+    gaps: list[float] = []
+    received = [0] * n
+    ended = [False] * n
+
+    async def reader(i: int, start: asyncio.Event, stop: float) -> None:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        await r.readuntil(b"\r\n\r\n")
+        await start.wait()
+        last = time.monotonic()
+        try:
+            while (now := time.monotonic()) < stop:
+                data = await asyncio.wait_for(r.read(65536), stop - now + 1)
+                if not data:
+                    ended[i] = True
+                    return
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+                received[i] += len(data)
+        except TimeoutError:
+            pass
+        finally:
+            w.close()
+
+    start = asyncio.Event()
+    stop = time.monotonic() + 3 + seconds
+    tasks = [asyncio.create_task(reader(i, start, stop)) for i in range(n)]
+    lazy = None
+    if slow:
+        lazy = socket.socket()
+        lazy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        lazy.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(lazy, ("127.0.0.1", port))
+        lazy.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    await asyncio.sleep(3)  # every reader connected and past its start burst
+    gaps.clear()
+    start.set()
+    await asyncio.gather(*tasks)
+    if lazy is not None:
+        lazy.close()
+    return {"gaps": gaps, "received": received, "ended": ended}
+
+
+def test_http_reader_that_never_reads_is_dropped_beside_100_healthy_readers() -> None:
+    """Issue 10: a player that never reads is dropped at the ring bound; 100 healthy readers of
+    the same station keep their pace (p99 arrival gap with it against without it, one run)."""
+    env = {"AURALIS_MAX_CONNECTIONS": "128", "AURALIS_STATION_RING_CHUNKS": "20"}
+    seconds = 20.0  # its buffers (about 7 s of audio) fill, then the 5 s send timeout or the ring cuts it
+    with running_server(env=env) as srv:
+        without = asyncio.run(_http_readers(srv.port, "/stream/focus.ogg", 100, 8.0, slow=False))
+        with_slow = asyncio.run(_http_readers(srv.port, "/stream/focus.ogg", 100, seconds, slow=True))
+        logs = srv.logs()
+    p99 = {name: float(np.percentile(r["gaps"], 99)) * 1000 for name, r in (("without", without), ("with", with_slow))}
+    low = {name: min(r["received"]) for name, r in (("without", without), ("with", with_slow))}
+    print(f"\n100 healthy HTTP readers: arrival-gap p99 {p99['without']:.0f} ms without, "
+          f"{p99['with']:.0f} ms beside a reader that never reads; fewest bytes {low}")
+    assert not any(without["ended"]) and not any(with_slow["ended"])  # no healthy reader dropped
+    # 96 kbps Ogg Opus: 12 KB/s; each healthy reader got at least 0.9 of real time
+    assert low["without"] >= 0.9 * 12_000 * 8.0 and low["with"] >= 0.9 * 12_000 * seconds, low
+    assert p99["with"] < 500 and p99["with"] <= 2 * max(p99["without"], 150), p99
+    # dropped at the ring bound, or cut when its socket's buffers stay full past the send timeout
+    dropped = logs.count("http listener too slow") + logs.count("http listener cut")
+    assert dropped == 1, "the reader that never reads was not dropped once"
