@@ -31,10 +31,10 @@ from auralis.music.dynamics import EXPRESSION_CC, Swell, expression, shape_curve
 from auralis.music.events import BASS_CHANNEL, MELODY_CHANNEL, PAD_CHANNEL, Event
 from auralis.music.form import BREATH, SectionTraits, SeedProfile
 from auralis.music.harmony import color, new_cycle
-from auralis.music.melody import VELOCITY_MAX, VELOCITY_MIN, MelodyLine, Sound
+from auralis.music.melody import UNKNOWN, VELOCITY_MAX, VELOCITY_MIN, MelodyLine, Sound
 from auralis.music.motifs import MAX_MOTIFS, Motif, draw_motif
 from auralis.music.params import MusicParams
-from auralis.music.phrases import SHAPE_START, Phrase, plan_phrase, rest_seconds
+from auralis.music.phrases import SHAPE_START, Phrase, plan_phrase, rest_seconds, truncated
 from auralis.music.rhythm import TICKS_PER_BEAT, humanise, phrase_lag, unit
 from auralis.music.theory import Chord, pc_name, scale_pcs
 from auralis.music.voicing import voice
@@ -63,6 +63,7 @@ MOTIF_WEIGHTS = (0.78, 0.12, 0.06, 0.04)
 #: Chance that the section's main motif (the piece's theme) carries over to the next section,
 #: and that each other motif does.
 KEEP_THEME, KEEP_MOTIF = 0.8, 0.4
+SECTION_BREATH = True
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
@@ -99,6 +100,7 @@ class Composer:
         self._cycle_pos = 0
         self._cycle_round = 0
         self._chord_end = 0  # beat at which the next chord starts
+        self._next_bars = 0  # the next chord's length in bars (0: not drawn yet)
         self._section = 0
         self._section_end = 0.0
         # Form: the seed's profile and the section's traits.
@@ -241,7 +243,8 @@ class Composer:
         bar_sec = BEATS_PER_BAR * self._spb
         prev = self._chord
         prev_root = prev.root if prev is not None else None
-        if self._section == 0 or t >= self._section_end:
+        new_section = self._section == 0 or t >= self._section_end
+        if new_section:
             self._section += 1
             evs.append(Event(t, "marker", text=f"section {self._section}"))
             self._new_section_traits(first=self._section == 1)
@@ -266,14 +269,16 @@ class Composer:
         self._chord, self._chord_tonic = chord, p.key % 12
         evs.append(Event(t, "marker", text=f"chord {chord.label}"))
 
-        bars = rng.choices(CHORD_BARS, CHORD_BAR_WEIGHTS)[0]
+        # Each chord's length is drawn one chord ahead, so a phrase can be planned over the next.
+        bars = self._next_bars or rng.choices(CHORD_BARS, CHORD_BAR_WEIGHTS)[0]
+        self._next_bars = rng.choices(CHORD_BARS, CHORD_BAR_WEIGHTS)[0]
         if b % BEATS_PER_BAR == 0:
             self._chord_end = b + BEATS_PER_BAR * bars
         else:  # a change mid-bar: the rest of this bar counts towards the chord
             end = b + (BEATS_PER_BAR - b % BEATS_PER_BAR) + BEATS_PER_BAR * (bars - 1)
             self._chord_end = end if end - b >= BEATS_PER_BAR else end + BEATS_PER_BAR
 
-        self._voice_pad(evs, t, chord)
+        self._voice_pad(evs, t, chord, fresh=new_section)
         self._voice_bass(evs, t, chord)
 
     def _new_section_traits(self, first: bool) -> None:
@@ -296,9 +301,11 @@ class Composer:
     def _held(self) -> list[int]:
         return list(self._pad) + ([self._bass] if self._bass is not None else [])
 
-    def _voice_pad(self, evs: list[Event], t: float, chord: Chord) -> None:
+    def _voice_pad(self, evs: list[Event], t: float, chord: Chord, fresh: bool = False) -> None:
         tr = self._traits
-        new = voice(self._pad, chord.pcs, tr.pad_voices, tr.pad_low, tr.pad_span)
+        # A new section voices its first chord afresh (its own size and span, not led from the
+        # last voicing), so the change of span is heard; within a section the voices are led.
+        new = voice(() if fresh else self._pad, chord.pcs, tr.pad_voices, tr.pad_low, tr.pad_span)
         old = self._pad
         vel = int(round(36 + 22 * self._params.intensity + self._rng.uniform(-3, 3)))
         for pitch in old:
@@ -343,6 +350,14 @@ class Composer:
         start = max(self._next_phrase, tick0 + TICKS_PER_BEAT)
         k = rng.choices(range(len(self._motifs)), MOTIF_WEIGHTS[: len(self._motifs)])[0]
         ph = plan_phrase(rng, self._motifs[k], start, p.intensity)
+        new_section = self._section_change()
+        if SECTION_BREATH and new_section is not None and ph.end > new_section:
+            # A phrase never runs into the next section (which starts afresh, in its own
+            # register, with its own motifs): it ends before, or waits for it.
+            ph = truncated(ph, new_section)
+            if ph is None:
+                self._next_phrase = new_section + TICKS_PER_BEAT
+                return
         goal = m.target(None, SHAPE_START[ph.shape], self._scale)
         pitches = m.plan(ph, self._sound_at, self._scale, goal, rng)
         if pitches is not None:
@@ -354,28 +369,38 @@ class Composer:
 
     def _sound_at(self, tick: int) -> Sound:
         """What will sound at `tick` as far as is known now: the chord sounding, then the next
-        of the cycle with the pad voicing and bass it will get (unless a section or a live change
-        comes first), then nothing certain."""
+        two of the cycle with the pad voicing and bass they will get, unless a new section comes
+        first (a chord may still change colour on the way round: each note is checked again)."""
         tpb = TICKS_PER_BEAT
-        assert self._chord is not None
-        end = self._chord_end * tpb
-        if tick < end:
-            return Sound(self._chord.pcs, self._held(), 0)
         if self._ahead is None or self._ahead[0] != self._beat:
-            change = self._time + (self._chord_end - self._beat) * self._spb
-            if change >= self._section_end:
-                ahead = Sound(self._chord.pcs, None, 2)
-            else:
-                nxt = self._cycle[(self._cycle_pos + 1) % len(self._cycle)]
-                tr = self._traits
-                pad = voice(self._pad, nxt.pcs, tr.pad_voices, tr.pad_low, tr.pad_span)
-                bass = self._bass_target(nxt)
-                ahead = Sound(nxt.pcs, list(pad) + ([bass] if bass is not None else []), 1)
-            self._ahead = (self._beat, ahead)
-        ahead = self._ahead[1]
-        if ahead.segment == 1 and tick >= end + BEATS_PER_BAR * tpb:  # (a chord lasts a bar or more)
-            return Sound(ahead.pcs, None, 2)
-        return ahead
+            self._ahead = (self._beat, self._foresee())
+        for start, sound in reversed(self._ahead[1]):
+            if tick >= start:
+                return sound
+        return self._ahead[1][0][1]
+
+    def _section_change(self) -> int | None:
+        """The tick at which the next section starts, if it is foreseen (see _foresee)."""
+        self._sound_at(0)
+        assert self._ahead is not None
+        return next((t for t, s in self._ahead[1] if s.segment == UNKNOWN), None)
+
+    def _foresee(self) -> list[tuple[int, Sound]]:
+        """(first tick, what sounds) for the chord sounding and the next two, as far as known."""
+        assert self._chord is not None
+        tpb, tr = TICKS_PER_BEAT, self._traits
+        out = [(0, Sound(self._chord.pcs, self._held(), 0))]
+        pad, beat = self._pad, self._chord_end
+        for k, bars in ((1, self._next_bars), (2, 0)):
+            if self._time + (beat - self._beat) * self._spb >= self._section_end:
+                out.append((beat * tpb, Sound(out[-1][1].pcs, None, UNKNOWN)))  # a new section
+                break
+            nxt = self._cycle[(self._cycle_pos + k) % len(self._cycle)]
+            pad = voice(pad, nxt.pcs, tr.pad_voices, tr.pad_low, tr.pad_span)
+            bass = self._bass_target(nxt)
+            out.append((beat * tpb, Sound(nxt.pcs, list(pad) + ([bass] if bass is not None else []), k)))
+            beat += BEATS_PER_BAR * bars
+        return out
 
     def _melody_beat(self, evs: list[Event], b: int, t0: float, spb: float) -> None:
         tpb = TICKS_PER_BEAT

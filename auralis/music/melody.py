@@ -32,11 +32,11 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
 from auralis.music.consonance import clashes, weak_position
-from auralis.music.phrases import Phrase, with_passing_tone
+from auralis.music.phrases import Phrase, PlannedNote, with_passing_tone
 from auralis.music.rhythm import TICKS_PER_BEAT
 
 CHORD_TONE, SCALE_TONE, CHROMATIC = 0, 1, 2
@@ -51,10 +51,15 @@ VELOCITY_MIN, VELOCITY_MAX = 20, 100
 #: No sequence of this many notes (pitch and length) sounds twice within this many seconds.
 REPEAT_NOTES, REPEAT_WINDOW_S = 16, 3600.0
 #: How strongly a phrase's transposition follows the 70/25/5 budget (against its shape's start).
-BUDGET_WEIGHT = 1.0
-START_WEIGHT = 0.4
+BUDGET_WEIGHT = 4.0
+START_WEIGHT = 0.15
 #: A planned phrase may reach this many semitones beyond the register's range.
 PLAN_SLACK = 2
+BEND = True
+#: How many chord tones the budget must owe before a phrase end is bent to one.
+BEND_OWED = 1.0
+#: A planned note is chosen again when its category is this many notes ahead of its share.
+DRIFT = 1.5
 
 
 class Sound(NamedTuple):
@@ -62,7 +67,10 @@ class Sound(NamedTuple):
 
     pcs: Collection[int]  # the chord's pitch classes
     held: Collection[int] | None  # the held accompaniment (None: not known yet)
-    segment: int  # which chord: 0 the one sounding, 1 the next, 2 not known
+    segment: int  # which chord: 0 the one sounding, 1 the next, 2 the one after, UNKNOWN
+
+
+UNKNOWN = 3  # the segment of a tick whose chord is not known yet
 
 
 def note_length(ticks: int) -> float:
@@ -152,7 +160,9 @@ class MelodyLine:
             holds.append(hs)
         lengths = [note_length(n.off - n.on) for n in notes]
         far = self.last is not None and abs(goal - self.last) > 2 * LEAP
-        total = sum(self.counts) + len(notes)
+        # (a note over a chord not known yet counts towards neither side of the budget)
+        known = [s.segment < UNKNOWN for s in at]
+        total = sum(self.counts) + sum(known)
         options: list[tuple[float, list[int]]] = []
         lo, hi = max(LOWEST, self.lo - PLAN_SLACK), min(HIGHEST, self.hi + PLAN_SLACK)
         for first in range(lo, hi + 1):
@@ -170,8 +180,9 @@ class MelodyLine:
             if self._repeats(ps, lengths):
                 continue
             k = [0, 0, 0]
-            for p, s in zip(ps, at):
-                k[category(p % 12, s.pcs, scale)] += 1
+            for p, s, kn in zip(ps, at, known):
+                if kn:
+                    k[category(p % 12, s.pcs, scale)] += 1
             dev = sum((self.counts[c] + k[c] - TARGET_SHARE[c] * total) ** 2 for c in range(3))
             out = sum(max(0, self.lo - p, p - self.hi) for p in ps)
             leap_in = self.last is not None and abs(first - self.last) > LEAP
@@ -179,7 +190,34 @@ class MelodyLine:
         if not options:
             return None
         best = min(sc for sc, _ in options)
-        return rng.choices([ps for _, ps in options], [math.exp(best - sc) for sc, _ in options])[0]
+        ps = rng.choices([ps for _, ps in options], [math.exp(best - sc) for sc, _ in options])[0]
+        return self._bend(ps, notes, at, holds, known, scale, far, lo, hi) if BEND else ps
+
+    def _bend(
+        self, ps: list[int], notes: Sequence[PlannedNote], at: list[Sound],
+        holds: list[list[Collection[int]]], known: list[bool], scale: Collection[int], far: bool,
+        lo: int, hi: int,
+    ) -> list[int]:
+        """Where the plan still leaves chord tones behind their 70%: the phrase ends (its last
+        note, then its first) move to a chord tone a step away if they are not one, keeping every
+        rule. Only the ends, so the motif's inner intervals stay literal."""
+        total = sum(self.counts) + sum(known)
+        cats = [category(p % 12, s.pcs, scale) if kn else None for p, s, kn in zip(ps, at, known)]
+        owed = TARGET_SHARE[CHORD_TONE] * total - self.counts[CHORD_TONE] - cats.count(CHORD_TONE)
+        for i in (len(ps) - 1, 0):
+            if owed < BEND_OWED:
+                break
+            if cats[i] != SCALE_TONE:
+                continue
+            for q in sorted((ps[i] + d for d in (-2, -1, 1, 2)), key=lambda q: (abs(q - ps[i]), q)):
+                if q % 12 not in at[i].pcs or not lo <= q <= hi or any(clashes(q, h) for h in holds[i]):
+                    continue
+                trial = ps[:i] + [q] + ps[i + 1 :]
+                if self._contour_ok(trial, far):
+                    ps, cats[i] = trial, CHORD_TONE
+                    owed -= 1
+                    break
+        return ps
 
     def _contour_ok(self, ps: list[int], far: bool) -> bool:
         """Steps within a fifth, every leap followed by a step back (also the leap into the
@@ -286,6 +324,12 @@ class MelodyLine:
                 if ok:
                     self.forced = after
                     return self._remember(self._commit(planned, chord_pcs, scale), t, length)
+        if ok and self.forced is None:
+            # The plan may not push any category further than DRIFT notes from its share.
+            assert planned is not None
+            c = category(planned % 12, chord_pcs, scale)
+            n = sum(self.counts) + 1
+            ok = self.counts[c] + 1 - TARGET_SHARE[c] * n <= DRIFT
         if ok:
             assert planned is not None
             self.forced = None
@@ -362,10 +406,11 @@ class MelodyLine:
             options = [p for p in pool if p % 12 in scale and not clashes(p, held)] or [
                 p for p in pool if p % 12 in scale] or pool
             return self._commit(min(options, key=lambda p: (abs(p - last), p)), chord_pcs, scale)
-        if not feasible:  # far outside a new register: the nearest diatonic note in range
-            options = [p for p in range(lo, hi + 1) if p % 12 in scale and not clashes(p, held)]
-            options = options or [p for p in range(lo, hi + 1) if p % 12 in scale]
-            pitch = min(options, key=lambda p: (abs(p - last), p))
+        if not feasible:  # far outside a new register: the diatonic note nearest to the range,
+            # at most an octave away
+            near = [p for p in range(last - 12, last + 13) if p % 12 in scale]
+            options = [p for p in near if not clashes(p, held)] or near
+            pitch = min(options, key=lambda p: (max(0, lo - p, p - hi), abs(p - last), p))
             return self._commit(pitch, chord_pcs, scale)
         n = sum(self.counts) + 1
         behind = {c: TARGET_SHARE[c] * n - self.counts[c] for c in feasible}

@@ -28,8 +28,9 @@ MAX_MOTIFS = 4
 #: Motif lengths around the seed's own length, and their weights.
 LENGTH_SPREAD = ((-1, 0.2), (0, 0.6), (1, 0.2))
 MIN_LENGTH, MAX_LENGTH = 3, 6
-#: Chance that a motif holds one inner note for a long value (3 beats or more).
-LONG_NOTE = 0.75
+#: Chance that a motif holds one inner note for a long value (3 beats or more), up to
+#: intensity 0.6 (less when busier, none from 0.8).
+LONG_NOTE = 1.0
 LONG_VALUES = (18, 24)
 #: Steps (in scale degrees) and their weights: mostly steps and thirds, a few fourths.
 STEPS = ((1, 1.0), (-1, 1.0), (2, 0.45), (-2, 0.45), (0, 0.12), (3, 0.12), (-3, 0.12))
@@ -68,8 +69,7 @@ def draw_motif(
             steps.append(-1 if steps[-1] > 0 else 1)
             continue
         last = i == n - 2
-        choice = rng.choices(sv, [w if not (last and abs(s) > 2) else 0.0 for s, w in zip(sv, sw)])[0]
-        steps.append(choice)
+        steps.append(rng.choices(sv, [0.0 if last and abs(s) > 2 else w for s, w in zip(sv, sw)])[0])
     vv, vw = zip(*values(subdivision))
     vw = [w * (long_bias ** (i / (len(vv) - 1) * 2 - 1)) for i, w in enumerate(vw)]
     vals = list(rng.choices(vv, vw, k=n))
@@ -77,7 +77,7 @@ def draw_motif(
         vals = [v // 2 if v >= 12 else v for v in vals]
     elif intensity < 0.5 and rng.random() < 2 * (0.5 - intensity):  # calmer: they double
         vals = [min(2 * v, 36) if v >= 6 else v for v in vals]
-    if rng.random() < LONG_NOTE and not any(v >= LONG_VALUES[0] for v in vals[:-1]):
+    if rng.random() < LONG_NOTE * min(1.0, max(0.0, (0.8 - intensity) / 0.2)) and not any(v >= LONG_VALUES[0] for v in vals[:-1]):
         vals[rng.randrange(n - 1)] = rng.choice(LONG_VALUES)
     vals[-1] = max(vals[-1], 12)  # a cell comes to rest on its last note
     u = unit(subdivision)

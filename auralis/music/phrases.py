@@ -59,13 +59,13 @@ def plan_phrase(rng: random.Random, motif: Motif, start: int, intensity: float) 
     vals = list(m.values)
     det = list(m.detached) or [False] * len(vals)
     tail = list(motif.tail)
-    # Busier music: often a tail after the cell (a step, then the cell's opening step).
+    # Busier music: often a tail that answers the cell's last note (a step, then the cell's
+    # opening step).
     if rng.random() < 0.05 + 0.8 * intensity and len(vals) + len(tail) <= MAX_NOTES - 1:
         steps += tail
-        vals[-1] = min(vals[-1], 6)
         vals += [6] * (len(tail) - 1) + [max(12, motif.values[-1])]
         det += [False] * len(tail)
-    elif rng.random() < 0.2 * (1 - intensity) ** 2 and len(vals) > 3:  # a sigh: just two notes
+    elif rng.random() < 0.4 * (1 - intensity) ** 2 and len(vals) > 3:  # a sigh: just two notes
         steps, vals, det = steps[:1], [vals[0], max(vals[1], 12)], det[:2]
     u = unit(m.subdivision)
     on = -(-start // u) * u + m.offset
@@ -105,3 +105,16 @@ def rest_seconds(rng: random.Random, intensity: float, density: float, spb: floa
     extra = median * math.exp(rng.gauss(0.0, 0.75))
     cap = MAX_REST_S - 8.0 * intensity
     return min(cap, floor + extra)
+
+
+def truncated(phrase: Phrase, tick: int) -> Phrase | None:
+    """`phrase` without the notes that would start at or after `tick` (None if fewer than
+    MIN_NOTES would be left); the last note left ends by `tick`."""
+    notes = [n for n in phrase.notes if n.on < tick]
+    if len(notes) < MIN_NOTES:
+        return None
+    n = len(notes)
+    out = [PlannedNote(x.on, x.off, x.step, k, n) for k, x in enumerate(notes)]
+    last = out[-1]
+    out[-1] = PlannedNote(last.on, min(last.off, tick), last.step, last.index, n)
+    return Phrase(phrase.shape, tuple(out), phrase.variation)
