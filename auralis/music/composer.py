@@ -57,7 +57,7 @@ BASS_LOW = 36  # bass notes lie in 36-47
 #: Swell depths (dB below full) of the held voices, and how far melody velocity follows its swell
 #: and the phrase shape.
 PAD_SWELL_DB, BASS_SWELL_DB = -10.0, -9.0
-MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 30.0, 10.0
+MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 34.0, 8.0
 #: Which motif of the section a phrase restates (the first most often).
 MOTIF_WEIGHTS = (0.78, 0.12, 0.06, 0.04)
 #: Chance that the section's main motif (the piece's theme) carries over to the next section,
