@@ -63,7 +63,6 @@ MOTIF_WEIGHTS = (0.78, 0.12, 0.06, 0.04)
 #: Chance that the section's main motif (the piece's theme) carries over to the next section,
 #: and that each other motif does.
 KEEP_THEME, KEEP_MOTIF = 0.8, 0.4
-SECTION_BREATH = True
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
@@ -351,7 +350,7 @@ class Composer:
         k = rng.choices(range(len(self._motifs)), MOTIF_WEIGHTS[: len(self._motifs)])[0]
         ph = plan_phrase(rng, self._motifs[k], start, p.intensity)
         new_section = self._section_change()
-        if SECTION_BREATH and new_section is not None and ph.end > new_section:
+        if new_section is not None and ph.end > new_section:
             # A phrase never runs into the next section (which starts afresh, in its own
             # register, with its own motifs): it ends before, or waits for it.
             ph = truncated(ph, new_section)

@@ -6,11 +6,14 @@ scale steps are kept literally and only the transposition (the first note) is ch
 that keep every rule below against the harmony known then (the chord sounding and the next one of
 the progression cycle, with the pad voicing it will get). Of those, the one whose chord-tone /
 scale-tone split best fits the 70/25/5 budget wins (error diffusion a phrase at a time), near the
-phrase shape's start. A chromatic passing tone is slipped in where the budget asks for one.
+phrase shape's start; if the budget still owes a chord tone, a phrase end (the last note, then
+the first) is bent to one. A chromatic passing tone is slipped in where the budget asks for one.
 
 When a planned note sounds, it is checked again against what then sounds
 (:meth:`MelodyLine.take`); a note the plan could not foresee (a recoloured chord, a new section, a
-live change) is chosen on its own instead, near the planned pitch (:meth:`MelodyLine.next_pitch`):
+live change), or one whose category would run more than :data:`DRIFT` notes ahead of its share
+(so every 100 notes keep 70/25/5 within 3 points), is chosen on its own instead, near the planned
+pitch (:meth:`MelodyLine.next_pitch`):
 
 - **Target.** The motif's step (in scale steps) from the previous note gives a target pitch; the
   first note of a phrase targets the phrase shape's start in the section's register. Candidates
@@ -55,7 +58,6 @@ BUDGET_WEIGHT = 4.0
 START_WEIGHT = 0.15
 #: A planned phrase may reach this many semitones beyond the register's range.
 PLAN_SLACK = 2
-BEND = True
 #: How many chord tones the budget must owe before a phrase end is bent to one.
 BEND_OWED = 1.0
 #: A planned note is chosen again when its category is this many notes ahead of its share.
@@ -191,7 +193,7 @@ class MelodyLine:
             return None
         best = min(sc for sc, _ in options)
         ps = rng.choices([ps for _, ps in options], [math.exp(best - sc) for sc, _ in options])[0]
-        return self._bend(ps, notes, at, holds, known, scale, far, lo, hi) if BEND else ps
+        return self._bend(ps, notes, at, holds, known, scale, far, lo, hi)
 
     def _bend(
         self, ps: list[int], notes: Sequence[PlannedNote], at: list[Sound],
