@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from auralis.server.cluster import RedisLink
+    from auralis.server.redis_link import RedisLink
 
 log = logging.getLogger("auralis.server.cluster")
 

@@ -32,10 +32,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import RedisError
+from auralis.server.redis_link import CALL_TIMEOUT_S, LINK_ERRORS
 
 if TYPE_CHECKING:
-    from auralis.server.cluster import RedisLink
+    from auralis.server.redis_link import RedisLink
 
 log = logging.getLogger("auralis.server.cluster")
 
@@ -49,8 +49,6 @@ SEEN_MAX = 4096
 #: In a cluster a change is scheduled at least this many chunks (100 ms each) ahead, so every
 #: instance hears of it before composing that far (stations render 3 chunks ahead).
 CLUSTER_CHANGE_LEAD_CHUNKS = 10
-_LINK_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
-_CALL_TIMEOUT_S = 2.0
 
 #: apply(station, params as a dict, at): raises ValueError/KeyError for a bad change.
 Apply = Callable[[str, dict[str, Any], float], None]
@@ -120,7 +118,7 @@ class StationRelay:
             return False
         try:
             await self._flush()
-        except _LINK_ERRORS:
+        except LINK_ERRORS:
             return False
         return True
 
@@ -148,9 +146,9 @@ class StationRelay:
         await self.close()
         pubsub = self.link.client.pubsub(ignore_subscribe_messages=True)
         try:
-            await asyncio.wait_for(pubsub.subscribe(CHANNEL), _CALL_TIMEOUT_S)
-        except _LINK_ERRORS as exc:
-            with contextlib.suppress(*_LINK_ERRORS):
+            await asyncio.wait_for(pubsub.subscribe(CHANNEL), CALL_TIMEOUT_S)
+        except LINK_ERRORS as exc:
+            with contextlib.suppress(*LINK_ERRORS):
                 await pubsub.aclose()
             self.link.mark_down(exc)
             raise
@@ -168,7 +166,7 @@ class StationRelay:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 if message is not None and message.get("type") == "message":
                     self.receive(message["data"])
-        except _LINK_ERRORS as exc:
+        except LINK_ERRORS as exc:
             self.link.mark_down(exc)
 
     def receive(self, raw: bytes | str) -> bool:
@@ -211,5 +209,5 @@ class StationRelay:
             await asyncio.gather(reader, return_exceptions=True)
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
-            with contextlib.suppress(*_LINK_ERRORS):
-                await asyncio.wait_for(pubsub.aclose(), _CALL_TIMEOUT_S)
+            with contextlib.suppress(*LINK_ERRORS):
+                await asyncio.wait_for(pubsub.aclose(), CALL_TIMEOUT_S)

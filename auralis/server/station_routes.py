@@ -107,6 +107,9 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService, clus
             "name": name,
             "description": spec.description,
             "parameters": params.as_dict(),
+            # station time (s) from which `parameters` apply: the latest operator change's (the
+            # same on every instance of a cluster), None while the station plays its spec's
+            "effective_time": st.score.changes[-1].time if st is not None and st.score.changes else None,
             "state": st.state if st is not None else "idle",
             "chord": now.chord if now is not None and st is not None and st.state == "running" else None,
             "section": now.section if now is not None and st is not None and st.state == "running" else None,
