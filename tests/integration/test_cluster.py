@@ -362,3 +362,36 @@ def test_redis_lost_and_back(cluster: LocalCluster):
         assert log.count("redis unreachable") == 1, f"{name} logs the loss once"
         assert log.count("redis recovered") == 1, f"{name} logs the return once"
         assert health(cluster, name)[1]["status"] == "ok"
+
+
+def test_an_instance_whose_redis_is_missing_at_start_serves_and_joins_when_it_comes(tmp_path: Path):
+    """No Redis when the instance starts: it starts anyway (no hang), serves, says so once, and
+    joins when a redis-server appears on its URL."""
+    from scripts.cluster import free_port
+    from tests.support.server import running_server
+
+    solo = LocalCluster(tmp_path, redis_port=free_port())  # only for its redis-server
+    env = {"AURALIS_REDIS_URL": solo.redis_url, "AURALIS_INSTANCE_ID": "lonely", "AURALIS_CLUSTER_HEARTBEAT_S": "0.5"}
+    started = time.monotonic()
+    with running_server(env=env) as srv:
+        assert time.monotonic() - started < 60
+        body = httpx.get(f"{srv.url}/health", timeout=5).json()
+        assert body["status"] == "degraded" and body["redis"] == "unreachable" and body["instance"] == "lonely"
+
+        async def play() -> Any:
+            async with await websockets.connect(f"{srv.ws_url}/ws/stream?format=pcm", open_timeout=20) as ws:
+                assert ws.response.headers[HEADER] == "lonely"
+                return await first_audio(ws)
+
+        assert asyncio.run(asyncio.wait_for(play(), 30)).codec_name == "pcm"
+        solo.dir.mkdir(parents=True, exist_ok=True)
+        solo.start_redis()
+        try:
+            wait_until(lambda: httpx.get(f"{srv.url}/health", timeout=5).json()["status"] == "ok", 10,
+                       "the instance joins the Redis that appeared")
+            keys = redis.Redis.from_url(solo.redis_url).hkeys("auralis:cluster:listeners")
+            assert keys == [b"lonely"]
+            logs = srv.logs()
+        finally:
+            solo.stop("redis")
+    assert logs.count("redis unreachable") == 1 and logs.count("redis recovered") == 1
