@@ -55,9 +55,11 @@ def render_site(
     servers = "\n".join(
         f"    server {a} max_fails={max_fails} fail_timeout={fail_timeout_s}s;" for a in upstreams
     )
+    stream_servers = "\n".join(f"    server {a} max_fails=0;" for a in upstreams)
     text = TEMPLATE.read_text()
     for name, value in (
         ("UPSTREAM_SERVERS", servers),
+        ("STREAM_UPSTREAM_SERVERS", stream_servers),
         ("LISTEN", "\n".join(f"    listen {item};" for item in listen)),
         ("SERVER_NAME", server_name),
         ("HLS_DIR", hls_dir.rstrip("/")),

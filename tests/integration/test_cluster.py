@@ -153,6 +153,14 @@ def test_listener_counts_and_the_cluster_cap_span_the_instances(cluster: LocalCl
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     await asyncio.wait_for(ws.recv(), 10)
                 assert closed.value.rcvd.code == 1013 and "cluster at capacity (9" in closed.value.rcvd.reason
+            # HTTP listeners get 503 naming the cap; nginx tries each instance but counts none of
+            # it as a failure: the instances stay in for everyone else
+            async with httpx.AsyncClient(timeout=10, headers=bearer()) as c:
+                for _ in range(4):
+                    r = await c.get(f"{cluster.url}/stream/focus.ogg")
+                    assert r.status_code == 503 and r.json()["cap"] == "cluster"
+                answered = {(await c.get(f"{cluster.url}/health")).headers[HEADER] for _ in range(4)}
+            assert answered == set(cluster.instances), "a full cluster still has both instances in nginx"
         finally:
             for ws in held:
                 await ws.close()
