@@ -142,6 +142,12 @@ class Composer:
         """Seconds up to which material has been generated (always a beat boundary)."""
         return self._time
 
+    @property
+    def beat(self) -> int:
+        """Beats generated so far: a change handed to `set_params` now takes effect at this beat
+        (what a parameter timeline records, `auralis.music.timeline`)."""
+        return self._beat
+
     def events_until(self, t: float) -> list[Event]:
         """Every event not yet returned with time < `t`, in order. Generates as needed."""
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):

@@ -11,6 +11,8 @@ Routes (http-api.md and websocket-protocol.md):
 - ``WS /ws/stream``: the streaming protocol (a personal stream, or ``?station=NAME``)
 - ``GET /stream/NAME.ogg|.mp3``, ``GET /stream.ogg|.mp3``, ``GET /stations.m3u``,
   ``GET /api/stations``, ``PUT /api/stations/NAME``: stations (`auralis.server.station_routes`)
+- ``GET /api/sessions/{id}/timeline``, ``POST /api/renders``, ``GET /api/renders/{id}[/file]``:
+  downloads of what a listener heard (`auralis.server.render_routes`, docs/renders.md)
 - ``POST /debug/fault/{client_id}``: only with ``AURALIS_FAULT_INJECTION`` (development test hook)
 
 `install_security` adds production's checks (docs/production.md), the message-rate limit and the
@@ -51,12 +53,15 @@ from auralis.server.hub import Hub
 from auralis.server.instance import InstanceHeaderMiddleware
 from auralis.server.logs import configure_logging, log_config
 from auralis.server.music_api import music_router
+from auralis.server.render_jobs import RenderService
+from auralis.server.render_routes import install_render_routes
 from auralis.server.security import install_security
 from auralis.server.session import ListenerSession, close_reason
 from auralis.server.station_routes import install_station_routes
 from auralis.server.station_session import StationSession
 from auralis.server.stations import StationService
 from auralis.server.settings import Settings
+from auralis.server.timelines import SessionTimelines
 from auralis.server.transport import connection_budget, http_protocol, websocket_protocol
 
 log = logging.getLogger("auralis.server")
@@ -126,6 +131,8 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
     hub = Hub(settings)
     stations = StationService(settings, hub.monitor)
     hub.stations = stations
+    hub.timelines = SessionTimelines(hub.sessions)
+    renders = RenderService(settings)
     instance_id = settings.resolved_instance_id()
     cluster: Cluster | None = None  # set below when AURALIS_REDIS_URL is
 
@@ -159,6 +166,7 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
             if cluster is not None:
                 await cluster.stop()
             await stations.stop()
+            await renders.stop()
             feed.close()
             await hub.stop()
             log.info("server stopped", extra={"event": "shutdown"})
@@ -286,6 +294,7 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
         await session.run()
 
     install_station_routes(app, hub, stations, cluster)
+    install_render_routes(app, hub, renders)
     if settings.fault_injection:
         install_fault_injection(app, hub)
     if settings.refuse_when_unhealthy:

@@ -67,6 +67,7 @@ class Hub:
         #: Every listener: WebSocket sessions (personal and station) and HTTP audio streams.
         self.sessions: set[Listener] = set()
         self.stations: Any = None  # auralis.server.stations.StationService, set by the app
+        self.timelines: Any = None  # auralis.server.timelines.SessionTimelines, set by the app
         self.engine: Any = None
         self.load_error: str | None = None
         self.encoder_settings = EncoderSettings(

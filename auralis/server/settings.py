@@ -171,6 +171,26 @@ class Settings(BaseSettings):
     ws_message_rate: str = Field(
         "20/second", description="Client messages per connection; a flood is closed with 1008"
     )
+    # --- renders (docs/renders.md): auralis.server.render_jobs
+    render_rate: str = Field(
+        "6/minute", description="New renders (POST /api/renders) per client address, in every mode"
+    )
+    render_processes: int = Field(
+        1, ge=1, le=16, description="Render processes (each renders one download at a time, niced)"
+    )
+    render_queue: int = Field(
+        4, ge=1, le=256, description="Unfinished renders server-wide; more are refused with 503"
+    )
+    render_keep_s: float = Field(
+        1800.0, ge=10.0, le=86_400.0, description="A finished render's file is kept this long"
+    )
+    render_nice: int = Field(
+        19, ge=0, le=19, description="Niceness of the render processes (listeners' streams go first)"
+    )
+    render_idle: bool = Field(
+        True, description="Render processes run under SCHED_IDLE and the idle I/O class (Linux): "
+        "only on CPU and disk time nothing else wants"
+    )
     fault_injection: bool = Field(
         False, description="Development test hook: POST /debug/fault/{client_id} (never production)"
     )
@@ -255,7 +275,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "rate_limit_status", "rate_limit_metrics", "ws_connect_rate", "ws_message_rate"
+        "rate_limit_status", "rate_limit_metrics", "ws_connect_rate", "ws_message_rate", "render_rate"
     )
     @classmethod
     def _rate(cls, value: str, info: ValidationInfo) -> str:

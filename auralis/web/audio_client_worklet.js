@@ -7,6 +7,7 @@ import { GestureGate } from './autoplay.js';
 import { Connection, MAX_REFUSALS } from './connection.js';
 import { createDecoder, supportedFormats } from './decoder.js';
 import { MediaKeys, bindSpace } from './media_keys.js';
+import { KeepShare } from './keep_share.js';
 import { FactsError, fetchMusicFacts } from './music.js';
 import { NowPlaying } from './now_playing.js';
 import { ParamDebouncer } from './param_changes.js';
@@ -14,6 +15,7 @@ import { Player } from './player.js';
 import { RateMeter, utf8Length } from './rate_meter.js';
 import { closeVerdict, errorIsFatal, errorText, parseServerMessage, streamQuery } from './protocol.js';
 import { SETTINGS_KEY, parseSettings, readStored, serializeSettings, writeStored } from './settings.js';
+import { paramsFromQuery } from './share_link.js';
 import { SleepControl } from './sleep_control.js';
 import { STATIONS_REFRESH_MS, Stations, stationTitle } from './stations.js';
 import { cleanMinutes } from './sleep_timer.js';
@@ -54,6 +56,9 @@ const S = {
   statusParamsChecked: false,
   connectAttempts: 0,
   choosingCustom: false, // "Custom…" chosen, its minutes not yet entered
+  seed: null, // the seed playing (text): a valid ?seed=, else the one the server chose
+  querySeed: null, // a valid ?seed= of the page's URL (every connection asks for it)
+  clientId: null, // this stream's id on the server (its timeline, for downloads)
 };
 
 const nowPlaying = new NowPlaying();
@@ -134,7 +139,7 @@ function showControls() {
 function wsUrl() {
   const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
   const format = S.decoder.format;
-  const extra = { seed: pageQuery.get('seed'), token, format: format === 'json' ? null : format };
+  const extra = { seed: S.querySeed, token, format: format === 'json' ? null : format };
   return `${proto}//${window.location.host}/ws/stream?${streamQuery(S.settings.params, extra)}`;
 }
 
@@ -301,6 +306,8 @@ function onNow(m, epoch) {
 
 function onStatus(m) {
   S.serverState = m.state;
+  if (typeof m.client_id === 'string') S.clientId = m.client_id;
+  if (m.seed !== undefined && m.seed !== null) S.seed = S.querySeed || String(m.seed);
   if (m.params && typeof m.params === 'object') {
     const p = S.facts.sanitize({ ...S.settings.params, ...m.params });
     nowPlaying.recordParams(S.epoch, 0, p);
@@ -592,6 +599,8 @@ function snapshot() {
     stats: st ? { ...st } : null,
     acked: S.acked,
     params: S.settings ? { ...S.settings.params } : null,
+    seed: S.seed,
+    clientId: S.clientId,
     volume: S.settings ? S.settings.volume : null,
     format: S.decoder ? S.decoder.format : null,
     formats: [...S.formats],
@@ -668,6 +677,21 @@ async function main() {
     return;
   }
   S.settings = parseSettings(readStored(window.localStorage, SETTINGS_KEY), S.facts);
+  // A Share link (?key=…&mode=…&seed=…) starts its music: its valid values win over the stored ones.
+  const linked = paramsFromQuery(pageQuery, S.facts);
+  S.querySeed = linked.seed;
+  S.seed = linked.seed;
+  S.settings.params = { ...S.settings.params, ...linked.params };
+  if (Object.keys(linked.params).length) saveSettings();
+  const refused = [...linked.rejected, ...(linked.badSeed ? ['seed'] : [])];
+  if (refused.length) showMessage(`This link's ${refused.join(', ')} ${refused.length > 1 ? 'are' : 'is'} not valid here; using the usual instead.`, { hideAfterMs: MESSAGE_HIDE_MS });
+  new KeepShare({
+    doc: document,
+    win: window,
+    facts: S.facts,
+    token,
+    current: () => ({ clientId: S.clientId, seed: S.seed, params: S.acked || S.settings.params }),
+  }).bind();
   buildControls(S.facts, selectPreset);
   buildSleepChoices();
   sleepControl.restore();
