@@ -7,10 +7,10 @@ under ``/dev/shm`` where there is one, so it lives in memory) and removes at exi
 rewrites its file every `PUBLISH_PERIOD_S` (write to a temporary name, then ``os.replace``: a
 reader sees the old file or the new one, never half of one) and removes it when it stops.
 
-A file is a JSON line (the worker's counters, live status figures, memory, GC counts and its
-Prometheus samples) followed by its rolling latency windows as raw float64 ``(time, value)``
-pairs (``time.monotonic``, one clock for every process of the machine). No pickle: a file is
-data, never code.
+A file is a JSON line (the worker's counters, live status figures, memory and GC counts), a
+JSON line of its Prometheus samples (parsed only for ``/metrics``), then its rolling latency
+windows as raw float64 ``(time, value)`` pairs (``time.monotonic``, one clock for every process
+of the machine). No pickle: a file is data, never code.
 
 The answering worker reads its own figures live and the others' files (each at most one period
 old); a file older than `STALE_S` (a worker that died without removing it) is ignored until the
@@ -56,11 +56,18 @@ class WorkerBoard:
     # --- writing -------------------------------------------------------------------------------
 
     def publish(self, figures: dict[str, Any], windows: dict[str, np.ndarray]) -> None:
-        """Replace this worker's file with `figures` (JSON-able) and `windows` ((n, 2) arrays)."""
+        """Replace this worker's file with `figures` (JSON-able; its ``families``, the
+        Prometheus samples, go on a line of their own) and `windows` ((n, 2) arrays)."""
         arrays = [np.ascontiguousarray(windows.get(name, np.empty((0, 2))), dtype=np.float64).reshape(-1, 2) for name in WINDOWS]
+        figures = dict(figures)
+        families = figures.pop("families", [])
         head = {**figures, "worker": self.worker, "pid": os.getpid(), "time": time.time(),
                 "windows": [len(a) for a in arrays]}
-        data = json.dumps(head, separators=(",", ":")).encode() + b"\n" + b"".join(a.tobytes() for a in arrays)
+        data = b"\n".join((
+            json.dumps(head, separators=(",", ":")).encode(),
+            json.dumps(families, separators=(",", ":")).encode(),
+            b"".join(a.tobytes() for a in arrays),
+        ))
         path = self.path(self.worker)
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
@@ -77,19 +84,23 @@ class WorkerBoard:
 
     # --- reading -------------------------------------------------------------------------------
 
-    def read(self, worker: int) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
-        """Worker `worker`'s figures and windows, or None when it has none fresh enough."""
+    def read(self, worker: int, *, families: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+        """Worker `worker`'s figures and windows, or None when it has none fresh enough; with
+        `families`, its Prometheus samples too (under ``"families"``)."""
         try:
             data = self.path(worker).read_bytes()
         except FileNotFoundError:
             return None
         line, _, rest = data.partition(b"\n")
+        samples, _, rest = rest.partition(b"\n")
         try:
             head = json.loads(line)
             counts = [int(n) for n in head["windows"]]
             flat = np.frombuffer(rest, dtype=np.float64)
             if flat.size != 2 * sum(counts):
                 return None  # not ours, or cut short: skip it this time
+            if families:
+                head["families"] = json.loads(samples)
         except (ValueError, KeyError, TypeError):
             return None
         if time.time() - float(head.get("time", 0.0)) > self.stale_s:
@@ -101,6 +112,6 @@ class WorkerBoard:
             at += n
         return head, windows
 
-    def peers(self) -> list[tuple[dict[str, Any], dict[str, np.ndarray]] | None]:
+    def peers(self, *, families: bool = False) -> list[tuple[dict[str, Any], dict[str, np.ndarray]] | None]:
         """Every other worker's figures (None for a worker without a fresh file), by index."""
-        return [self.read(i) for i in range(self.workers) if i != self.worker]
+        return [self.read(i, families=families) for i in range(self.workers) if i != self.worker]

@@ -15,6 +15,7 @@ combined as `auralis.monitoring.merge` says.
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -245,9 +246,9 @@ class Monitor:
     def _windows(self) -> dict[str, RollingWindow]:
         return {"synthesis": self.synthesis, "network": self.network, "end_to_end": self.end_to_end}
 
-    def _peers(self) -> list[tuple[dict, dict[str, np.ndarray]]]:
+    def _peers(self, *, families: bool = False) -> list[tuple[dict, dict[str, np.ndarray]]]:
         board = self.board
-        return [] if board is None else [peer for peer in board.peers() if peer is not None]
+        return [] if board is None else [peer for peer in board.peers(families=families) if peer is not None]
 
     def publish(self) -> None:
         """Leave this worker's figures on the board (no-op without one)."""
@@ -261,7 +262,7 @@ class Monitor:
             "gc": [gc_stats.gen0, gc_stats.gen1, gc_stats.gen2],
             "families": families_of(self.registry.collect()),
         }
-        windows = {name: np.array(w.pairs(), dtype=np.float64).reshape(-1, 2) for name, w in self._windows().items()}
+        windows = {name: _as_array(w.pairs()) for name, w in self._windows().items()}
         self.board.publish(figures, windows)
 
     def _server_status(self, peers: list[tuple[dict, dict[str, np.ndarray]]]) -> dict[str, object]:
@@ -303,8 +304,7 @@ class Monitor:
         def latency(name: str, window: RollingWindow) -> LatencyHistogram:
             if not peers:
                 return LatencyHistogram(**window.summary())
-            own = np.array(window.pairs(), dtype=np.float64).reshape(-1, 2)
-            values = window_values([own] + [w[name] for _, w in peers], window.cutoff())
+            values = window.values() + window_values([w[name] for _, w in peers], window.cutoff())
             return LatencyHistogram(**summarize(values))
 
         windows = self._windows()
@@ -340,7 +340,7 @@ class Monitor:
     def prometheus(self) -> bytes:
         if self.board is None:
             return generate_latest(self.registry)
-        peers = self._peers()
+        peers = self._peers(families=True)
         s = self._server_status(peers)
         rss = self._process.memory_info().rss + sum(int(head["memory_bytes"]) for head, _ in peers)
         merged = merge_families(
@@ -355,6 +355,12 @@ class Monitor:
             },
         )
         return generate_latest(_Collected(merged))  # type: ignore[arg-type]
+
+
+def _as_array(pairs: list[tuple[float, float]]) -> np.ndarray:
+    """``(time, value)`` pairs as an (n, 2) float64 array (without numpy's per-tuple path)."""
+    flat = np.fromiter(itertools.chain.from_iterable(pairs), dtype=np.float64, count=2 * len(pairs))
+    return flat.reshape(-1, 2)
 
 
 class _Collected:

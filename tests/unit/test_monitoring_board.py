@@ -19,10 +19,13 @@ def _board(tmp_path: Path, worker: int, workers: int = 3, **kw: float) -> Worker
 def test_published_figures_and_windows_come_back_exactly(tmp_path: Path) -> None:
     a, b = _board(tmp_path, 0), _board(tmp_path, 1)
     synth = np.array([[10.0, 1.5], [11.0, 2.5]])
-    a.publish({"status": {"active_connections": 4}, "counters": {"disconnects": 2}},
+    family = ["auralis_disconnects", "counter", "gone", "", [["auralis_disconnects_total", {}, 2.0]]]
+    a.publish({"status": {"active_connections": 4}, "counters": {"disconnects": 2}, "families": [family]},
               {"synthesis": synth, "network": np.empty((0, 2))})
     head, windows = b.read(0)
     assert head["status"] == {"active_connections": 4} and head["counters"] == {"disconnects": 2}
+    assert "families" not in head  # parsed only when asked for (/metrics)
+    assert b.read(0, families=True)[0]["families"] == [family]
     assert head["worker"] == 0 and head["pid"] == os.getpid()
     np.testing.assert_array_equal(windows["synthesis"], synth)
     assert windows["network"].shape == (0, 2) and windows["end_to_end"].shape == (0, 2)
