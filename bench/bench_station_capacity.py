@@ -18,7 +18,8 @@ notes which worker served it (``X-Auralis-Worker``), so the split is printed too
 
 After each level it prints every target of issue 10 with PASS or FAIL: 0 seq gaps, at least
 0.98 of real time for every listener, WebSocket p99 inter-arrival under 250 ms, ``/api/metrics``
-p99 at most 10 ms, RSS growth at most 50 KB per listener.
+p99 at most 10 ms, RSS growth at most 50 KB per listener. Before the first level, 20 listeners per
+worker start the station in every worker (not reported), so RSS growth is the listeners' cost.
 
 Run: .venv/bin/python bench/bench_station_capacity.py [--levels 100,500,1000] [--seconds 30]
      [--procs 4] [--warmup 5] [--workers 1,2]
@@ -333,6 +334,10 @@ def run_server(workers: int, levels: list[int], args: argparse.Namespace) -> lis
         server = psutil.Process(proc.pid)
         print(f"--- {workers} worker(s): server pid {proc.pid}, {os.cpu_count()} cores, "
               f"load {os.getloadavg()[0]:.1f} (1-minute average; the machine may be shared)", flush=True)
+        # start the station (and its Ogg and Opus encoders) in every worker first, so that the
+        # RSS growth of a level is what its listeners cost, not the station's start
+        run_level(port, server, 20 * workers, 1, 2.0, 1.0)
+        time.sleep(1.0)
         for n in levels:
             r = run_level(port, server, n, args.procs, args.seconds, args.warmup)
             r["workers"] = workers

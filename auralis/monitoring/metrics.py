@@ -92,6 +92,7 @@ class Monitor:
         self._client_underruns = 0
         self._overflows = 0
         self._disconnects = 0
+        self._listener_counts: Callable[[], dict[tuple[str, str], int]] = dict
 
         reg = self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=reg)
@@ -260,10 +261,19 @@ class Monitor:
             "counters": self._local_counts(),
             "memory_bytes": self._process.memory_info().rss,
             "gc": [gc_stats.gen0, gc_stats.gen1, gc_stats.gen2],
+            "listeners": [[st, t, n] for (st, t), n in self._listener_counts().items() if n],
             "families": families_of(self.registry.collect()),
         }
         windows = {name: _as_array(w.pairs()) for name, w in self._windows().items()}
         self.board.publish(figures, windows)
+
+    def peer_listener_counts(self) -> dict[tuple[str, str], int]:
+        """``{(station, transport): listeners}`` on the other workers (empty without a board)."""
+        total: dict[tuple[str, str], int] = {}
+        for head, _ in self._peers():
+            for station, transport, n in head.get("listeners", []):
+                total[(station, transport)] = total.get((station, transport), 0) + int(n)
+        return total
 
     def _server_status(self, peers: list[tuple[dict, dict[str, np.ndarray]]]) -> dict[str, object]:
         own = self._local_status()
@@ -322,7 +332,9 @@ class Monitor:
 
     def add_listener_counts(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
         """Export ``auralis_station_listeners{station, transport}``, read from ``counts()`` at
-        each scrape (``{(station, transport): listeners}``)."""
+        each scrape (``{(station, transport): listeners}``); with workers, each worker's counts
+        go on the board too (`peer_listener_counts`)."""
+        self._listener_counts = counts
 
         class _Listeners:
             def collect(self) -> Iterator[GaugeMetricFamily]:

@@ -41,7 +41,7 @@ from auralis.server.http_streams import (
 )
 from auralis.server.security import AuthError
 from auralis.server.security.tokens import OPERATOR_ROLE, bearer_token, has_role
-from auralis.server.stations import HTTP_FORMATS, WS_FORMATS, StationService, StationsUnavailable
+from auralis.server.stations import HTTP_FORMATS, TRANSPORTS, WS_FORMATS, StationService, StationsUnavailable
 from auralis.streaming.engine import StreamLimitReached
 from auralis.streaming.mp3 import Mp3Encoder
 from auralis.streaming.ogg import OggOpusEncoder
@@ -72,13 +72,13 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
     settings = hub.settings
     production = settings.env == "production"
 
-    def station_info(name: str, request: Request) -> dict[str, Any]:
+    def station_info(name: str, request: Request, counts: dict[tuple[str, str], int]) -> dict[str, Any]:
         spec = service.spec(name)
         base, ws = _base(request)
         st = service.hub[name] if service.hub is not None else None
         now = st.now if st is not None else None
         params = st.params if st is not None else spec.params
-        by_transport = service.listeners_of(name)
+        by_transport = {t: counts[(name, t)] for t in TRANSPORTS}
         return {
             "name": name,
             "description": spec.description,
@@ -103,7 +103,8 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
     @app.get("/api/stations", tags=["stations"])
     async def list_stations(request: Request) -> dict[str, Any]:
         """Every station: description, parameters, what plays now, listeners and URLs."""
-        return {"stations": [station_info(n, request) for n in service.names]}
+        counts = service.server_listener_counts()  # every worker's listeners (--workers)
+        return {"stations": [station_info(n, request, counts) for n in service.names]}
 
     @app.put("/api/stations/{name}", tags=["stations"])
     async def change_station(name: str, request: Request) -> Response:
