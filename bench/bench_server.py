@@ -213,7 +213,8 @@ def main() -> int:
                     help="then time /api/metrics with half the capacity connected (target: p99 <= 5 ms)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
-    env = {"AURALIS_MAX_CONNECTIONS": str(max(levels) + 10), "AURALIS_LOG_LEVEL": "warning"}
+    cap = str(max(levels) + 10)
+    env = {"AURALIS_MAX_CONNECTIONS": cap, "AURALIS_MAX_PERSONAL_STREAMS": cap, "AURALIS_LOG_LEVEL": "warning"}
     if args.lead_chunks is not None:
         env["AURALIS_LEAD_CHUNKS"] = str(args.lead_chunks)
     rows, summary = [], []
