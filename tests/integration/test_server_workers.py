@@ -166,11 +166,10 @@ def test_two_workers_serve_one_port_and_answer_for_each_other() -> None:
 
 def test_a_taken_port_stops_the_supervisor_with_a_clear_error() -> None:
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
+        taken.bind(("127.0.0.1", 0))  # bound by another process's socket (connections refused)
         port = taken.getsockname()[1]
         try:
-            with running_server(args=["--workers", "2"], port=port, wait_soundfont=False, timeout=20):
+            with running_server(args=["--workers", "2"], port=port, wait_soundfont=False, timeout=90):
                 raise AssertionError("the server started on a taken port")
         except RuntimeError as exc:  # exited during startup
             assert "is taken" in str(exc) and "exited with 1" in str(exc)
