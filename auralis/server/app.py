@@ -50,7 +50,7 @@ from auralis.server.logs import configure_logging, log_config
 from auralis.server.music_api import music_router
 from auralis.server.security import install_security
 from auralis.server.session import ListenerSession, close_reason
-from auralis.server.station_relay import StationRelay
+from auralis.server.worker_relay import StationRelay
 from auralis.server.station_routes import install_station_routes
 from auralis.server.station_session import StationSession
 from auralis.server.stations import StationService
@@ -197,7 +197,7 @@ def create_app(
     )
     app.state.hub = hub
     app.state.settings = settings
-    app.state.station_relay = relay  # with workers: operator changes reach every worker
+    app.state.worker_relay = relay  # with workers: operator changes reach every worker
     feed = OperatorFeed(lambda: (hub.monitor.status().model_dump(mode="json"), hub.monitor.metrics().model_dump(mode="json")))
     app.state.feed = feed
     # production: JWT, CORS, TrustedHost, HTTPS, headers, limits; refuses bad settings

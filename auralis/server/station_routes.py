@@ -149,7 +149,7 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
             field = field if field in PUT_FIELDS else next((f for f in PUT_FIELDS if f in str(exc)), "body")
             return _unprocessable(field, str(exc))
         change = station.set_params(params)
-        relay = getattr(app.state, "station_relay", None)
+        relay = getattr(app.state, "worker_relay", None)
         if relay is not None:  # --workers: the other workers apply it at the same station time
             relay.announce(name, change)
         log.info("station changed", extra={"event": "station_changed", "station": name, "params": params.as_dict()})

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auralis.music.params import MusicParams
-from auralis.server.station_relay import StationRelay
+from auralis.server.worker_relay import StationRelay
 
 
 @dataclass

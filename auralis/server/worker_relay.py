@@ -20,7 +20,7 @@ from typing import Any
 
 from auralis.music.params import MusicParams
 
-log = logging.getLogger("auralis.server.station_relay")
+log = logging.getLogger("auralis.server.worker_relay")
 
 FILE_NAME = "station-changes.jsonl"
 
