@@ -3,6 +3,7 @@
 Routes (http-api.md and websocket-protocol.md):
 
 - ``GET /api/status``, ``GET /api/metrics``: JSON, pydantic response models (see /openapi.json)
+- ``GET /health``: can this instance serve listeners (200 ok/degraded, 503; `auralis.server.health`)
 - ``GET /metrics``: Prometheus text exposition
 - ``GET /api/music``: the musical facts the page builds its controls from
 - ``GET /api/feed``: the dashboard's live feed (SSE; production: an operator token)
@@ -19,7 +20,10 @@ listener caps (the connection gate: every listener holds a slot; a full server c
 (`auralis.server.workers`), each running `run_worker`; every response then names its worker in
 ``X-Auralis-Worker`` and the monitoring routes answer for all workers together.
 
-Every HTTP response carries ``Cache-Control: no-cache`` unless it sets its own.
+Every HTTP response carries ``Cache-Control: no-cache`` unless it sets its own, and every response
+and WebSocket handshake ``X-Auralis-Instance`` (`auralis.server.instance`). With
+``AURALIS_REDIS_URL`` the instance joins a cluster (`auralis.server.cluster`): shared limits,
+listener counts and station changes.
 """
 
 from __future__ import annotations
@@ -44,8 +48,12 @@ from auralis.monitoring.metrics import PROMETHEUS_CONTENT_TYPE
 from auralis.monitoring.models import PerformanceMetrics, SystemStatus
 from auralis.server import protocol as P
 from auralis.server.faults import install_fault_injection
+from auralis.server.cluster import Cluster
+from auralis.server.cluster_counts import LocalCounts
 from auralis.server.feed import OperatorFeed, feed_router
+from auralis.server.health import RefuseWhenUnhealthy, health_router
 from auralis.server.hub import Hub
+from auralis.server.instance import InstanceHeaderMiddleware
 from auralis.server.logs import configure_logging, log_config
 from auralis.server.music_api import music_router
 from auralis.server.security import install_security
@@ -155,20 +163,30 @@ def create_app(
     relay = None if board is None else StationRelay(board.directory, board.worker)
     stations = StationService(settings, hub.monitor)
     hub.stations = stations
+    instance_id = settings.resolved_instance_id()
+    cluster: Cluster | None = None  # set below when AURALIS_REDIS_URL is
 
     async def start_stations() -> None:
         """The stations start once the SoundFont is loaded (they share its path)."""
         if await hub.wait_loaded(float("inf")) and not hub.stopping:
             await stations.start(hub.engine.soundfont)
+            if cluster is not None and stations.hub is not None:
+                cluster.stations_ready()  # relayed station changes apply from now on
         else:
             stations.fail(hub.load_error or "server shutting down")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
+        if cluster is not None:
+            cluster.start()
         starting = asyncio.create_task(start_stations())
         publishing = None if relay is None else asyncio.create_task(_share_with_workers(hub, stations, relay))
-        log.info("server started", extra={"event": "startup", "max_connections": settings.max_connections})
+        log.info(
+            "server started",
+            extra={"event": "startup", "max_connections": settings.max_connections, "instance": instance_id,
+                   "cluster": cluster is not None},
+        )
         try:
             yield
         finally:
@@ -180,6 +198,8 @@ def create_app(
             if not starting.done():
                 starting.cancel()
                 await asyncio.gather(starting, return_exceptions=True)
+            if cluster is not None:
+                await cluster.stop()
             await stations.stop()
             feed.close()
             await hub.stop()
@@ -202,6 +222,19 @@ def create_app(
     app.state.feed = feed
     # production: JWT, CORS, TrustedHost, HTTPS, headers, limits; refuses bad settings
     limiter = install_security(app, settings)
+    slots = app.state.listener_slots
+    if settings.redis_url:
+        cluster = Cluster(
+            settings.redis_url,
+            instance_id,
+            local=LocalCounts(open=lambda: slots.open, stations=stations.listener_counts),
+            heartbeat_s=settings.cluster_heartbeat_s,
+            apply_change=stations.apply_change,
+        )
+        slots.share(settings.cluster_max_listeners, cluster.listeners_elsewhere)
+    app.state.cluster = cluster
+    app.state.instance_id = instance_id
+    app.include_router(health_router(hub, instance_id, cluster, lambda: slots.open))
 
     @app.get("/api/status", response_model=SystemStatus, tags=["monitoring"])
     @limiter.limit(settings.rate_limit_status)
@@ -295,9 +328,12 @@ def create_app(
         hub.sessions.add(session)
         await session.run()
 
-    install_station_routes(app, hub, stations)
+    install_station_routes(app, hub, stations, cluster)
     if settings.fault_injection:
         install_fault_injection(app, hub)
+    if settings.refuse_when_unhealthy:
+        app.add_middleware(RefuseWhenUnhealthy, hub=hub)
+    app.add_middleware(InstanceHeaderMiddleware, instance_id=instance_id)
     app.add_middleware(_NoCacheAndRawSend, worker=None if board is None else board.worker)
     return app
 
