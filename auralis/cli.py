@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port (default 8000)")
     serve.add_argument("--soundfont", default=None, help="path to a General MIDI .sf2 SoundFont")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="worker processes on the port, e.g. the number of cores (default 1)")
 
     compose = sub.add_parser("compose", help="write composed music to a MIDI file (no audio)")
     _add_music_args(compose)
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from auralis.server.app import serve
 
-            return serve(host=args.host, port=args.port, soundfont=args.soundfont) or 0
+            return serve(host=args.host, port=args.port, soundfont=args.soundfont, workers=args.workers) or 0
         if args.command == "record":
             from auralis.client.record import main as record_main
 

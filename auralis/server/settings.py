@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Bind address")
     port: int = Field(8000, ge=1, le=65535, description="TCP port")
+    workers: int = Field(
+        1, ge=1, le=64,
+        description="Worker processes serving the port (SO_REUSEPORT), each with its own render "
+        "threads; /api/status and /api/metrics answer for all of them",
+    )
     soundfont: Path | None = Field(
         None, description="General MIDI .sf2 SoundFont; found automatically when unset"
     )

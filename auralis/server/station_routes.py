@@ -48,7 +48,7 @@ from auralis.server.http_streams import (
 from auralis.server.security import AuthError
 from auralis.server.security.tokens import OPERATOR_ROLE, bearer_token, has_role
 from auralis.server.station_relay import CLUSTER_CHANGE_LEAD_CHUNKS
-from auralis.server.stations import HTTP_FORMATS, WS_FORMATS, StationService, StationsUnavailable
+from auralis.server.stations import HTTP_FORMATS, TRANSPORTS, WS_FORMATS, StationService, StationsUnavailable
 from auralis.streaming.engine import StreamLimitReached
 from auralis.streaming.mp3 import Mp3Encoder
 from auralis.streaming.ogg import OggOpusEncoder
@@ -80,22 +80,23 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService, clus
     settings = hub.settings
     production = settings.env == "production"
 
-    def listeners_everywhere(name: str) -> dict[str, int]:
-        """Listeners per transport on this instance and, in a cluster, on the others alive."""
-        by_transport = service.listeners_of(name)
+    def listeners_everywhere(name: str, counts: dict[tuple[str, str], int]) -> dict[str, int]:
+        """Listeners per transport on this instance (all its workers, `counts`) and, in a
+        cluster, on the others alive."""
+        by_transport = {t: counts[(name, t)] for t in TRANSPORTS}
         if cluster is not None and cluster.link.up:
             for transport, n in cluster.counts.station_elsewhere(name).items():
                 if transport in by_transport:
                     by_transport[transport] += n
         return by_transport
 
-    def station_info(name: str, request: Request) -> dict[str, Any]:
+    def station_info(name: str, request: Request, counts: dict[tuple[str, str], int]) -> dict[str, Any]:
         spec = service.spec(name)
         base, ws = _base(request)
         st = service.hub[name] if service.hub is not None else None
         now = st.now if st is not None else None
         params = st.params if st is not None else spec.params
-        by_transport = listeners_everywhere(name)
+        by_transport = listeners_everywhere(name, counts)
         listeners: dict[str, Any] = {
             "total": sum(by_transport.values()),
             "websocket": sum(n for t, n in by_transport.items() if t.startswith("ws_")),
@@ -103,7 +104,7 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService, clus
             "by_transport": by_transport,
         }
         if cluster is not None:
-            listeners["this_instance"] = sum(service.listeners_of(name).values())
+            listeners["this_instance"] = sum(counts[(name, t)] for t in TRANSPORTS)
         return {
             "name": name,
             "description": spec.description,
@@ -126,7 +127,8 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService, clus
     @app.get("/api/stations", tags=["stations"])
     async def list_stations(request: Request) -> dict[str, Any]:
         """Every station: description, parameters, what plays now, listeners and URLs."""
-        return {"stations": [station_info(n, request) for n in service.names]}
+        counts = service.server_listener_counts()  # every worker's listeners (--workers)
+        return {"stations": [station_info(n, request, counts) for n in service.names]}
 
     @app.put("/api/stations/{name}", tags=["stations"])
     async def change_station(name: str, request: Request) -> Response:
@@ -172,6 +174,9 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService, clus
             return _unprocessable(field, str(exc))
         if cluster is None:
             change = station.set_params(params)
+            relay = getattr(app.state, "worker_relay", None)
+            if relay is not None:  # --workers: the other workers apply it at the same station time
+                relay.announce(name, change)
         else:  # far enough ahead that every instance hears of it before composing that far
             change = station.set_params(params, at=chunk_time(station.first_free_chunk(CLUSTER_CHANGE_LEAD_CHUNKS)))
         log.info("station changed", extra={"event": "station_changed", "station": name, "params": params.as_dict()})

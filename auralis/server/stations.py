@@ -192,6 +192,11 @@ class StationService:
         """``{(station, transport): listeners}`` for every station and transport (zeros too)."""
         return {(name, t): self._count[(name, t)] for name in self.names for t in TRANSPORTS}
 
-    def listeners_of(self, name: str) -> dict[str, int]:
-        return {t: self._count[(name, t)] for t in TRANSPORTS}
+    def server_listener_counts(self) -> dict[tuple[str, str], int]:
+        """`listener_counts` of the whole server: with ``--workers``, every worker's together."""
+        counts = self.listener_counts()
+        for key, n in self.monitor.peer_listener_counts().items():
+            if key in counts:
+                counts[key] += n
+        return counts
 
