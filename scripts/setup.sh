@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup for Auralis: system packages (FluidSynth, FluidR3 GM SoundFont,
-# and for tests Chromium, redis-server and ffmpeg) and a .venv with the package.
+# and for tests Chromium, redis-server, nginx and ffmpeg) and a .venv with the package.
 # Fast when everything is already present.
 #   scripts/setup.sh          runtime only (make run)
 #   scripts/setup.sh --test   runtime + test tools (make test)
@@ -33,6 +33,8 @@ if ! have_soundfont; then apt_pkgs+=(fluid-soundfont-gm); fi
 if [ "$WANT_TEST" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
   command -v redis-server >/dev/null 2>&1 || { apt_pkgs+=(redis-server); brew_pkgs+=(redis); }
+  # nginx: the HLS tests serve the HLS directory through a real nginx, as production does
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { apt_pkgs+=(nginx); brew_pkgs+=(nginx); }
   command -v node >/dev/null 2>&1 || { apt_pkgs+=(nodejs); brew_pkgs+=(node); }
   # ffmpeg/ffprobe: an independent decoder the tests check our Opus and recordings with
   command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || { apt_pkgs+=(ffmpeg); brew_pkgs+=(ffmpeg); }

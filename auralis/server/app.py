@@ -7,9 +7,13 @@ Routes (http-api.md and websocket-protocol.md):
 - ``GET /api/music``: the musical facts the page builds its controls from
 - ``GET /api/feed``: the dashboard's live feed (SSE; production: an operator token)
 - ``GET /``, ``GET /debug``, ``GET /client/{filename}``: the static client from ``auralis/web``
+  (``/client/vendor/{filename}``: its vendored libraries, hls.js)
 - ``WS /ws/stream``: the streaming protocol (a personal stream, or ``?station=NAME``)
 - ``GET /stream/NAME.ogg|.mp3``, ``GET /stream.ogg|.mp3``, ``GET /stations.m3u``,
   ``GET /api/stations``, ``PUT /api/stations/NAME``: stations (`auralis.server.station_routes`)
+- ``GET /hls/STATION/index.m3u8`` and its segments: a station's HLS, written by
+  `auralis.server.hls_publisher` when ``AURALIS_HLS_DIR`` is set (served here in development
+  only, `auralis.server.hls_routes`; nginx serves the directory in production)
 - ``POST /debug/fault/{client_id}``: only with ``AURALIS_FAULT_INJECTION`` (development test hook)
 
 `install_security` adds production's checks (docs/production.md), the message-rate limit and the
@@ -40,6 +44,8 @@ from auralis.monitoring.models import PerformanceMetrics, SystemStatus
 from auralis.server import protocol as P
 from auralis.server.faults import install_fault_injection
 from auralis.server.feed import OperatorFeed, feed_router
+from auralis.server.hls_publisher import make_publisher
+from auralis.server.hls_routes import install_hls_routes
 from auralis.server.hub import Hub
 from auralis.server.logs import configure_logging, log_config
 from auralis.server.music_api import music_router
@@ -118,11 +124,14 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
     hub = Hub(settings)
     stations = StationService(settings, hub.monitor)
     hub.stations = stations
+    hls = make_publisher(settings)  # None without AURALIS_HLS_DIR
 
     async def start_stations() -> None:
-        """The stations start once the SoundFont is loaded (they share its path)."""
+        """The stations start once the SoundFont is loaded (they share its path); HLS after them."""
         if await hub.wait_loaded(float("inf")) and not hub.stopping:
             await stations.start(hub.engine.soundfont)
+            if hls is not None and stations.hub is not None:
+                await hls.start(stations.hub)
         else:
             stations.fail(hub.load_error or "server shutting down")
 
@@ -138,6 +147,8 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
             if not starting.done():
                 starting.cancel()
                 await asyncio.gather(starting, return_exceptions=True)
+            if hls is not None:
+                await hls.stop()
             await stations.stop()
             feed.close()
             await hub.stop()
@@ -155,6 +166,7 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
     )
     app.state.hub = hub
     app.state.settings = settings
+    app.state.hls = hls
     feed = OperatorFeed(lambda: (hub.monitor.status().model_dump(mode="json"), hub.monitor.metrics().model_dump(mode="json")))
     app.state.feed = feed
     # production: JWT, CORS, TrustedHost, HTTPS, headers, limits; refuses bad settings
@@ -212,6 +224,15 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
         """A client asset (JavaScript, CSS, HTML) from the client directory; 404 otherwise."""
         return _file(filename)
 
+    @app.get("/client/vendor/{filename}", response_class=FileResponse, tags=["client"])
+    @app.head("/client/vendor/{filename}", include_in_schema=False)
+    async def vendor_file(filename: str) -> FileResponse:
+        """A vendored library (auralis/web/vendor: hls.js), pinned; 404 otherwise."""
+        path = static_file(web_dir / "vendor", filename)
+        if path is None:
+            raise HTTPException(status_code=404, detail="Not Found")
+        return FileResponse(path, media_type=MEDIA_TYPES[path.suffix])
+
     @app.websocket("/ws/stream")
     async def stream(ws: WebSocket) -> None:
         await ws.accept()
@@ -253,6 +274,8 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
         await session.run()
 
     install_station_routes(app, hub, stations)
+    if hls is not None and not production:  # production: nginx serves the HLS directory
+        install_hls_routes(app, hls.directory, hls.names)
     if settings.fault_injection:
         install_fault_injection(app, hub)
     app.add_middleware(_NoCacheAndRawSend)

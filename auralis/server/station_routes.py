@@ -6,7 +6,8 @@
   seed as on the WebSocket; 422 naming a bad parameter).
 - ``GET /stations.m3u``: every station's ``.ogg`` URL, for players.
 - ``GET /api/stations``: name, description, parameters, chord and section, listeners by
-  transport, formats and URLs.
+  transport, formats and URLs (``urls.hls`` and an ``hls`` object for a station published as
+  HLS: whether this instance writes it, segments it wrote, the last one's number).
 - ``PUT /api/stations/NAME``: an operator changes a station (JSON object with any of key, mode,
   bpm, intensity and preset; the preset applies first and keeps the key). In production it needs
   an operator token, the same role claim as the dashboard feed (``"role": "operator"`` or
@@ -79,6 +80,8 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
         now = st.now if st is not None else None
         params = st.params if st is not None else spec.params
         by_transport = service.listeners_of(name)
+        hls = app.state.hls
+        hls_info = hls.info(name) if hls is not None else None
         return {
             "name": name,
             "description": spec.description,
@@ -97,7 +100,9 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
                 "websocket": f"{ws}/ws/stream?station={name}",
                 "ogg": f"{base}/stream/{name}.ogg",
                 "mp3": f"{base}/stream/{name}.mp3",
+                **({"hls": f"{base}{hls.url_path(name)}"} if hls_info is not None else {}),
             },
+            **({"hls": hls_info} if hls_info is not None else {}),
         }
 
     @app.get("/api/stations", tags=["stations"])

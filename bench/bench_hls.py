@@ -1,0 +1,211 @@
+"""HLS for stations (issue 11): a real server (`auralis serve`) publishing station ``focus`` as HLS,
+a real nginx (started here) serving the directory, Debian's ffmpeg and simulated players.
+
+1. **ffmpeg decodes 60 s** of ``http://127.0.0.1:PORT/hls/focus/index.m3u8`` through nginx: its
+   warnings/errors, the audio it decoded against 60 s, and the wall time it took.
+2. **Continuity**: every segment published meanwhile is fetched through nginx; their AAC frames'
+   timestamps (ffprobe) must step by exactly 1,024 samples across all boundaries (max deviation
+   in 90 kHz ticks; 1 = rounding), and the frames must add up to the playlists' EXTINF.
+3. **Real time**: the playlist's media sequence, sampled every second, against the wall clock
+   (segments per second x segment length = 1.00 when it moves in real time), and how long after
+   a segment's last sample (station time) it is listed.
+4. **1,000 players through nginx**: the Auralis process's CPU over a window without players, then
+   with N simulated HLS players (4 processes of asyncio httpx clients; each re-reads the playlist
+   every half segment and fetches each new segment, as hls.js does), as a ratio.
+
+Run: .venv/bin/python bench/bench_hls.py [--seconds 60] [--players 1000] [--window 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from auralis.streaming.station_score import STATION_EPOCH  # noqa: E402
+from tests.support.hls import parse_playlist, running_nginx, wait_until  # noqa: E402
+from tests.support.server import running_server  # noqa: E402
+
+SEGMENT_S = 4.0
+
+
+def seg_number(name: str) -> int:
+    return int(re.fullmatch(r"seg-(\d+)\.ts", name).group(1))  # type: ignore[union-attr]
+
+
+class Collector(threading.Thread):
+    """Polls the playlist through nginx every second: media sequence over time, and every new
+    segment's bytes and listing time."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.samples: list[tuple[float, int]] = []
+        self.segments: dict[int, tuple[bytes, float, float]] = {}  # number -> (data, extinf, listed at)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        base = self.url.rsplit("/", 1)[0]
+        with httpx.Client(timeout=5) as c:
+            while not self.stop.is_set():
+                now = time.time()
+                seq, segs = parse_playlist(c.get(self.url).text)
+                self.samples.append((time.monotonic(), seq))
+                for name, dur in segs:
+                    n = seg_number(name)
+                    if n not in self.segments:
+                        self.segments[n] = (c.get(f"{base}/{name}").content, dur, now)
+                self.stop.wait(1.0)
+
+
+async def player(base: str, t_end: float, counts: list[int], client: httpx.AsyncClient) -> None:
+    url = f"{base}/hls/focus/index.m3u8"
+    seen: set[str] = set()
+    await asyncio.sleep(np.random.uniform(0, SEGMENT_S / 2))
+    while time.time() < t_end:
+        try:
+            r = await client.get(url)
+            counts[0] += 1
+            _, segs = parse_playlist(r.text)
+            for name, _ in segs[-2:]:  # a player starts near the live edge, then takes each new one
+                if name not in seen:
+                    seen.add(name)
+                    s = await client.get(f"{base}/hls/focus/{name}")
+                    counts[1] += 1
+                    counts[2] += len(s.content)
+        except httpx.HTTPError:
+            counts[3] += 1
+        await asyncio.sleep(SEGMENT_S / 2)
+
+
+def players_proc(base: str, n: int, t_end: float, q: mp.Queue) -> None:
+    async def main() -> list[int]:
+        counts = [0, 0, 0, 0]  # playlists, segments, bytes, errors
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+            await asyncio.gather(*(player(base, t_end, counts, client) for _ in range(n)))
+        return counts
+
+    q.put(asyncio.run(main()))
+
+
+def cpu_over(proc: psutil.Process, seconds: float) -> float:
+    """CPU of `proc` (all its threads) over `seconds`, in % of one core."""
+    t0, c0 = time.monotonic(), sum(proc.cpu_times()[:2])
+    time.sleep(seconds)
+    return 100 * (sum(proc.cpu_times()[:2]) - c0) / (time.monotonic() - t0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--players", type=int, default=1000)
+    ap.add_argument("--window", type=float, default=20.0)
+    ap.add_argument("--procs", type=int, default=4)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="auralis-hls-bench-") as d:
+        hls_dir = Path(d)
+        env = {"AURALIS_HLS_DIR": d, "AURALIS_HLS_STATIONS": "focus", "AURALIS_HLS_SEGMENT_S": str(SEGMENT_S),
+               "AURALIS_LOG_LEVEL": "warning"}
+        with running_server(env=env) as srv, running_nginx(hls_dir) as ngx:
+            url = f"{ngx}/hls/focus/index.m3u8"
+
+            def listed() -> bool:
+                try:
+                    return len(parse_playlist(httpx.get(url, timeout=5).text)[1]) >= 3
+                except (httpx.HTTPError, AssertionError):
+                    return False
+
+            wait_until(listed, 60, "three segments listed", interval=0.5)
+            print(f"load average at start: {os.getloadavg()[0]:.1f}")
+            coll = Collector(url)
+            coll.start()
+            t0 = time.monotonic()
+            out = subprocess.run(
+                ["ffmpeg", "-v", "warning", "-i", url, "-t", str(args.seconds), "-f", "s16le", "-ac", "2",
+                 "-ar", "44100", "-"], capture_output=True, timeout=args.seconds * 3 + 60,
+            )
+            wall = time.monotonic() - t0
+            time.sleep(SEGMENT_S + 1)
+            coll.stop.set()
+            coll.join()
+            pcm = np.frombuffer(out.stdout, dtype="<i2")
+            msgs = [m for m in out.stderr.decode(errors="replace").splitlines() if m.strip()]
+            print(f"\n1. ffmpeg -i {url} -t {args.seconds:g}: exit {out.returncode}, "
+                  f"{len(msgs)} warning/error lines, decoded {len(pcm) / 2 / 44100:.3f} s in {wall:.1f} s wall")
+            for m in msgs[:5]:
+                print("   ffmpeg:", m)
+
+            nums = sorted(coll.segments)
+            missing = sorted(set(range(nums[0], nums[-1] + 1)) - set(nums))
+            data = b"".join(coll.segments[n][0] for n in nums)
+            probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                                    "packet=pts,duration", "-of", "csv=p=0", "-f", "mpegts", "-"],
+                                   input=data, capture_output=True, timeout=120, check=True)
+            rows = [r.split(",") for r in probe.stdout.decode().split() if r.strip()]
+            pts = np.array([int(r[0]) for r in rows], dtype=np.int64)
+            frame = 1024 * 90000 / 44100
+            dev = np.abs((pts - pts[0]) - np.arange(len(pts)) * frame).max()
+            extinf = sum(coll.segments[n][1] for n in nums)
+            print(f"2. continuity: {len(nums)} segments ({nums[0]}..{nums[-1]}), {len(missing)} missing numbers, "
+                  f"{len(pts)} AAC frames = {len(pts) * 1024 / 44100:.3f} s vs EXTINF sum {extinf:.3f} s, "
+                  f"max timestamp deviation {dev:.2f} ticks of 90 kHz")
+
+            (ta, sa), (tb, sb) = coll.samples[0], coll.samples[-1]
+            rate = (sb - sa) * SEGMENT_S / (tb - ta)
+            delays = [listed_at - (STATION_EPOCH + (n + 1) * SEGMENT_S) for n, (_, _, listed_at) in coll.segments.items()
+                      if n > nums[0]]
+            print(f"3. real time: media sequence {sa} -> {sb} over {tb - ta:.1f} s: {rate:.3f} s of audio per s; "
+                  f"a segment is listed {statistics.median(delays):+.2f} s (median; max {max(delays):+.2f} s) "
+                  f"after its last sample's station time (polled each 1 s)")
+
+            server = psutil.Process(srv.process.pid)
+            master = next(p for p in psutil.process_iter(["name", "cmdline"])
+                          if p.info["name"] == "nginx" and any(str(hls_dir) in a or "auralis-nginx-" in a
+                                                               for a in p.info["cmdline"] or []))
+            ngx_procs = [master, *master.children()]
+            idle = cpu_over(server, args.window)
+            t_end = time.time() + args.window + 10
+            q: mp.Queue = mp.Queue()
+            per = args.players // args.procs
+            procs = [mp.Process(target=players_proc, args=(ngx, per, t_end, q)) for _ in range(args.procs)]
+            for p in procs:
+                p.start()
+            time.sleep(5)  # the players are all started and polling
+            ngx_c0 = sum(sum(p.cpu_times()[:2]) for p in ngx_procs)
+            loaded = cpu_over(server, args.window)
+            ngx_cpu = 100 * (sum(sum(p.cpu_times()[:2]) for p in ngx_procs) - ngx_c0) / args.window
+            totals = [0, 0, 0, 0]
+            for _ in procs:
+                for i, v in enumerate(q.get(timeout=120)):
+                    totals[i] += v
+            for p in procs:
+                p.join(30)
+            span = args.window + 10
+            print(f"4. {per * args.procs} players through nginx: Auralis CPU {idle:.1f} % of a core without, "
+                  f"{loaded:.1f} % with (ratio {loaded / idle if idle else float('nan'):.2f}); nginx {ngx_cpu:.1f} %; "
+                  f"players fetched {totals[0] / span:.0f} playlists/s and {totals[1] / span:.0f} segments/s "
+                  f"({totals[2] * 8 / span / 1e6:.1f} Mbit/s), {totals[3]} errors")
+            print(f"load average at end: {os.getloadavg()[0]:.1f}")
+            ok = out.returncode == 0 and not msgs and not missing and dev <= 1.0
+            return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""A station played through HLS in real headless Chromium: the page asks the server where the
+station's HLS is (/api/stations), and, Chromium having no native HLS, plays it with the vendored
+hls.js over Media Source Extensions. The audio is judged as heard: the element's output is
+captured (captureStream) and must carry music, while its clock runs."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.helpers import snapshot, wait_for
+from tests.support.server import ServerProcess, running_server
+
+LEVEL_PROBE = """() => {
+  const a = document.getElementById('station-audio');
+  const ctx = new AudioContext();
+  const src = ctx.createMediaStreamSource(a.captureStream());
+  const an = ctx.createAnalyser();
+  an.fftSize = 2048;
+  src.connect(an);
+  const buf = new Float32Array(an.fftSize);
+  window.__level = { peak: 0, samples: 0 };
+  setInterval(() => {
+    an.getFloatTimeDomainData(buf);
+    for (const v of buf) window.__level.peak = Math.max(window.__level.peak, Math.abs(v));
+    window.__level.samples += buf.length;
+  }, 50);
+}"""
+
+
+@pytest.fixture(scope="module")
+def hls_server() -> Iterator[ServerProcess]:
+    with tempfile.TemporaryDirectory(prefix="auralis-hls-") as d:
+        env = {"AURALIS_HLS_DIR": d, "AURALIS_HLS_STATIONS": "focus", "AURALIS_HLS_SEGMENT_S": "2"}
+        with running_server(env=env) as srv:
+            yield srv
+
+
+def test_chromium_plays_a_station_through_hls(page: Page, hls_server: ServerProcess, page_errors) -> None:
+    page.goto(hls_server.url)
+    focus = page.locator('li[data-station="focus"]')
+    hls_button = focus.get_by_role("button", name="Play station focus via HLS")
+    expect(hls_button).to_be_visible(timeout=15000)
+    # only the published station offers HLS
+    expect(page.locator('li[data-station="sleep"]').get_by_role("button", name="Play station sleep via HLS")).to_have_count(0)
+    hls_button.click()
+    wait_for(page, "s.station && s.station.via === 'hls' && s.station.hlsMode !== null", 20)
+    assert snapshot(page)["station"]["hlsMode"] == "hls.js"  # Chromium: no native HLS
+    page.wait_for_function(
+        "() => { const a = document.getElementById('station-audio'); return !a.paused && a.currentTime > 1 && a.readyState >= 3; }",
+        timeout=40000, polling=100,
+    )
+    page.evaluate(LEVEL_PROBE)
+    t0 = page.evaluate("() => document.getElementById('station-audio').currentTime")
+    page.wait_for_timeout(6000)
+    state = page.evaluate("""() => { const a = document.getElementById('station-audio');
+      return { t: a.currentTime, paused: a.paused, err: a.error && a.error.code, src: a.currentSrc,
+               decoded: a.webkitAudioDecodedByteCount, level: window.__level }; }""")
+    assert state["err"] is None and not state["paused"]
+    assert state["src"].startswith("blob:")  # Media Source Extensions, fed by hls.js
+    assert state["t"] - t0 > 4.5, state  # the clock runs at (about) real time: no stall
+    assert state["decoded"] > 0 and state["level"]["samples"] > 44100
+    assert state["level"]["peak"] > 0.001, state  # music, not silence
+    assert snapshot(page)["station"]["error"] is None
+    # stopping frees hls.js and the element
+    focus.get_by_role("button", name="Stop station focus").click()
+    wait_for(page, "s.station && s.station.current === null && s.station.hlsMode === null", 10)
+    assert page.evaluate("() => document.getElementById('station-audio').paused") is True
+    page_errors.check()
