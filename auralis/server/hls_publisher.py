@@ -141,13 +141,15 @@ class RedisElection:
         return self._lease(sent) if ok else None
 
     async def renew(self, name: str) -> float | None:
-        from redis.exceptions import LockError, RedisError
+        from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
         sent = time.monotonic()
         try:
             await self._lock(name).reacquire()
-        except LockError:  # not ours any more (expired, maybe taken): stop writing
+        except LockNotOwnedError:  # Redis says it is not ours any more (expired, maybe taken)
             self._reached()
+            return None
+        except LockError:  # not held here at all (redis-py asked nothing)
             return None
         except (RedisError, OSError) as exc:
             self._unreachable(exc)
@@ -174,10 +176,16 @@ class RedisElection:
 class HlsState:
     """What /api/stations says about one station's HLS (measured here)."""
 
-    writing: bool = False  # this instance holds the lock and writes
     segments_written: int = 0  # by this instance, since it started
     last_segment: int | None = None
     elected: int = 0  # times this instance became the writer
+    writer: StationWriter | None = None  # while this instance holds the lock
+
+    @property
+    def writing(self) -> bool:
+        """This instance writes the station now: its writer runs and its lease holds."""
+        w = self.writer
+        return w is not None and w.alive and w.may_write()
 
 
 class StationWriter:
@@ -336,7 +344,7 @@ class HlsPublisher:
             writer = StationWriter(name, self.directory / name, self.settings, state)
             writer.lease_until = lease
             writer.start()
-            state.writing = True
+            state.writer = writer
             state.elected += 1
             log.info("HLS: writing station %s", name, extra={"event": "hls_writer", "station": name})
             pump = asyncio.create_task(self._pump(station, writer))
@@ -352,7 +360,7 @@ class HlsPublisher:
                     writer.lease_until = lease
             finally:
                 writer.lease_until = -math.inf
-                state.writing = False
+                state.writer = None
                 pump.cancel()
                 await asyncio.gather(pump, return_exceptions=True)
                 await asyncio.to_thread(writer.stop)

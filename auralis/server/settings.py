@@ -206,7 +206,7 @@ class Settings(BaseSettings):
     hls_window: int = Field(6, ge=3, le=30, description="Segments listed in each HLS playlist")
     hls_bitrate_kbps: int = Field(128, ge=64, le=320, description="HLS AAC bitrate, kbit/s")
     hls_lock_ttl_s: float = Field(
-        5.0, ge=2.0, le=60.0,
+        4.0, ge=2.0, le=60.0,
         description="With Redis: the HLS writer lock's TTL; another instance takes over within "
         "about this time after the writer dies",
     )

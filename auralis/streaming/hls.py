@@ -254,6 +254,8 @@ class HlsSegmenter:
         # mpegts_copyts: the timestamps as given (station time), without the muxer's 1.4 s offset
         with self._av.open(buf, "w", format="mpegts", options={"mpegts_copyts": "1"}) as out:
             ostream = out.add_stream_from_template(self._stream)
+            # the AudioSpecificConfig, from which the muxer writes each frame's ADTS header
+            ostream.codec_context.extradata = self._stream.codec_context.extradata
             for p in packets:
                 p.stream = ostream
                 out.mux(p)

@@ -136,10 +136,10 @@ def test_without_redis_the_instance_writes(tmp_path: Path) -> None:
         feeder([station], 40 * 1000 + 7, stop)
         try:
             await wait_for(lambda: pub.states["focus"].segments_written >= 3, 20, "segments written")
-            info = pub.info("focus")
-            assert info is not None and info["writing"] is True
             seq, segs = parse_playlist((tmp_path / "focus" / "index.m3u8").read_text())
-            assert seq >= 2000 and segs[-1][0] == f"seg-{info['last_segment']}.ts"
+            info = pub.info("focus")  # read after the playlist: it counts at least what it lists
+            assert info is not None and info["writing"] is True
+            assert seq >= 2000 and 2000 <= int(segs[-1][0][4:-3]) <= info["last_segment"]
             assert station.fan.reader_count == 1  # the publisher's reader keeps the station playing
         finally:
             await pub.stop()
@@ -174,10 +174,9 @@ def test_two_publishers_exactly_one_writes_and_the_other_takes_over(tmp_path: Pa
             took = time.monotonic() - t0
             assert took < 10
             assert not a.states["focus"].writing
-            # b goes on with the same numbering (station time) and never rewrote a's segments
-            assert b.states["focus"].last_segment > last_a  # type: ignore[operator]
+            # b goes on with the same numbering (station time), after a's last segment
             seq, segs = parse_playlist((tmp_path / "focus" / "index.m3u8").read_text())
-            assert segs[-1][0] == f"seg-{b.states['focus'].last_segment}.ts"
+            assert last_a < int(segs[-1][0][4:-3]) <= b.states["focus"].last_segment  # type: ignore[operator]
         finally:
             stop.set()
             await a.stop()

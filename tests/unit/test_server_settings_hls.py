@@ -24,7 +24,7 @@ def test_off_by_default_and_every_station_once_a_directory_is_set(tmp_path: Path
     s = Settings()
     assert s.hls_dir == tmp_path / "hls" / "new"
     assert s.hls_station_names() == ["focus", "meditation", "sleep", "bright"]
-    assert (s.hls_segment_s, s.hls_window, s.hls_bitrate_kbps, s.hls_lock_ttl_s) == (4.0, 6, 128, 5.0)
+    assert (s.hls_segment_s, s.hls_window, s.hls_bitrate_kbps, s.hls_lock_ttl_s) == (4.0, 6, 128, 4.0)
     monkeypatch.setenv("AURALIS_HLS_STATIONS", "sleep, focus")
     monkeypatch.setenv("AURALIS_HLS_SEGMENT_S", "2.5")
     s = Settings()
