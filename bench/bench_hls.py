@@ -158,10 +158,11 @@ def main() -> int:
             probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
                                     "packet=pts,duration", "-of", "csv=p=0", "-f", "mpegts", "-"],
                                    input=data, capture_output=True, timeout=120, check=True)
-            rows = [r.split(",") for r in probe.stdout.decode().split() if r.strip()]
+            rows = [r.split(",") for r in probe.stdout.decode().split() if r.strip(", ")]
             pts = np.array([int(r[0]) for r in rows], dtype=np.int64)
             frame = 1024 * 90000 / 44100
-            dev = np.abs((pts - pts[0]) - np.arange(len(pts)) * frame).max()
+            ticks = np.concatenate([[0], np.cumsum(np.diff(pts) % 2**33)])  # across the 33-bit wrap
+            dev = np.abs(ticks - np.arange(len(pts)) * frame).max()
             extinf = sum(coll.segments[n][1] for n in nums)
             print(f"2. continuity: {len(nums)} segments ({nums[0]}..{nums[-1]}), {len(missing)} missing numbers, "
                   f"{len(pts)} AAC frames = {len(pts) * 1024 / 44100:.3f} s vs EXTINF sum {extinf:.3f} s, "
