@@ -299,6 +299,7 @@ class HlsPublisher:
         if st is None:
             return None
         return {
+            "playlist": (self.directory / name / PLAYLIST).is_file(),  # written (by any instance)
             "writing": st.writing,
             "segments_written": st.segments_written,
             "last_segment": st.last_segment,

@@ -6,8 +6,9 @@
   seed as on the WebSocket; 422 naming a bad parameter).
 - ``GET /stations.m3u``: every station's ``.ogg`` URL, for players.
 - ``GET /api/stations``: name, description, parameters, chord and section, listeners by
-  transport, formats and URLs (``urls.hls`` and an ``hls`` object for a station published as
-  HLS: whether this instance writes it, segments it wrote, the last one's number).
+  transport, formats and URLs (for a station published as HLS, an ``hls`` object: whether its
+  playlist exists yet, whether this instance writes it, segments it wrote, the last one's number;
+  and ``urls.hls`` once the playlist exists).
 - ``PUT /api/stations/NAME``: an operator changes a station (JSON object with any of key, mode,
   bpm, intensity and preset; the preset applies first and keeps the key). In production it needs
   an operator token, the same role claim as the dashboard feed (``"role": "operator"`` or
@@ -100,7 +101,7 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
                 "websocket": f"{ws}/ws/stream?station={name}",
                 "ogg": f"{base}/stream/{name}.ogg",
                 "mp3": f"{base}/stream/{name}.mp3",
-                **({"hls": f"{base}{hls.url_path(name)}"} if hls_info is not None else {}),
+                **({"hls": f"{base}{hls.url_path(name)}"} if hls_info and hls_info["playlist"] else {}),
             },
             **({"hls": hls_info} if hls_info is not None else {}),
         }
