@@ -6,20 +6,25 @@ a real nginx (started here) serving the directory, Debian's ffmpeg and simulated
 2. **Continuity**: every segment published meanwhile is fetched through nginx; their AAC frames'
    timestamps (ffprobe) must step by exactly 1,024 samples across all boundaries (max deviation
    in 90 kHz ticks; 1 = rounding), and the frames must add up to the playlists' EXTINF.
-3. **Real time**: the playlist's media sequence, sampled every second, against the wall clock
+3. **Real time**: the playlist's newest segment, sampled every second, against the wall clock
    (segments per second x segment length = 1.00 when it moves in real time), and how long after
    a segment's last sample (station time) it is listed.
 4. **1,000 players through nginx**: the Auralis process's CPU over a window without players, then
-   with N simulated HLS players (4 processes of asyncio httpx clients; each re-reads the playlist
-   every half segment and fetches each new segment, as hls.js does), as a ratio.
+   with N simulated HLS players (4 processes of asyncio clients, one keep-alive HTTP/1.1
+   connection each to nginx; each re-reads the playlist every half segment and fetches each new
+   segment, as hls.js does), as a ratio; nginx's CPU and the players' request rate beside it.
 
-Run: .venv/bin/python bench/bench_hls.py [--seconds 60] [--players 1000] [--window 20]
+5. **Takeover**: two instances and a real redis-server, default TTL and segments; SIGKILL the
+   writer and time until the other has written its first segment (a few rounds).
+
+Run: .venv/bin/python bench/bench_hls.py [--seconds 60] [--players 1000] [--window 20] [--takeovers 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import multiprocessing as mp
 import os
 import re
@@ -29,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -39,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from auralis.streaming.station_score import STATION_EPOCH  # noqa: E402
-from tests.support.hls import parse_playlist, running_nginx, wait_until  # noqa: E402
+from tests.support.hls import parse_playlist, running_nginx, running_redis, wait_until  # noqa: E402
 from tests.support.server import running_server  # noqa: E402
 
 SEGMENT_S = 4.0
@@ -65,41 +71,57 @@ class Collector(threading.Thread):
         with httpx.Client(timeout=5) as c:
             while not self.stop.is_set():
                 now = time.time()
-                seq, segs = parse_playlist(c.get(self.url).text)
-                self.samples.append((time.monotonic(), seq))
+                _, segs = parse_playlist(c.get(self.url).text)
+                self.samples.append((time.monotonic(), seg_number(segs[-1][0])))
+                first_poll = not self.segments
                 for name, dur in segs:
                     n = seg_number(name)
-                    if n not in self.segments:
-                        self.segments[n] = (c.get(f"{base}/{name}").content, dur, now)
+                    if n not in self.segments:  # listed at: unknown for those listed before the first poll
+                        self.segments[n] = (c.get(f"{base}/{name}").content, dur, math.nan if first_poll else now)
                 self.stop.wait(1.0)
 
 
-async def player(base: str, t_end: float, counts: list[int], client: httpx.AsyncClient) -> None:
-    url = f"{base}/hls/focus/index.m3u8"
+async def http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> bytes:
+    """One keep-alive HTTP/1.1 GET on an open connection; the body (nginx sends Content-Length)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = head.split(b" ", 2)[1]
+    length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+    body = await reader.readexactly(length)
+    if status != b"200":
+        raise OSError(f"HTTP {status.decode()} for {path}")
+    return body
+
+
+async def player(port: int, t_end: float, counts: list[int]) -> None:
+    """One simulated HLS player on its own keep-alive connection: the playlist every half segment
+    (as hls.js reloads a live playlist), then each new segment once (starting at the live edge)."""
     seen: set[str] = set()
     await asyncio.sleep(np.random.uniform(0, SEGMENT_S / 2))
-    while time.time() < t_end:
-        try:
-            r = await client.get(url)
-            counts[0] += 1
-            _, segs = parse_playlist(r.text)
-            for name, _ in segs[-2:]:  # a player starts near the live edge, then takes each new one
-                if name not in seen:
-                    seen.add(name)
-                    s = await client.get(f"{base}/hls/focus/{name}")
-                    counts[1] += 1
-                    counts[2] += len(s.content)
-        except httpx.HTTPError:
-            counts[3] += 1
-        await asyncio.sleep(SEGMENT_S / 2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.time() < t_end:
+            try:
+                _, segs = parse_playlist((await http_get(reader, writer, "/hls/focus/index.m3u8")).decode())
+                counts[0] += 1
+                for name, _ in segs[-2:]:
+                    if name not in seen:
+                        seen.add(name)
+                        counts[2] += len(await http_get(reader, writer, f"/hls/focus/{name}"))
+                        counts[1] += 1
+            except (OSError, asyncio.IncompleteReadError, AssertionError):
+                counts[3] += 1
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await asyncio.sleep(SEGMENT_S / 2)
+    finally:
+        writer.close()
 
 
-def players_proc(base: str, n: int, t_end: float, q: mp.Queue) -> None:
+def players_proc(port: int, n: int, t_end: float, q: mp.Queue) -> None:
     async def main() -> list[int]:
         counts = [0, 0, 0, 0]  # playlists, segments, bytes, errors
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        async with httpx.AsyncClient(timeout=10, limits=limits) as client:
-            await asyncio.gather(*(player(base, t_end, counts, client) for _ in range(n)))
+        await asyncio.gather(*(player(port, t_end, counts) for _ in range(n)))
         return counts
 
     q.put(asyncio.run(main()))
@@ -118,6 +140,7 @@ def main() -> int:
     ap.add_argument("--players", type=int, default=1000)
     ap.add_argument("--window", type=float, default=20.0)
     ap.add_argument("--procs", type=int, default=4)
+    ap.add_argument("--takeovers", type=int, default=3)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="auralis-hls-bench-") as d:
         hls_dir = Path(d)
@@ -171,10 +194,10 @@ def main() -> int:
             (ta, sa), (tb, sb) = coll.samples[0], coll.samples[-1]
             rate = (sb - sa) * SEGMENT_S / (tb - ta)
             delays = [listed_at - (STATION_EPOCH + (n + 1) * SEGMENT_S) for n, (_, _, listed_at) in coll.segments.items()
-                      if n > nums[0]]
-            print(f"3. real time: media sequence {sa} -> {sb} over {tb - ta:.1f} s: {rate:.3f} s of audio per s; "
-                  f"a segment is listed {statistics.median(delays):+.2f} s (median; max {max(delays):+.2f} s) "
-                  f"after its last sample's station time (polled each 1 s)")
+                      if not math.isnan(listed_at)]
+            print(f"3. real time: newest segment {sa} -> {sb} over {tb - ta:.1f} s: {rate:.3f} s of audio per s of "
+                  f"wall time; a segment is listed {statistics.median(delays):+.2f} s (median; min {min(delays):+.2f}, "
+                  f"max {max(delays):+.2f} s) after its last sample's station time (polled each 1 s)")
 
             server = psutil.Process(srv.process.pid)
             master = next(p for p in psutil.process_iter(["name", "cmdline"])
@@ -185,7 +208,8 @@ def main() -> int:
             t_end = time.time() + args.window + 10
             q: mp.Queue = mp.Queue()
             per = args.players // args.procs
-            procs = [mp.Process(target=players_proc, args=(ngx, per, t_end, q)) for _ in range(args.procs)]
+            port = int(ngx.rsplit(":", 1)[1])
+            procs = [mp.Process(target=players_proc, args=(port, per, t_end, q)) for _ in range(args.procs)]
             for p in procs:
                 p.start()
             time.sleep(5)  # the players are all started and polling
@@ -205,7 +229,41 @@ def main() -> int:
                   f"({totals[2] * 8 / span / 1e6:.1f} Mbit/s), {totals[3]} errors")
             print(f"load average at end: {os.getloadavg()[0]:.1f}")
             ok = out.returncode == 0 and not msgs and not missing and dev <= 1.0
-            return 0 if ok else 1
+    took = takeover(args.takeovers)
+    return 0 if ok and max(took) < 10 else 1
+
+
+def hls_state(url: str) -> dict:
+    r = httpx.get(f"{url}/api/stations", timeout=10)
+    return next(s for s in r.json()["stations"] if s["name"] == "focus")["hls"]
+
+
+def takeover(rounds: int) -> list[float]:
+    """5. Two instances with the default TTL and segment length and a real redis-server: SIGKILL
+    the writer; seconds until the other one has written its first segment. Repeated `rounds`
+    times (a new instance replaces the killed one each time)."""
+    took: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="auralis-hls-bench-") as d, running_redis() as redis_url:
+        env = {"AURALIS_HLS_DIR": d, "AURALIS_HLS_STATIONS": "focus", "AURALIS_REDIS_URL": redis_url,
+               "AURALIS_LOG_LEVEL": "warning"}
+        with ExitStack() as stack:
+            servers = [stack.enter_context(running_server(env=env)) for _ in range(2)]
+            for _ in range(rounds):
+                writer = wait_until(lambda: next((s for s in servers if hls_state(s.url)["writing"]
+                                                  and hls_state(s.url)["segments_written"] >= 1), None),
+                                    60, "a writer", interval=0.2)
+                other = next(s for s in servers if s is not writer)
+                before = hls_state(other.url)["segments_written"]
+                writer.process.kill()
+                t0 = time.monotonic()
+                wait_until(lambda: hls_state(other.url)["segments_written"] > before, 30, "takeover", interval=0.05)
+                took.append(time.monotonic() - t0)
+                writer.process.wait(10)
+                servers = [other, stack.enter_context(running_server(env=env))]
+    print(f"5. takeover after SIGKILL of the writer (TTL 4 s, 4 s segments, {rounds} rounds): first segment "
+          f"by the new writer after {statistics.median(took):.2f} s median, {max(took):.2f} s max "
+          f"({', '.join(f'{t:.2f}' for t in took)})")
+    return took
 
 
 if __name__ == "__main__":

@@ -156,7 +156,8 @@ class Settings(BaseSettings):
         "127.0.0.1,::1", description="Proxies whose X-Forwarded-For and -Proto are trusted"
     )
     redis_url: str | None = Field(
-        None, description="Redis for rate-limit counters shared by instances; memory when unset"
+        None, description="Redis for rate-limit counters shared by instances and the HLS writer "
+        "lock; memory (and this instance writes HLS) when unset"
     )
     rate_limit_status: str = Field("10/minute", description="Production: /api/status per client IP")
     rate_limit_metrics: str = Field("5/minute", description="Production: /api/metrics per client IP")
