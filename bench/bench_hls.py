@@ -6,10 +6,10 @@ a real nginx (started here) serving the directory, Debian's ffmpeg and simulated
 2. **Continuity**: every segment published meanwhile is fetched through nginx; their AAC frames'
    timestamps (ffprobe) must step by exactly 1,024 samples across all boundaries (max deviation
    in 90 kHz ticks; 1 = rounding), and the frames must add up to the playlists' EXTINF.
-3. **Real time**: the playlist's newest segment, sampled every second, against the wall clock
-   (segments per second x segment length = 1.00 when it moves in real time), and how long after
-   a segment's last sample (station time) it is listed.
-4. **1,000 players through nginx**: the Auralis process's CPU over a window without players, then
+3. **Real time**: when each new segment is first listed (the playlist polled every second), as a
+   line fitted against its number: wall seconds per segment (= the segment length when the
+   playlist moves in real time), and how long after its last sample's station time it is listed.
+4. **1,000 players through nginx**: the Auralis process's CPU in alternating windows without and
    with N simulated HLS players (4 processes of asyncio clients, one keep-alive HTTP/1.1
    connection each to nginx; each re-reads the playlist every half segment and fetches each new
    segment, as hls.js does), as a ratio; nginx's CPU and the players' request rate beside it.
@@ -17,7 +17,8 @@ a real nginx (started here) serving the directory, Debian's ffmpeg and simulated
 5. **Takeover**: two instances and a real redis-server, default TTL and segments; SIGKILL the
    writer and time until the other has written its first segment (a few rounds).
 
-Run: .venv/bin/python bench/bench_hls.py [--seconds 60] [--players 1000] [--window 20] [--takeovers 3]
+Run: .venv/bin/python bench/bench_hls.py [--seconds 60] [--players 1000] [--window 15] [--rounds 3]
+     [--takeovers 3]  (about 7 minutes)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -56,13 +58,11 @@ def seg_number(name: str) -> int:
 
 
 class Collector(threading.Thread):
-    """Polls the playlist through nginx every second: media sequence over time, and every new
-    segment's bytes and listing time."""
+    """Polls the playlist through nginx every second: every new segment's bytes and listing time."""
 
     def __init__(self, url: str) -> None:
         super().__init__(daemon=True)
         self.url = url
-        self.samples: list[tuple[float, int]] = []
         self.segments: dict[int, tuple[bytes, float, float]] = {}  # number -> (data, extinf, listed at)
         self.stop = threading.Event()
 
@@ -72,7 +72,6 @@ class Collector(threading.Thread):
             while not self.stop.is_set():
                 now = time.time()
                 _, segs = parse_playlist(c.get(self.url).text)
-                self.samples.append((time.monotonic(), seg_number(segs[-1][0])))
                 first_poll = not self.segments
                 for name, dur in segs:
                     n = seg_number(name)
@@ -93,7 +92,7 @@ async def http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, p
     return body
 
 
-async def player(port: int, t_end: float, counts: list[int]) -> None:
+async def player(port: int, t_end: float, counts: list[int], active: Any) -> None:
     """One simulated HLS player on its own keep-alive connection: the playlist every half segment
     (as hls.js reloads a live playlist), then each new segment once (starting at the live edge)."""
     seen: set[str] = set()
@@ -101,6 +100,9 @@ async def player(port: int, t_end: float, counts: list[int]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.time() < t_end:
+            if not active.is_set():  # paused: the "without" windows (the connection stays open)
+                await asyncio.sleep(0.2)
+                continue
             try:
                 _, segs = parse_playlist((await http_get(reader, writer, "/hls/focus/index.m3u8")).decode())
                 counts[0] += 1
@@ -118,10 +120,10 @@ async def player(port: int, t_end: float, counts: list[int]) -> None:
         writer.close()
 
 
-def players_proc(port: int, n: int, t_end: float, q: mp.Queue) -> None:
+def players_proc(port: int, n: int, t_end: float, q: mp.Queue, active: Any) -> None:
     async def main() -> list[int]:
         counts = [0, 0, 0, 0]  # playlists, segments, bytes, errors
-        await asyncio.gather(*(player(port, t_end, counts) for _ in range(n)))
+        await asyncio.gather(*(player(port, t_end, counts, active) for _ in range(n)))
         return counts
 
     q.put(asyncio.run(main()))
@@ -138,7 +140,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--players", type=int, default=1000)
-    ap.add_argument("--window", type=float, default=20.0)
+    ap.add_argument("--window", type=float, default=15.0)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--procs", type=int, default=4)
     ap.add_argument("--takeovers", type=int, default=3)
     args = ap.parse_args()
@@ -191,42 +194,58 @@ def main() -> int:
                   f"{len(pts)} AAC frames = {len(pts) * 1024 / 44100:.3f} s vs EXTINF sum {extinf:.3f} s, "
                   f"max timestamp deviation {dev:.2f} ticks of 90 kHz")
 
-            (ta, sa), (tb, sb) = coll.samples[0], coll.samples[-1]
-            rate = (sb - sa) * SEGMENT_S / (tb - ta)
-            delays = [listed_at - (STATION_EPOCH + (n + 1) * SEGMENT_S) for n, (_, _, listed_at) in coll.segments.items()
-                      if not math.isnan(listed_at)]
-            print(f"3. real time: newest segment {sa} -> {sb} over {tb - ta:.1f} s: {rate:.3f} s of audio per s of "
-                  f"wall time; a segment is listed {statistics.median(delays):+.2f} s (median; min {min(delays):+.2f}, "
-                  f"max {max(delays):+.2f} s) after its last sample's station time (polled each 1 s)")
+            seen = [(n, listed_at) for n, (_, _, listed_at) in sorted(coll.segments.items()) if not math.isnan(listed_at)]
+            slope = np.polyfit([n for n, _ in seen], [t for _, t in seen], 1)[0]  # wall s per segment
+            delays = [t - (STATION_EPOCH + (n + 1) * SEGMENT_S) for n, t in seen]
+            print(f"3. real time: {len(seen)} segments listed one per {slope:.3f} s of wall time (fit; "
+                  f"{SEGMENT_S / slope:.3f} s of audio per s); each listed {statistics.median(delays):+.2f} s "
+                  f"(median; min {min(delays):+.2f}, max {max(delays):+.2f} s) after its last sample's station "
+                  f"time (the playlist polled every 1 s: up to 1 s late)")
 
             server = psutil.Process(srv.process.pid)
             master = next(p for p in psutil.process_iter(["name", "cmdline"])
                           if p.info["name"] == "nginx" and any(str(hls_dir) in a or "auralis-nginx-" in a
                                                                for a in p.info["cmdline"] or []))
             ngx_procs = [master, *master.children()]
-            idle = cpu_over(server, args.window)
-            t_end = time.time() + args.window + 10
+            # Alternate windows without and with the players, `--rounds` times: the Auralis process's
+            # CPU varies with the music and with the other load on the machine, so one pair proves little.
+            rounds = args.rounds
+            t_end = time.time() + rounds * (2 * args.window + 6) + 20
             q: mp.Queue = mp.Queue()
+            active = mp.Event()
             per = args.players // args.procs
             port = int(ngx.rsplit(":", 1)[1])
-            procs = [mp.Process(target=players_proc, args=(port, per, t_end, q)) for _ in range(args.procs)]
+            procs = [mp.Process(target=players_proc, args=(port, per, t_end, q, active)) for _ in range(args.procs)]
             for p in procs:
                 p.start()
-            time.sleep(5)  # the players are all started and polling
-            ngx_c0 = sum(sum(p.cpu_times()[:2]) for p in ngx_procs)
-            loaded = cpu_over(server, args.window)
-            ngx_cpu = 100 * (sum(sum(p.cpu_times()[:2]) for p in ngx_procs) - ngx_c0) / args.window
+            time.sleep(3)  # connected, paused
+            idle, loaded, ngx_cpu = [], [], []
+            active_s = 0.0
+            for _ in range(rounds):
+                active.clear()
+                time.sleep(3)
+                idle.append(cpu_over(server, args.window))
+                active.set()
+                time.sleep(3)
+                ngx_c0 = sum(sum(p.cpu_times()[:2]) for p in ngx_procs)
+                loaded.append(cpu_over(server, args.window))
+                ngx_cpu.append(100 * (sum(sum(p.cpu_times()[:2]) for p in ngx_procs) - ngx_c0) / args.window)
+                active_s += args.window + 3
+            active.clear()
             totals = [0, 0, 0, 0]
             for _ in procs:
-                for i, v in enumerate(q.get(timeout=120)):
+                for i, v in enumerate(q.get(timeout=t_end - time.time() + 120)):
                     totals[i] += v
             for p in procs:
                 p.join(30)
-            span = args.window + 10
-            print(f"4. {per * args.procs} players through nginx: Auralis CPU {idle:.1f} % of a core without, "
-                  f"{loaded:.1f} % with (ratio {loaded / idle if idle else float('nan'):.2f}); nginx {ngx_cpu:.1f} %; "
-                  f"players fetched {totals[0] / span:.0f} playlists/s and {totals[1] / span:.0f} segments/s "
-                  f"({totals[2] * 8 / span / 1e6:.1f} Mbit/s), {totals[3]} errors")
+            ratios = [b / a for a, b in zip(idle, loaded)]
+            print(f"4. {per * args.procs} players through nginx, {rounds} rounds of {args.window:g} s without / "
+                  f"{args.window:g} s with: Auralis CPU (% of a core) without {', '.join(f'{x:.1f}' for x in idle)}; "
+                  f"with {', '.join(f'{x:.1f}' for x in loaded)}; median ratio {statistics.median(ratios):.2f} "
+                  f"(per round {', '.join(f'{r:.2f}' for r in ratios)}); nginx {statistics.median(ngx_cpu):.1f} % "
+                  f"while the players ran; players fetched {totals[0] / active_s:.0f} playlists/s and "
+                  f"{totals[1] / active_s:.0f} segments/s ({totals[2] * 8 / active_s / 1e6:.1f} Mbit/s), "
+                  f"{totals[3]} errors")
             print(f"load average at end: {os.getloadavg()[0]:.1f}")
             ok = out.returncode == 0 and not msgs and not missing and dev <= 1.0
     took = takeover(args.takeovers)
