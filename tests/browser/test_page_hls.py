@@ -67,10 +67,16 @@ def test_chromium_plays_a_station_through_hls(page: Page, hls_server: ServerProc
     hls_button.click()
     wait_for(page, "s.station && s.station.via === 'hls' && s.station.hlsMode !== null", 20)
     assert snapshot(page)["station"]["hlsMode"] == expected_mode
-    page.wait_for_function(
-        "() => { const a = document.getElementById('station-audio'); return !a.paused && a.currentTime > 1 && a.readyState >= 3; }",
-        timeout=40000, polling=100,
-    )
+    try:
+        page.wait_for_function(
+            "() => { const a = document.getElementById('station-audio'); return !a.paused && a.currentTime > 1 && a.readyState >= 3; }",
+            timeout=40000, polling=100,
+        )
+    except Exception:
+        state = page.evaluate("""() => { const a = document.getElementById('station-audio');
+          return { t: a.currentTime, paused: a.paused, ready: a.readyState, net: a.networkState,
+                   err: a.error && `${a.error.code} ${a.error.message}`, src: a.currentSrc }; }""")
+        raise AssertionError(f"the station did not play: {state}; page: {snapshot(page)['station']}") from None
     page.evaluate(LEVEL_PROBE)
     t0 = page.evaluate("() => document.getElementById('station-audio').currentTime")
     page.wait_for_timeout(6000)
