@@ -4,10 +4,14 @@
 
 export const HLS_TYPE = 'application/vnd.apple.mpegurl';
 
-/** How this browser plays HLS: 'native', 'hls.js' (MSE available), or null (it cannot). */
-export function hlsMode(canPlayType, mseSupported) {
+/**
+ * How this browser plays HLS: 'native', 'hls.js' (MSE available), or null (it cannot).
+ * `avoidNative`: the native player failed here before (Chromium's is new), so use hls.js if it can.
+ */
+export function hlsMode(canPlayType, mseSupported, avoidNative = false) {
   const native = canPlayType(HLS_TYPE);
-  if (native === 'probably' || native === 'maybe') return 'native';
+  const canNative = native === 'probably' || native === 'maybe';
+  if (canNative && !(avoidNative && mseSupported)) return 'native';
   return mseSupported ? 'hls.js' : null;
 }
 
@@ -17,12 +21,12 @@ function mseAvailable(win) {
 }
 
 /**
- * Play `url` in `audio`; returns a detach function that stops it and frees hls.js.
+ * Play `url` in `audio`; returns { mode, detach }: detach stops it and frees hls.js.
  * `onError(message)` is told about a fatal hls.js error. `importHls` loads hls.js (a test seam).
  */
-export async function attachHls(audio, url, { onError = () => {}, importHls = () => import('./vendor/hls.mjs') } = {}) {
+export async function attachHls(audio, url, { onError = () => {}, avoidNative = false, importHls = () => import('./vendor/hls.mjs') } = {}) {
   const win = audio.ownerDocument.defaultView;
-  const mode = hlsMode((t) => audio.canPlayType(t), mseAvailable(win));
+  const mode = hlsMode((t) => audio.canPlayType(t), mseAvailable(win), avoidNative);
   if (mode === null) throw new Error('this browser cannot play HLS');
   if (mode === 'native') {
     audio.src = url;

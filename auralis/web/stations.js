@@ -42,10 +42,17 @@ export class Stations {
     this.hlsMode = null; // 'native' or 'hls.js' while HLS plays
     this.attachHls = attachHls;
     this._detach = null; // stops the HLS player
+    this.avoidNativeHls = false; // the native HLS player failed once: hls.js from then on
     this.error = null;
     audio.addEventListener('playing', () => this.onChange());
     audio.addEventListener('pause', () => this.onChange());
     audio.addEventListener('error', () => {
+      if (this.current && this.via === 'hls' && this.hlsMode === 'native' && !this.avoidNativeHls) {
+        // The browser's own HLS player failed (Chromium's is new): hls.js takes over, once.
+        this.avoidNativeHls = true;
+        this.play(this.current, 'hls');
+        return;
+      }
       if (this.current) this.error = `Station ${this.current} could not play`;
       this.render();
       this.onChange();
@@ -83,6 +90,7 @@ export class Stations {
     if (this.via === 'hls') {
       try {
         const player = await this.attachHls(this.audio, st.urls.hls, {
+          avoidNative: this.avoidNativeHls,
           onError: (msg) => { this.error = `Station ${name} (HLS) could not play: ${msg}`; this.render(); this.onChange(); },
         });
         this._detach = player.detach;

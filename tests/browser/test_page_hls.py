@@ -1,7 +1,8 @@
 """A station played through HLS in real headless Chromium: the page asks the server where the
 station's HLS is (/api/stations) and plays it natively where the browser says it can (Debian's
-Chromium does), and with the vendored hls.js over Media Source Extensions when it cannot (the
-second case hides native HLS from the page). The audio is judged as heard: the element's output
+Chromium does; should its native player fail, the page falls back to hls.js), and with the
+vendored hls.js over Media Source Extensions when it cannot (the second case hides native HLS
+from the page). The audio is judged as heard: the element's output
 is captured (captureStream) and must carry music, while its clock runs."""
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def test_chromium_plays_a_station_through_hls(page: Page, hls_server: ServerProc
     native = page.evaluate("() => document.createElement('audio').canPlayType('application/vnd.apple.mpegurl')")
     expected_mode = "native" if native in ("maybe", "probably") else "hls.js"
     if player == "hls.js":
-        assert expected_mode == "hls.js"
+        assert expected_mode == "hls.js"  # the init script hid native HLS
     focus = page.locator('li[data-station="focus"]')
     hls_button = focus.get_by_role("button", name="Play station focus via HLS")
     expect(hls_button).to_be_visible(timeout=15000)
@@ -66,7 +67,6 @@ def test_chromium_plays_a_station_through_hls(page: Page, hls_server: ServerProc
     expect(page.locator('li[data-station="sleep"]').get_by_role("button", name="Play station sleep via HLS")).to_have_count(0)
     hls_button.click()
     wait_for(page, "s.station && s.station.via === 'hls' && s.station.hlsMode !== null", 20)
-    assert snapshot(page)["station"]["hlsMode"] == expected_mode
     try:
         page.wait_for_function(
             "() => { const a = document.getElementById('station-audio'); return !a.paused && a.currentTime > 1 && a.readyState >= 3; }",
@@ -84,7 +84,13 @@ def test_chromium_plays_a_station_through_hls(page: Page, hls_server: ServerProc
       return { t: a.currentTime, paused: a.paused, err: a.error && a.error.code, src: a.currentSrc,
                decoded: a.webkitAudioDecodedByteCount, level: window.__level }; }""")
     assert state["err"] is None and not state["paused"]
-    if expected_mode == "hls.js":
+    final = snapshot(page)["station"]
+    if final["hlsMode"] != expected_mode:
+        # Chromium's native HLS player is new and sometimes fails to parse at the start
+        # (DEMUXER_ERROR_COULD_NOT_PARSE, seen under load): the page then falls back to hls.js
+        assert (expected_mode, final["hlsMode"], final["avoidNativeHls"]) == ("native", "hls.js", True), final
+        print("the native HLS player failed; the page fell back to hls.js")
+    if final["hlsMode"] == "hls.js":
         assert state["src"].startswith("blob:")  # Media Source Extensions, fed by hls.js
     else:
         assert state["src"] == f"{hls_server.url}/hls/focus/index.m3u8"

@@ -8,6 +8,9 @@ test('native HLS where the browser says it can, hls.js over MSE otherwise, else 
   assert.equal(hlsMode((t) => (t === HLS_TYPE ? 'probably' : ''), true), 'native');
   assert.equal(hlsMode(() => '', true), 'hls.js');
   assert.equal(hlsMode(() => '', false), null);
+  // after the native player failed: hls.js where MSE allows, else native still
+  assert.equal(hlsMode((t) => (t === HLS_TYPE ? 'maybe' : ''), true, true), 'hls.js');
+  assert.equal(hlsMode((t) => (t === HLS_TYPE ? 'maybe' : ''), false, true), 'native');
 });
 
 function fakeAudio({ native, mse }) {
