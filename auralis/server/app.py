@@ -3,6 +3,7 @@
 Routes (http-api.md and websocket-protocol.md):
 
 - ``GET /api/status``, ``GET /api/metrics``: JSON, pydantic response models (see /openapi.json)
+- ``GET /health``: can this instance serve listeners (200 ok/degraded, 503; `auralis.server.health`)
 - ``GET /metrics``: Prometheus text exposition
 - ``GET /api/music``: the musical facts the page builds its controls from
 - ``GET /api/feed``: the dashboard's live feed (SSE; production: an operator token)
@@ -20,7 +21,10 @@ Routes (http-api.md and websocket-protocol.md):
 listener caps (the connection gate: every listener holds a slot; a full server closes with 1013).
 `serve()` bounds the request head in size and time (`auralis.server.transport`).
 
-Every HTTP response carries ``Cache-Control: no-cache`` unless it sets its own.
+Every HTTP response carries ``Cache-Control: no-cache`` unless it sets its own, and every response
+and WebSocket handshake ``X-Auralis-Instance`` (`auralis.server.instance`). With
+``AURALIS_REDIS_URL`` the instance joins a cluster (`auralis.server.cluster`): shared limits,
+listener counts and station changes.
 """
 
 from __future__ import annotations
@@ -43,10 +47,14 @@ from auralis.monitoring.metrics import PROMETHEUS_CONTENT_TYPE
 from auralis.monitoring.models import PerformanceMetrics, SystemStatus
 from auralis.server import protocol as P
 from auralis.server.faults import install_fault_injection
+from auralis.server.cluster import Cluster
+from auralis.server.cluster_counts import LocalCounts
 from auralis.server.feed import OperatorFeed, feed_router
 from auralis.server.hls_publisher import make_publisher
 from auralis.server.hls_routes import install_hls_routes
+from auralis.server.health import RefuseWhenUnhealthy, health_router
 from auralis.server.hub import Hub
+from auralis.server.instance import InstanceHeaderMiddleware
 from auralis.server.logs import configure_logging, log_config
 from auralis.server.music_api import music_router
 from auralis.server.security import install_security
@@ -125,11 +133,15 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
     stations = StationService(settings, hub.monitor)
     hub.stations = stations
     hls = make_publisher(settings)  # None without AURALIS_HLS_DIR
+    instance_id = settings.resolved_instance_id()
+    cluster: Cluster | None = None  # set below when AURALIS_REDIS_URL is
 
     async def start_stations() -> None:
         """The stations start once the SoundFont is loaded (they share its path); HLS after them."""
         if await hub.wait_loaded(float("inf")) and not hub.stopping:
             await stations.start(hub.engine.soundfont)
+            if cluster is not None and stations.hub is not None:
+                cluster.stations_ready()  # relayed station changes apply from now on
             if hls is not None and stations.hub is not None:
                 await hls.start(stations.hub)
         else:
@@ -138,8 +150,14 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
+        if cluster is not None:
+            cluster.start()
         starting = asyncio.create_task(start_stations())
-        log.info("server started", extra={"event": "startup", "max_connections": settings.max_connections})
+        log.info(
+            "server started",
+            extra={"event": "startup", "max_connections": settings.max_connections, "instance": instance_id,
+                   "cluster": cluster is not None},
+        )
         try:
             yield
         finally:
@@ -149,6 +167,8 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
                 await asyncio.gather(starting, return_exceptions=True)
             if hls is not None:
                 await hls.stop()
+            if cluster is not None:
+                await cluster.stop()
             await stations.stop()
             feed.close()
             await hub.stop()
@@ -171,6 +191,19 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
     app.state.feed = feed
     # production: JWT, CORS, TrustedHost, HTTPS, headers, limits; refuses bad settings
     limiter = install_security(app, settings)
+    slots = app.state.listener_slots
+    if settings.redis_url:
+        cluster = Cluster(
+            settings.redis_url,
+            instance_id,
+            local=LocalCounts(open=lambda: slots.open, stations=stations.listener_counts),
+            heartbeat_s=settings.cluster_heartbeat_s,
+            apply_change=stations.apply_change,
+        )
+        slots.share(settings.cluster_max_listeners, cluster.listeners_elsewhere)
+    app.state.cluster = cluster
+    app.state.instance_id = instance_id
+    app.include_router(health_router(hub, instance_id, cluster, lambda: slots.open))
 
     @app.get("/api/status", response_model=SystemStatus, tags=["monitoring"])
     @limiter.limit(settings.rate_limit_status)
@@ -273,11 +306,14 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
         hub.sessions.add(session)
         await session.run()
 
-    install_station_routes(app, hub, stations)
+    install_station_routes(app, hub, stations, cluster)
     if hls is not None and not production:  # production: nginx serves the HLS directory
         install_hls_routes(app, hls.directory, hls.names)
     if settings.fault_injection:
         install_fault_injection(app, hub)
+    if settings.refuse_when_unhealthy:
+        app.add_middleware(RefuseWhenUnhealthy, hub=hub)
+    app.add_middleware(InstanceHeaderMiddleware, instance_id=instance_id)
     app.add_middleware(_NoCacheAndRawSend)
     return app
 
