@@ -256,6 +256,9 @@ class LocalCluster:
                 "AURALIS_INSTANCE_ID": name,
                 "AURALIS_REFUSE_WHEN_UNHEALTHY": "true",
                 "AURALIS_HLS_DIR": str(self.hls_dir),
+                # one station's HLS (the target, focus): every published station plays
+                # continuously on its writer, too much for the local cluster on a 2-core machine
+                "AURALIS_HLS_STATIONS": "focus",
                 "AURALIS_LOG_FORMAT": "json",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
             }

@@ -8,11 +8,15 @@ Routes (http-api.md and websocket-protocol.md):
 - ``GET /api/music``: the musical facts the page builds its controls from
 - ``GET /api/feed``: the dashboard's live feed (SSE; production: an operator token)
 - ``GET /``, ``GET /debug``, ``GET /client/{filename}``: the static client from ``auralis/web``
+  (``/client/vendor/{filename}``: its vendored libraries, hls.js)
 - ``WS /ws/stream``: the streaming protocol (a personal stream, or ``?station=NAME``)
 - ``GET /stream/NAME.ogg|.mp3``, ``GET /stream.ogg|.mp3``, ``GET /stations.m3u``,
   ``GET /api/stations``, ``PUT /api/stations/NAME``: stations (`auralis.server.station_routes`)
 - ``GET /api/sessions/{id}/timeline``, ``POST /api/renders``, ``GET /api/renders/{id}[/file]``:
   downloads of what a listener heard (`auralis.server.render_routes`, docs/renders.md)
+- ``GET /hls/STATION/index.m3u8`` and its segments: a station's HLS, written by
+  `auralis.server.hls_publisher` when ``AURALIS_HLS_DIR`` is set (served here in development
+  only, `auralis.server.hls_routes`; nginx serves the directory in production)
 - ``POST /debug/fault/{client_id}``: only with ``AURALIS_FAULT_INJECTION`` (development test hook)
 
 `install_security` adds production's checks (docs/production.md), the message-rate limit and the
@@ -53,6 +57,8 @@ from auralis.server.faults import install_fault_injection
 from auralis.server.cluster import Cluster
 from auralis.server.cluster_counts import LocalCounts
 from auralis.server.feed import OperatorFeed, feed_router
+from auralis.server.hls_publisher import make_publisher
+from auralis.server.hls_routes import install_hls_routes
 from auralis.server.health import RefuseWhenUnhealthy, health_router
 from auralis.server.hub import Hub
 from auralis.server.instance import InstanceHeaderMiddleware
@@ -170,15 +176,18 @@ def create_app(
     hub.stations = stations
     hub.timelines = SessionTimelines(hub.sessions)
     renders = RenderService(settings)
+    hls = make_publisher(settings)  # None without AURALIS_HLS_DIR
     instance_id = settings.resolved_instance_id()
     cluster: Cluster | None = None  # set below when AURALIS_REDIS_URL is
 
     async def start_stations() -> None:
-        """The stations start once the SoundFont is loaded (they share its path)."""
+        """The stations start once the SoundFont is loaded (they share its path); HLS after them."""
         if await hub.wait_loaded(float("inf")) and not hub.stopping:
             await stations.start(hub.engine.soundfont)
             if cluster is not None and stations.hub is not None:
                 cluster.stations_ready()  # relayed station changes apply from now on
+            if hls is not None and stations.hub is not None:
+                await hls.start(stations.hub)
         else:
             stations.fail(hub.load_error or "server shutting down")
 
@@ -205,6 +214,8 @@ def create_app(
             if not starting.done():
                 starting.cancel()
                 await asyncio.gather(starting, return_exceptions=True)
+            if hls is not None:
+                await hls.stop()
             if cluster is not None:
                 await cluster.stop()
             await stations.stop()
@@ -226,6 +237,7 @@ def create_app(
     app.state.hub = hub
     app.state.settings = settings
     app.state.worker_relay = relay  # with workers: operator changes reach every worker
+    app.state.hls = hls
     feed = OperatorFeed(lambda: (hub.monitor.status().model_dump(mode="json"), hub.monitor.metrics().model_dump(mode="json")))
     app.state.feed = feed
     # production: JWT, CORS, TrustedHost, HTTPS, headers, limits; refuses bad settings
@@ -296,6 +308,15 @@ def create_app(
         """A client asset (JavaScript, CSS, HTML) from the client directory; 404 otherwise."""
         return _file(filename)
 
+    @app.get("/client/vendor/{filename}", response_class=FileResponse, tags=["client"])
+    @app.head("/client/vendor/{filename}", include_in_schema=False)
+    async def vendor_file(filename: str) -> FileResponse:
+        """A vendored library (auralis/web/vendor: hls.js), pinned; 404 otherwise."""
+        path = static_file(web_dir / "vendor", filename)
+        if path is None:
+            raise HTTPException(status_code=404, detail="Not Found")
+        return FileResponse(path, media_type=MEDIA_TYPES[path.suffix])
+
     @app.websocket("/ws/stream")
     async def stream(ws: WebSocket) -> None:
         await ws.accept(headers=worker_headers or None)
@@ -338,6 +359,8 @@ def create_app(
 
     install_station_routes(app, hub, stations, cluster)
     install_render_routes(app, hub, renders)
+    if hls is not None and not production:  # production: nginx serves the HLS directory
+        install_hls_routes(app, hls.directory, hls.names)
     if settings.fault_injection:
         install_fault_injection(app, hub)
     if settings.refuse_when_unhealthy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import sys
@@ -11,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from auralis.streaming.hls import check_segment_s
 from auralis.streaming.station_specs import StationSpec, StationSpecError, load_station_specs  # noqa: I001
 from auralis.server.ratelimit import parse_rate
 from auralis.server.security.origins import parse_allowed_host, parse_allowed_origin
@@ -166,7 +168,7 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         description="Redis shared by the instances of a cluster (rate limits, listener counts, "
-        "station changes; docs/deploy.md); unset: one instance on its own",
+        "station changes, the HLS writer lock; docs/deploy.md); unset: one instance on its own",
     )
     rate_limit_status: str = Field("10/minute", description="Production: /api/status per client IP")
     rate_limit_metrics: str = Field("5/minute", description="Production: /api/metrics per client IP")
@@ -243,7 +245,27 @@ class Settings(BaseSettings):
         description="Chunks a station keeps for its listeners; one further behind is dropped",
     )
 
-    @field_validator("allowed_origins", "allowed_hosts", mode="before")
+    # --- HLS (docs/stations.md#hls): auralis.server.hls_publisher, auralis.streaming.hls
+    hls_dir: Path | None = Field(
+        None, description="Publish stations as HLS into this directory (<dir>/<station>/index.m3u8); "
+        "unset: no HLS",
+    )
+    hls_stations: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Stations published as HLS, comma-separated; empty: every station",
+    )
+    hls_segment_s: float = Field(
+        4.0, description="HLS segment length in seconds: 2-6, a multiple of 0.1"
+    )
+    hls_window: int = Field(6, ge=3, le=30, description="Segments listed in each HLS playlist")
+    hls_bitrate_kbps: int = Field(128, ge=64, le=320, description="HLS AAC bitrate, kbit/s")
+    hls_lock_ttl_s: float = Field(
+        4.0, ge=2.0, le=60.0,
+        description="With Redis: the HLS writer lock's TTL; another instance takes over within "
+        "about this time after the writer dies",
+    )
+
+    @field_validator("allowed_origins", "allowed_hosts", "hls_stations", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -287,6 +309,31 @@ class Settings(BaseSettings):
         parse_rate(value, f"AURALIS_{info.field_name.upper()}")
         return value
 
+    @field_validator("hls_segment_s")
+    @classmethod
+    def _hls_segment(cls, value: float) -> float:
+        check_segment_s(value)
+        return value
+
+    @field_validator("hls_dir")
+    @classmethod
+    def _hls_dir(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"AURALIS_HLS_DIR {str(value)!r} exists and is not a directory")
+        parent = value
+        while not parent.exists():  # created at start: the nearest existing folder must be writable
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise ValueError(f"AURALIS_HLS_DIR {str(value)!r}: {str(parent)!r} is not a writable directory")
+        return value
+
+    def hls_station_names(self) -> list[str]:
+        """The stations published as HLS (all of them unless AURALIS_HLS_STATIONS names some)."""
+        names = [spec.name for spec in self.station_specs()]
+        return [n for n in names if n in self.hls_stations] if self.hls_stations else names
+
     def station_specs(self) -> list[StationSpec]:
         """The stations to serve: the defaults (unless turned off), the file's, the variable's."""
         return load_station_specs(
@@ -299,6 +346,19 @@ class Settings(BaseSettings):
             self.station_specs()  # a bad file stops the server at start, naming the field
         except StationSpecError as exc:
             raise ValueError(str(exc)) from None
+        return self
+
+    @model_validator(mode="after")
+    def _hls_stations_exist(self) -> Settings:
+        names = {spec.name for spec in self.station_specs()}
+        unknown = [n for n in self.hls_stations if n not in names]
+        if unknown:
+            raise ValueError(
+                f"AURALIS_HLS_STATIONS: unknown station {unknown[0]!r}; the stations are "
+                f"{', '.join(sorted(names))}"
+            )
+        if self.hls_stations and self.hls_dir is None:
+            raise ValueError("AURALIS_HLS_STATIONS is set but AURALIS_HLS_DIR is not: set the directory")
         return self
 
     @model_validator(mode="after")

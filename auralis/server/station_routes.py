@@ -6,7 +6,9 @@
   seed as on the WebSocket; 422 naming a bad parameter).
 - ``GET /stations.m3u``: every station's ``.ogg`` URL, for players.
 - ``GET /api/stations``: name, description, parameters, chord and section, listeners by
-  transport, formats and URLs.
+  transport, formats and URLs (for a station published as HLS, an ``hls`` object: whether its
+  playlist exists yet, whether this instance writes it, segments it wrote, the last one's number;
+  and ``urls.hls`` once the playlist exists).
 - ``PUT /api/stations/NAME``: an operator changes a station (JSON object with any of key, mode,
   bpm, intensity and preset; the preset applies first and keeps the key). In production it needs
   an operator token, the same role claim as the dashboard feed (``"role": "operator"`` or
@@ -105,6 +107,8 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService, clus
         }
         if cluster is not None:
             listeners["this_instance"] = sum(counts[(name, t)] for t in TRANSPORTS)
+        hls = app.state.hls
+        hls_info = hls.info(name) if hls is not None else None
         return {
             "name": name,
             "description": spec.description,
@@ -121,7 +125,9 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService, clus
                 "websocket": f"{ws}/ws/stream?station={name}",
                 "ogg": f"{base}/stream/{name}.ogg",
                 "mp3": f"{base}/stream/{name}.mp3",
+                **({"hls": f"{base}{hls.url_path(name)}"} if hls_info and hls_info["playlist"] else {}),
             },
+            **({"hls": hls_info} if hls_info is not None else {}),
         }
 
     @app.get("/api/stations", tags=["stations"])

@@ -617,6 +617,7 @@ function snapshot() {
     sleep: { state: sleep.state, minutes: sleep.minutes, remainingMs: sleep.remaining() },
     sleepLevel: player.sleepLevel,
     facts: S.facts ? { modes: S.facts.modes.map((m) => m.name), presets: S.facts.presets.map((p) => p.name) } : null,
+    station: stations ? { current: stations.current, via: stations.via, hlsMode: stations.hlsMode, avoidNativeHls: stations.avoidNativeHls, error: stations.error } : null,
   };
 }
 

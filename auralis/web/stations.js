@@ -1,7 +1,11 @@
 // Stations: the shared streams the server lists (GET /api/stations), with live listener counts.
 // A station plays in an <audio> element, which browsers keep playing on a locked phone (they
 // suspend Web Audio there). "My stream" (the steerable personal stream) stays the default: a
-// station plays only when chosen, and choosing either one stops the other.
+// station plays only when chosen, and choosing either one stops the other. A station the server
+// publishes as HLS (its `urls.hls`) can also play through HLS (hls_player.js), the way a CDN
+// would deliver it.
+
+import { attachHls as defaultAttachHls } from './hls_player.js';
 
 export const STATIONS_REFRESH_MS = 5000;
 
@@ -23,9 +27,10 @@ export function stationTitle(station) {
 export class Stations {
   /**
    * list: the <ul> to fill; audio: the <audio> element; fetchJson(url) -> the parsed answer;
-   * onStart(): called before a station starts (pauses My stream); onChange(): state changed.
+   * onStart(): called before a station starts (pauses My stream); onChange(): state changed;
+   * attachHls(audio, url, opts) -> { mode, detach } (hls_player.js).
    */
-  constructor({ list, audio, fetchJson, onStart, onChange }) {
+  constructor({ list, audio, fetchJson, onStart, onChange, attachHls = defaultAttachHls }) {
     this.list = list;
     this.audio = audio;
     this.fetchJson = fetchJson;
@@ -33,10 +38,21 @@ export class Stations {
     this.onChange = onChange || (() => {});
     this.items = [];
     this.current = null; // the chosen station's name (playing or paused)
+    this.via = 'stream'; // how it plays: 'stream' (Ogg/MP3) or 'hls'
+    this.hlsMode = null; // 'native' or 'hls.js' while HLS plays
+    this.attachHls = attachHls;
+    this._detach = null; // stops the HLS player
+    this.avoidNativeHls = false; // the native HLS player failed once: hls.js from then on
     this.error = null;
     audio.addEventListener('playing', () => this.onChange());
     audio.addEventListener('pause', () => this.onChange());
     audio.addEventListener('error', () => {
+      if (this.current && this.via === 'hls' && this.hlsMode === 'native' && !this.avoidNativeHls) {
+        // The browser's own HLS player failed (Chromium's is new): hls.js takes over, once.
+        this.avoidNativeHls = true;
+        this.play(this.current, 'hls');
+        return;
+      }
       if (this.current) this.error = `Station ${this.current} could not play`;
       this.render();
       this.onChange();
@@ -62,13 +78,32 @@ export class Stations {
     this.onChange();
   }
 
-  async play(name) {
+  /** Play station `name` as an HTTP stream (via 'stream') or through HLS (via 'hls'). */
+  async play(name, via = 'stream') {
     const st = this.station(name);
     if (!st) return;
     await this.onStart();
+    this._detachHls();
     this.error = null;
     this.current = name;
-    this.audio.src = stationSource(st, (t) => this.audio.canPlayType(t));
+    this.via = via === 'hls' && st.urls && st.urls.hls ? 'hls' : 'stream';
+    if (this.via === 'hls') {
+      try {
+        const player = await this.attachHls(this.audio, st.urls.hls, {
+          avoidNative: this.avoidNativeHls,
+          onError: (msg) => { this.error = `Station ${name} (HLS) could not play: ${msg}`; this.render(); this.onChange(); },
+        });
+        this._detach = player.detach;
+        this.hlsMode = player.mode;
+      } catch (err) {
+        this.error = `Station ${name} could not play through HLS: ${err.message}`;
+        this.render();
+        this.onChange();
+        return;
+      }
+    } else {
+      this.audio.src = stationSource(st, (t) => this.audio.canPlayType(t));
+    }
     this.render();
     try {
       await this.audio.play();
@@ -82,14 +117,24 @@ export class Stations {
   /** Pause: drop the connection (a live stream resumes at the live point, not where it left). */
   pause() {
     this.audio.pause();
-    this.audio.removeAttribute('src');
-    this.audio.load();
+    if (!this._detachHls()) {
+      this.audio.removeAttribute('src');
+      this.audio.load();
+    }
     this.render();
     this.onChange();
   }
 
+  _detachHls() {
+    const detach = this._detach;
+    this._detach = null;
+    this.hlsMode = null;
+    if (detach) detach();
+    return Boolean(detach);
+  }
+
   resume() {
-    if (this.current) this.play(this.current);
+    if (this.current) this.play(this.current, this.via);
   }
 
   /** Back to My stream: forget the station. */
@@ -125,6 +170,16 @@ export class Stations {
       button.setAttribute('aria-label', `${on ? 'Stop' : 'Play'} station ${st.name}`);
       button.addEventListener('click', () => (on ? this.stop() : this.play(st.name)));
       li.append(name, ' ', count, doc.createElement('br'), desc, ' ', button);
+      if (st.urls && st.urls.hls && !on) {
+        const hls = doc.createElement('button');
+        hls.type = 'button';
+        hls.className = 'btn station-play-hls';
+        hls.textContent = 'HLS';
+        hls.title = 'Play through HLS, as a CDN delivers it';
+        hls.setAttribute('aria-label', `Play station ${st.name} via HLS`);
+        hls.addEventListener('click', () => this.play(st.name, 'hls'));
+        li.append(' ', hls);
+      }
       this.list.append(li);
     }
     if (this.error) {

@@ -253,23 +253,25 @@ def test_bad_relayed_messages_are_dropped_and_nothing_is_half_applied(cluster: L
 
 
 def test_hls_files_are_served_by_nginx_with_their_cache_headers(cluster: LocalCluster):
-    station = cluster.hls_dir / "focus"
+    # not a station's folder: the instances publish every station there (HLS writer), which
+    # would replace this playlist with theirs
+    station = cluster.hls_dir / "nginx-check"
     station.mkdir(parents=True, exist_ok=True)
     playlist = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg00001.m4s\n"
     (station / "index.m3u8").write_text(playlist)
     segment = bytes(range(256)) * 64
     (station / "seg00001.m4s").write_bytes(segment)
     (station / "seg00002.ts").write_bytes(segment[:188])
-    r = httpx.get(f"{cluster.url}/hls/focus/index.m3u8", timeout=5)
+    r = httpx.get(f"{cluster.url}/hls/nginx-check/index.m3u8", timeout=5)
     assert r.status_code == 200 and r.text == playlist
     assert r.headers["content-type"] == "application/vnd.apple.mpegurl" and r.headers["cache-control"] == "no-cache"
     assert HEADER not in r.headers  # nginx served it from disk, no instance involved
-    r = httpx.get(f"{cluster.url}/hls/focus/seg00001.m4s", timeout=5)
+    r = httpx.get(f"{cluster.url}/hls/nginx-check/seg00001.m4s", timeout=5)
     assert r.content == segment and r.headers["cache-control"] == "public, max-age=60"
     assert r.headers["content-type"] == "audio/mp4"
-    r = httpx.get(f"{cluster.url}/hls/focus/seg00002.ts", timeout=5)
+    r = httpx.get(f"{cluster.url}/hls/nginx-check/seg00002.ts", timeout=5)
     assert r.headers["content-type"] == "video/mp2t" and r.headers["cache-control"] == "public, max-age=60"
-    assert httpx.get(f"{cluster.url}/hls/focus/missing.m4s", timeout=5).status_code == 404
+    assert httpx.get(f"{cluster.url}/hls/nginx-check/missing.m4s", timeout=5).status_code == 404
     assert httpx.get(f"{cluster.url}/hls/../cluster.json", timeout=5).status_code in (400, 404)
 
 
