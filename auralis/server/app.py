@@ -178,6 +178,9 @@ def create_app(
     renders = RenderService(settings)
     hls = make_publisher(settings)  # None without AURALIS_HLS_DIR
     instance_id = settings.resolved_instance_id()
+    if board is not None and settings.redis_url:
+        # each worker is an instance of the cluster: its own counts, and station changes over Redis
+        instance_id = f"{instance_id}-w{board.worker}"
     cluster: Cluster | None = None  # set below when AURALIS_REDIS_URL is
 
     async def start_stations() -> None:
@@ -236,7 +239,9 @@ def create_app(
     )
     app.state.hub = hub
     app.state.settings = settings
-    app.state.worker_relay = relay  # with workers: operator changes reach every worker
+    # with workers and no Redis: operator changes reach every worker through the board's file
+    # (with Redis each worker is a cluster instance, and the cluster's relay reaches them all)
+    app.state.worker_relay = relay if not settings.redis_url else None
     app.state.hls = hls
     feed = OperatorFeed(lambda: (hub.monitor.status().model_dump(mode="json"), hub.monitor.metrics().model_dump(mode="json")))
     app.state.feed = feed

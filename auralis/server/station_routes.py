@@ -133,7 +133,9 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService, clus
     @app.get("/api/stations", tags=["stations"])
     async def list_stations(request: Request) -> dict[str, Any]:
         """Every station: description, parameters, what plays now, listeners and URLs."""
-        counts = service.server_listener_counts()  # every worker's listeners (--workers)
+        # every worker's listeners (--workers); in a cluster each worker is an instance, counted
+        # with the others through Redis
+        counts = service.listener_counts() if cluster is not None else service.server_listener_counts()
         return {"stations": [station_info(n, request, counts) for n in service.names]}
 
     @app.put("/api/stations/{name}", tags=["stations"])
