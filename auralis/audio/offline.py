@@ -27,6 +27,7 @@ import numpy as np
 from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import RenderConfig, Renderer, to_pcm16
 from auralis.audio.soundfont import find_soundfont, validate_soundfont
+from auralis.music.palettes import PALETTES
 from auralis.music.params import MusicParams
 
 BLOCK_FRAMES = 4410  # the stream chunk size (100 ms at 44.1 kHz)
@@ -123,7 +124,7 @@ def render_offline(
         if p is not None and not p.parent.is_dir():
             raise ValueError(f"output directory {p.parent} does not exist")
     sf = find_soundfont(soundfont)
-    validate_soundfont(sf, config.programs)
+    validate_soundfont(sf, PALETTES[params.palette].programs)
 
     sr = config.sample_rate
     total = int(round(minutes * 60 * sr))
@@ -139,7 +140,7 @@ def render_offline(
     tmp_wav = wav_path.with_name(f".{wav_path.name}.{os.getpid()}.tmp")
     t0 = time.perf_counter()
     try:
-        with Renderer(sf, config) as renderer, wave.open(str(tmp_wav), "wb") as wf:
+        with Renderer(sf, config, palette=params.palette) as renderer, wave.open(str(tmp_wav), "wb") as wf:
             wf.setnchannels(2)
             wf.setsampwidth(2)
             wf.setframerate(sr)
