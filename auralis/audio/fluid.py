@@ -131,7 +131,6 @@ class _Lib:
         self.program_select = proto("fluid_synth_program_select", ip, vp, ip, ip, ip, ip)
         self.all_notes_off = proto("fluid_synth_all_notes_off", ip, vp, ip)
         self.active_voices = proto("fluid_synth_get_active_voice_count", ip, vp)
-        self.write_float = proto("fluid_synth_write_float", ip, vp, ip, vp, ip, ip, vp, ip, ip)
         self.process = proto("fluid_synth_process", ip, vp, ip, ip, vp, ip, vp)
         self.set_reverb_roomsize = proto("fluid_synth_set_reverb_group_roomsize", ip, vp, ip, dp)
         self.set_reverb_damp = proto("fluid_synth_set_reverb_group_damp", ip, vp, ip, dp)
@@ -208,7 +207,7 @@ class FluidSynth:
 
     ``settings`` maps FluidSynth setting names to values (int, float or str). Not thread-safe
     for concurrent use by several threads beyond the guarantee that :meth:`close` never runs
-    while :meth:`write` does; one stream owns one synth.
+    while :meth:`process` does; one stream owns one synth.
     """
 
     def __init__(self, settings: Mapping[str, int | float | str]) -> None:
@@ -345,17 +344,6 @@ class FluidSynth:
             return int(self._lib.active_voices(self._handle()))
 
     # -- audio -------------------------------------------------------------------------------
-    def write(self, buf: np.ndarray, start: int, n: int) -> None:
-        """Render ``n`` stereo frames into rows ``start:start+n`` of a C-contiguous
-        float32 array of shape (frames, 2). ctypes releases the GIL during the call."""
-        if n <= 0:
-            return
-        with self.lock:
-            ptr = buf.ctypes.data
-            if self._lib.write_float(self._handle(), n, ptr, 2 * start, 2, ptr, 2 * start + 1, 2):
-                raise RuntimeError("fluid_synth_write_float failed")
-
-
     def process(self, planes: np.ndarray, start: int, n: int, n_out: int, n_fx: int) -> None:
         """Render ``n`` frames into columns ``start:start+n`` of ``planes``, a C-contiguous
         float32 array of shape (n_out + n_fx, frames): the first ``n_out`` rows are the dry

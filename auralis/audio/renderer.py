@@ -161,6 +161,7 @@ class Renderer:
                 )
             self._sfont_id = sfont_id
             self._programs: dict[int, int] = {}
+            self._voices: tuple[Voice, ...] = config.voices
             self._mix = VoiceMix(config.voices, int(config.synth_settings()["synth.audio-groups"]))
             self.palette: str | None = None  # the palette playing (None: config.voices)
             if palette is None:
@@ -204,6 +205,7 @@ class Renderer:
             self._synth.cc(v.channel, 93, 0)
             self._programs[v.channel] = v.program
         self._mix.set_voices(voices)
+        self._voices = tuple(voices)
 
     def palette_settings(self, name: str) -> dict[str, Any]:
         """The synth settings with the palette's reverb (what its stereo check renders with)."""
@@ -223,7 +225,12 @@ class Renderer:
         voices = voices_for(PALETTES[name])
         check_stereo_image(self.soundfont, self.palette_settings(name), voices)
         rv = PALETTES[name].reverb
-        self._select(voices)
+        before = self._voices
+        try:
+            self._select(voices)
+        except SoundFontError:
+            self._select(before)  # nothing changes
+            raise
         self._synth.set_reverb(rv.room_size, rv.damping, rv.level)
         self.palette = name
 
