@@ -20,8 +20,9 @@ effects group and 16 MIDI channels to keep per-synth memory small; one CPU core 
 voice renders to its own output and is narrowed and panned by :mod:`auralis.audio.voicemix`.
 
 **Palettes.** A ``palette NAME`` marker from the composer (auralis.music.palettes) selects the
-palette's programs, levels (CC 7), reverb sends (CC 91), pans and widths, and its reverb room,
-damping and level, from that frame on (notes already sounding keep their instrument). A palette
+palette's programs, levels (CC 7), reverb sends (CC 91), pans and widths, its reverb room,
+damping and level, and its octave (the upper voices sound that many octaves above the written
+notes), from that frame on (notes already sounding keep their instrument and pitch). A palette
 whose test chord is anti-phase is refused like any configuration (auralis.audio.stereo).
 """
 
@@ -162,6 +163,8 @@ class Renderer:
             self._sfont_id = sfont_id
             self._programs: dict[int, int] = {}
             self._voices: tuple[Voice, ...] = config.voices
+            self._transpose: dict[int, int] = {}  # channel -> semitones written -> sounding
+            self._sounding: dict[tuple[int, int], int] = {}  # (channel, written) -> sounding pitch
             self._mix = VoiceMix(config.voices, int(config.synth_settings()["synth.audio-groups"]))
             self.palette: str | None = None  # the palette playing (None: config.voices)
             if palette is None:
@@ -207,6 +210,10 @@ class Renderer:
         self._mix.set_voices(voices)
         self._voices = tuple(voices)
 
+    def _set_transpose(self, name: str | None) -> None:
+        p = PALETTES[name] if name is not None else None
+        self._transpose = {v.channel: p.transpose(v.role) for v in p.voices} if p is not None else {}
+
     def palette_settings(self, name: str) -> dict[str, Any]:
         """The synth settings with the palette's reverb (what its stereo check renders with)."""
         rv = PALETTES[name].reverb
@@ -232,22 +239,24 @@ class Renderer:
             self._select(before)  # nothing changes
             raise
         self._synth.set_reverb(rv.room_size, rv.damping, rv.level)
+        self._set_transpose(name)
         self.palette = name
 
     # -- rendering ---------------------------------------------------------------------------
     def _apply(self, ev: Any) -> None:
         kind = ev.kind
-        if kind == "note_on":
-            if ev.velocity <= 0:
-                self._synth.noteoff(ev.channel, ev.pitch)
-            else:
-                vel = min(int(ev.velocity), 127)
-                program = self._programs.get(ev.channel)
-                if program is not None:  # even out instruments uneven across pitches
-                    vel = compensate(program, ev.pitch, vel)
-                self._synth.noteon(ev.channel, ev.pitch, vel)
-        elif kind == "note_off":
-            self._synth.noteoff(ev.channel, ev.pitch)
+        if kind == "note_off" or (kind == "note_on" and ev.velocity <= 0):
+            # the pitch it sounds at (a palette change since its note-on keeps it)
+            pitch = self._sounding.pop((ev.channel, ev.pitch), None)
+            self._synth.noteoff(ev.channel, ev.pitch if pitch is None else pitch)
+        elif kind == "note_on":
+            pitch = min(127, ev.pitch + self._transpose.get(ev.channel, 0))
+            self._sounding[(ev.channel, ev.pitch)] = pitch
+            vel = min(int(ev.velocity), 127)
+            program = self._programs.get(ev.channel)
+            if program is not None:  # even out instruments uneven across pitches
+                vel = compensate(program, pitch, vel)
+            self._synth.noteon(ev.channel, pitch, vel)
         elif kind == "control":  # the composer's swells (expression, CC 11)
             self._synth.cc(ev.channel, ev.control, ev.value)
         elif kind == "marker":

@@ -6,7 +6,12 @@ A :class:`Palette` is five voices, one per role (:data:`ROLES`), and a reverb:
   lowest and highest pitch it plays), a pan position (-1 left .. +1 right), a level (a linear
   gain, 0..1), a reverb send (0-127) and a stereo width for its dry sound (0 mono .. 1 as the
   SoundFont's samples are recorded; FluidR3's stereo piano is wide, see ``auralis.audio.voicemix``);
-- the reverb has a room size, a damping and a level (FluidSynth's ranges, 0..1).
+- the reverb has a room size, a damping and a level (FluidSynth's ranges, 0..1);
+- ``octave``: the upper voices (melody, pad, texture, bell) sound this many octaves above the
+  written notes (as a celesta or glockenspiel does), the bass as written. All upper voices move
+  together, so every interval among them, and each one's relation to the bass below, is the
+  composer's: no clash appears or disappears. It places the melody and pad where the palette's
+  instruments speak brightly (the mix's centroid, issue 14: measured in bench/bench_palettes.py).
 
 Roles: ``melody``, ``pad`` and ``bass`` (a bass or drone) are the composer's voices, whose
 pitches the composer chooses (their registers here state those ranges); ``texture`` (slow
@@ -101,11 +106,18 @@ class Palette:
     description: str
     voices: tuple[PaletteVoice, ...]
     reverb: Reverb
+    octave: int = 0
 
     def __post_init__(self) -> None:
         roles = [v.role for v in self.voices]
         if sorted(roles) != sorted(ROLES):
             raise ValueError(f"palette {self.name}: needs one voice per role {ROLES}, got {roles}")
+        if self.octave not in (0, 1, 2):
+            raise ValueError(f"palette {self.name}: octave must be 0, 1 or 2, got {self.octave}")
+
+    def transpose(self, role: str) -> int:
+        """Semitones from the written to the sounding pitch of ``role``."""
+        return 0 if role == "bass" else 12 * self.octave
 
     def voice(self, role: str) -> PaletteVoice:
         for v in self.voices:
@@ -125,7 +137,8 @@ class Palette:
             "description": self.description,
             "voices": [
                 {"role": v.role, "program": v.program, "instrument": v.instrument,
-                 "register": list(v.register), "pan": v.pan, "level": v.level}
+                 "register": [v.register[0] + self.transpose(v.role), v.register[1] + self.transpose(v.role)],
+                 "pan": v.pan, "level": v.level}
                 for v in self.voices
             ],
         }
@@ -149,100 +162,100 @@ PALETTES: dict[str, Palette] = {
             "classic", "Classic", "Grand piano over a warm pad and a bowed contrabass, with harp and celesta.",
             (
                 _v("melody", 0, "grand piano", 0.1, 1.0, 60, width=0.35),
-                _v("pad", 89, "warm pad", -0.15, 0.14, 100, width=0.8),
-                _v("bass", 43, "contrabass", 0.0, 0.16, 80),
-                _v("texture", 46, "harp", -0.55, 0.3, 90, (67, 91)),
-                _v("bell", 8, "celesta", 0.5, 0.3, 110, (72, 96)),
+                _v("pad", 89, "warm pad", -0.15, 0.08, 100, width=0.8),
+                _v("bass", 43, "contrabass", 0.0, 0.171, 80),
+                _v("texture", 46, "harp", -0.65, 1.0, 90, (55, 79)),
+                _v("bell", 8, "celesta", 0.65, 0.251, 110, (60, 84)),
             ),
-            Reverb(0.85, 0.35, 1.0),
+            Reverb(0.85, 0.35, 1.0), octave=1,
         ),
         Palette(
             "focus", "Focus", "Electric piano and a new-age pad over an upright bass, vibraphone and glockenspiel.",
             (
-                _v("melody", 4, "electric piano", 0.15, 1.0, 55, width=0.6),
-                _v("pad", 88, "new age pad", -0.2, 0.14, 95, width=0.8),
-                _v("bass", 32, "upright bass", 0.0, 0.2, 60),
-                _v("texture", 11, "vibraphone", -0.5, 0.3, 85, (65, 89)),
-                _v("bell", 9, "glockenspiel", 0.55, 0.2, 100, (79, 100)),
+                _v("melody", 4, "electric piano", 0.15, 0.449, 55, width=0.6),
+                _v("pad", 88, "new age pad", -0.2, 0.421, 95, width=0.8),
+                _v("bass", 32, "upright bass", 0.0, 0.54, 60),
+                _v("texture", 11, "vibraphone", -0.65, 1.0, 85, (53, 77)),
+                _v("bell", 9, "glockenspiel", 0.65, 0.54, 100, (67, 88)),
             ),
-            Reverb(0.7, 0.45, 0.85),
+            Reverb(0.7, 0.45, 0.85), octave=1,
         ),
         Palette(
             "meditation", "Meditation", "Pan flute over a choir pad and a bowed pad, cello drone and tubular bells.",
             (
-                _v("melody", 75, "pan flute", 0.1, 0.9, 70),
-                _v("pad", 91, "choir pad", -0.25, 0.14, 105, width=0.8),
-                _v("bass", 42, "cello drone", 0.05, 0.16, 80),
-                _v("texture", 92, "bowed pad", 0.45, 0.14, 100, (67, 86)),
-                _v("bell", 14, "tubular bells", -0.5, 0.22, 110, (60, 84)),
+                _v("melody", 75, "pan flute", 0.1, 0.462, 70),
+                _v("pad", 91, "choir pad", -0.25, 0.076, 105, width=0.8),
+                _v("bass", 42, "cello drone", 0.05, 0.118, 80),
+                _v("texture", 92, "bowed pad", 0.65, 0.299, 100, (55, 74)),
+                _v("bell", 14, "tubular bells", -0.65, 0.31, 110, (48, 72)),
             ),
-            Reverb(0.95, 0.3, 1.0),
+            Reverb(0.95, 0.3, 1.0), octave=1,
         ),
         Palette(
             "sleep", "Sleep", "Slow strings over a low drone, soft piano and very sparse celesta.",
             (
-                _v("melody", 0, "soft piano", 0.1, 0.85, 75, width=0.35),
-                _v("pad", 49, "slow strings", -0.2, 0.16, 110, width=0.8),
-                _v("bass", 94, "halo drone", 0.0, 0.16, 100),
-                _v("texture", 48, "string ensemble", 0.45, 0.12, 105, (62, 81)),
-                _v("bell", 8, "celesta", -0.45, 0.2, 120, (72, 93)),
+                _v("melody", 0, "soft piano", 0.1, 1.0, 75, width=0.35),
+                _v("pad", 49, "slow strings", -0.2, 0.085, 110, width=0.8),
+                _v("bass", 94, "halo drone", 0.0, 0.1, 100),
+                _v("texture", 48, "string ensemble", 0.65, 0.262, 105, (62, 81)),
+                _v("bell", 8, "celesta", -0.65, 0.3, 120, (72, 93)),
             ),
             Reverb(0.95, 0.6, 1.0),
         ),
         Palette(
             "bright", "Bright", "Vibraphone and harp over a sweep pad, fretless bass and tinkling bells.",
             (
-                _v("melody", 11, "vibraphone", 0.1, 1.0, 60),
-                _v("pad", 95, "sweep pad", -0.2, 0.12, 90, width=0.8),
+                _v("melody", 11, "vibraphone", 0.1, 1.0, 45),
+                _v("pad", 95, "sweep pad", -0.2, 0.05, 90, width=0.8),
                 _v("bass", 35, "fretless bass", 0.0, 0.18, 50),
-                _v("texture", 46, "harp", 0.5, 0.3, 80, (67, 93)),
-                _v("bell", 112, "tinkle bell", -0.5, 0.16, 100, (79, 100)),
+                _v("texture", 46, "harp", 0.65, 1.0, 60, (62, 84)),
+                _v("bell", 112, "tinkle bell", -0.65, 1.0, 80, (67, 88)),
             ),
-            Reverb(0.6, 0.25, 0.8),
+            Reverb(0.6, 0.1, 0.8), octave=1,
         ),
         Palette(
             "glass", "Glass", "Music box and crystal over a halo pad, synth bass and glockenspiel.",
             (
-                _v("melody", 10, "music box", 0.1, 1.0, 80),
-                _v("pad", 94, "halo pad", -0.2, 0.12, 110, width=0.8),
-                _v("bass", 38, "synth bass", 0.0, 0.14, 60),
-                _v("texture", 98, "crystal", 0.5, 0.18, 100, (67, 91)),
-                _v("bell", 9, "glockenspiel", -0.5, 0.16, 110, (79, 100)),
+                _v("melody", 10, "music box", 0.1, 0.799, 80),
+                _v("pad", 94, "halo pad", -0.2, 0.093, 110, width=0.8),
+                _v("bass", 38, "synth bass", 0.0, 1.0, 60),
+                _v("texture", 98, "crystal", 0.65, 1.0, 100, (55, 79)),
+                _v("bell", 9, "glockenspiel", -0.65, 0.524, 110, (67, 88)),
             ),
-            Reverb(0.9, 0.2, 1.0),
+            Reverb(0.9, 0.2, 1.0), octave=1,
         ),
         Palette(
             "strings", "Strings", "A solo violin over a string ensemble and cello, with pizzicato and harp.",
             (
-                _v("melody", 40, "violin", 0.15, 0.8, 75),
-                _v("pad", 48, "string ensemble", -0.2, 0.14, 100, width=0.8),
-                _v("bass", 42, "cello", 0.05, 0.16, 80),
-                _v("texture", 45, "pizzicato strings", 0.45, 0.3, 85, (60, 84)),
-                _v("bell", 46, "harp harmonics", -0.45, 0.25, 100, (72, 96)),
+                _v("melody", 40, "violin", 0.15, 0.317, 75),
+                _v("pad", 48, "string ensemble", -0.2, 0.122, 100, width=0.8),
+                _v("bass", 42, "cello", 0.05, 0.137, 80),
+                _v("texture", 45, "pizzicato strings", 0.65, 0.692, 85, (48, 72)),
+                _v("bell", 46, "harp harmonics", -0.65, 0.535, 100, (60, 84)),
             ),
-            Reverb(0.8, 0.4, 0.9),
+            Reverb(0.8, 0.4, 0.9), octave=1,
         ),
         Palette(
             "choir", "Choir", "Voices over choir aahs and a church organ pedal, with a halo and tubular bells.",
             (
-                _v("melody", 53, "voice oohs", 0.1, 0.85, 85),
-                _v("pad", 52, "choir aahs", -0.2, 0.14, 110, width=0.8),
-                _v("bass", 19, "organ pedal", 0.0, 0.12, 90),
-                _v("texture", 94, "halo pad", 0.45, 0.12, 110, (67, 86)),
-                _v("bell", 14, "tubular bells", -0.45, 0.2, 115, (60, 84)),
+                _v("melody", 53, "voice oohs", 0.1, 0.327, 85),
+                _v("pad", 52, "choir aahs", -0.2, 0.073, 110, width=0.8),
+                _v("bass", 19, "organ pedal", 0.0, 0.1, 90),
+                _v("texture", 94, "halo pad", 0.65, 0.163, 110, (55, 74)),
+                _v("bell", 14, "tubular bells", -0.65, 0.229, 115, (48, 72)),
             ),
-            Reverb(0.98, 0.45, 1.0),
+            Reverb(0.98, 0.45, 1.0), octave=1,
         ),
         Palette(
             "garden", "Garden", "Kalimba and nylon guitar over a new-age pad, acoustic bass and tinkling bells.",
             (
                 _v("melody", 108, "kalimba", 0.1, 1.0, 60),
-                _v("pad", 88, "new age pad", -0.2, 0.12, 95, width=0.8),
-                _v("bass", 32, "acoustic bass", 0.0, 0.18, 50),
-                _v("texture", 24, "nylon guitar", 0.5, 0.3, 75, (60, 84)),
-                _v("bell", 112, "tinkle bell", -0.5, 0.14, 100, (79, 100)),
+                _v("pad", 88, "new age pad", -0.2, 0.391, 95, width=0.8),
+                _v("bass", 32, "acoustic bass", 0.0, 0.426, 50),
+                _v("texture", 24, "nylon guitar", 0.65, 0.931, 75, (48, 72)),
+                _v("bell", 112, "tinkle bell", -0.65, 0.39, 100, (67, 88)),
             ),
-            Reverb(0.65, 0.3, 0.8),
+            Reverb(0.65, 0.3, 0.8), octave=1,
         ),
     )
 }
