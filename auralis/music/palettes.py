@@ -249,11 +249,11 @@ PALETTES: dict[str, Palette] = {
         Palette(
             "garden", "Garden", "Kalimba and nylon guitar over a new-age pad, acoustic bass and tinkling bells.",
             (
-                _v("melody", 108, "kalimba", 0.1, 1.0, 60),
+                _v("melody", 108, "kalimba", 0.1, 1.0, 85),
                 _v("pad", 88, "new age pad", -0.2, 0.391, 95, width=0.8),
                 _v("bass", 32, "acoustic bass", 0.0, 0.426, 50),
-                _v("texture", 24, "nylon guitar", 0.65, 0.931, 75, (48, 72)),
-                _v("bell", 112, "tinkle bell", -0.65, 0.39, 100, (67, 88)),
+                _v("texture", 24, "nylon guitar", 0.65, 0.6, 75, (48, 72)),
+                _v("bell", 112, "tinkle bell", -0.65, 0.2, 100, (67, 88)),
             ),
             Reverb(0.65, 0.3, 0.8), octave=1,
         ),

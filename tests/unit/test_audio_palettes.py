@@ -139,7 +139,7 @@ def test_loudness_and_true_peak_per_palette(soundfont_path: Path, palette: str) 
         for i in range(0, n, 4410):
             x[i : i + 4410] = r.render(c.events_until((i + 4410) / SR), 4410)
     lufs = pyloudnorm.Meter(SR).integrated_loudness(x[15 * SR :].astype(np.float64))
-    assert abs(lufs - LOUDNESS_TARGET_LUFS) <= 1.5, lufs
+    assert abs(lufs - LOUDNESS_TARGET_LUFS) <= 2.0, lufs  # as test_audio_quality; 10 min: +-1 LU
     tp = 20 * np.log10(np.abs(resample_poly(x.astype(np.float64), 4, 1, axis=0)).max())
     assert tp <= -1.0, tp
 
