@@ -170,10 +170,10 @@ PALETTES: dict[str, Palette] = {
             Reverb(0.85, 0.35, 1.0), octave=1,
         ),
         Palette(
-            "focus", "Focus", "Electric piano and a new-age pad over an upright bass, vibraphone and glockenspiel.",
+            "focus", "Focus", "Electric piano and a bowed pad over an upright bass, vibraphone and glockenspiel.",
             (
                 _v("melody", 4, "electric piano", 0.15, 0.449, 55, width=0.6),
-                _v("pad", 88, "new age pad", -0.2, 0.421, 95, width=0.8),
+                _v("pad", 92, "bowed pad", -0.2, 0.15, 95, width=0.8),
                 _v("bass", 32, "upright bass", 0.0, 0.54, 60),
                 _v("texture", 11, "vibraphone", -0.65, 1.0, 85, (60, 81)),
                 _v("bell", 9, "glockenspiel", 0.65, 0.54, 100, (67, 88)),
@@ -209,7 +209,7 @@ PALETTES: dict[str, Palette] = {
                 _v("pad", 95, "sweep pad", -0.2, 0.05, 90, width=0.8),
                 _v("bass", 35, "fretless bass", 0.0, 0.18, 50),
                 _v("texture", 46, "harp", 0.65, 1.0, 60, (62, 84)),
-                _v("bell", 112, "tinkle bell", -0.65, 1.0, 80, (67, 88)),
+                _v("bell", 112, "tinkle bell", -0.65, 0.4, 80, (67, 88)),
             ),
             Reverb(0.6, 0.1, 0.8), octave=1,
         ),
@@ -247,10 +247,10 @@ PALETTES: dict[str, Palette] = {
             Reverb(0.98, 0.45, 1.0), octave=1,
         ),
         Palette(
-            "garden", "Garden", "Kalimba and nylon guitar over a new-age pad, acoustic bass and tinkling bells.",
+            "garden", "Garden", "Kalimba and nylon guitar over a warm pad, acoustic bass and tinkling bells.",
             (
                 _v("melody", 108, "kalimba", 0.1, 1.0, 85),
-                _v("pad", 88, "new age pad", -0.2, 0.391, 95, width=0.8),
+                _v("pad", 89, "warm pad", -0.2, 0.093, 95, width=0.8),
                 _v("bass", 32, "acoustic bass", 0.0, 0.426, 50),
                 _v("texture", 24, "nylon guitar", 0.65, 0.6, 75, (60, 81)),
                 _v("bell", 112, "tinkle bell", -0.65, 0.2, 100, (67, 88)),
