@@ -121,6 +121,24 @@ class RenderConfig:
         return settings
 
 
+def palette_settings(config: RenderConfig, name: str) -> dict[str, Any]:
+    """``config``'s synth settings with palette ``name``'s reverb."""
+    rv = PALETTES[name].reverb
+    return {
+        **config.synth_settings(),
+        "synth.reverb.room-size": float(rv.room_size),
+        "synth.reverb.damp": float(rv.damping),
+        "synth.reverb.level": float(rv.level),
+    }
+
+
+def check_palettes(soundfont: str | os.PathLike[str], config: RenderConfig, names: Any) -> None:
+    """Refuse (ValueError) an anti-phase palette; each check is cached, so a renderer switching
+    to a checked palette later creates no synth of its own."""
+    for name in names:
+        check_stereo_image(soundfont, palette_settings(config, name), voices_for(PALETTES[name]))
+
+
 def to_pcm16(frames: np.ndarray, dither: TpdfDither | None) -> bytes:
     """Float frames in [-1, 1] as signed 16-bit little-endian interleaved PCM, with TPDF
     ``dither`` added before rounding (None: plain rounding, for comparisons only)."""
@@ -219,13 +237,7 @@ class Renderer:
 
     def palette_settings(self, name: str) -> dict[str, Any]:
         """The synth settings with the palette's reverb (what its stereo check renders with)."""
-        rv = PALETTES[name].reverb
-        return {
-            **self.config.synth_settings(),
-            "synth.reverb.room-size": float(rv.room_size),
-            "synth.reverb.damp": float(rv.damping),
-            "synth.reverb.level": float(rv.level),
-        }
+        return palette_settings(self.config, name)
 
     def set_palette(self, name: str) -> None:
         """Play ``name``'s instruments, placements and reverb from now on (ValueError if it is

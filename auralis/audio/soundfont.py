@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import struct
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,10 +226,19 @@ def _presets(path: Path) -> list[tuple[int, int, str]]:
 
 
 def bank0_programs(path: str | os.PathLike[str]) -> dict[int, str]:
-    """The General MIDI programs (bank 0) a SoundFont has, with their preset names."""
+    """The General MIDI programs (bank 0) a SoundFont has, with their preset names (listed once
+    per file version: ``bank0_programs.cache_clear()`` forgets them)."""
     path = Path(path).expanduser()
-    check_soundfont_file(path)
-    return {prog: name for bank, prog, name in _presets(path) if bank == 0}
+    size, _ = check_soundfont_file(path)
+    return dict(_bank0(path.resolve(), size, path.stat().st_mtime_ns))
+
+
+@lru_cache(maxsize=16)
+def _bank0(path: Path, size: int, mtime_ns: int) -> tuple[tuple[int, str], ...]:
+    return tuple((prog, name) for bank, prog, name in _presets(path) if bank == 0)
+
+
+bank0_programs.cache_clear = _bank0.cache_clear  # type: ignore[attr-defined]
 
 
 def palette_programs(bank0: dict[int, str]) -> dict[str, list[tuple[int, str | None]]]:

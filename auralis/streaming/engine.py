@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from auralis.audio.fluid import FluidSynth
-from auralis.audio.renderer import RenderConfig, Renderer
+from auralis.audio.renderer import RenderConfig, Renderer, check_palettes
 from auralis.audio.soundfont import (
     SoundFontError,
     bank0_programs,
@@ -48,6 +48,7 @@ from auralis.audio.soundfont import (
     program_label,
 )
 from auralis.audio.stereo import check_stereo_image
+from auralis.music.palettes import PALETTES
 from auralis.music.params import MusicParams
 from auralis.streaming.encoders import Encoder
 from auralis.streaming.stream import ListenerStream
@@ -92,6 +93,8 @@ class StreamEngine:
             )
         # refuse an anti-phase mix before any stream starts (ValueError saying why)
         check_stereo_image(self.soundfont, config.synth_settings(), config.voices)
+        # and every palette it can play (cached: streams switching palettes build no test synth)
+        check_palettes(self.soundfont, config, [n for n in PALETTES if n not in self.missing_programs])
         # One group per worker: each loads the SoundFont once into an idle anchor synth, and
         # the synths of the group's streams share that one fluid_sfont_t.
         self._groups: list[_Group] = []

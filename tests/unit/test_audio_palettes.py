@@ -161,7 +161,7 @@ def test_palette_change_applies_from_its_frame(soundfont_path: Path) -> None:
 
 
 def test_missing_program_refuses_only_the_palettes_needing_it(
-    soundfont_path: Path, monkeypatch: pytest.MonkeyPatch
+    soundfont_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """A SoundFont lacking Tubular Bells (14): named at startup, meditation and choir refused,
     the others play; ``auralis doctor`` lists every palette's programs ok/missing."""
@@ -171,6 +171,8 @@ def test_missing_program_refuses_only_the_palettes_needing_it(
 
     real = sf.FluidSynth.presets
     monkeypatch.setattr(sf.FluidSynth, "presets", lambda self, sid: [p for p in real(self, sid) if p[:2] != (0, 14)])
+    sf.bank0_programs.cache_clear()
+    request.addfinalizer(sf.bank0_programs.cache_clear)  # (the real list for later tests)
     bank0 = sf.bank0_programs(soundfont_path)
     assert 14 not in bank0 and missing_by_palette(bank0) == {"meditation": (14,), "choir": (14,)}
 

@@ -60,12 +60,14 @@ def test_palette_served_validated_and_applied(soundfont_path: Path) -> None:
 
 
 def test_palette_lacking_a_program_refused_others_play(
-    soundfont_path: Path, monkeypatch: pytest.MonkeyPatch
+    soundfont_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     import auralis.audio.soundfont as sf
 
     real = sf.FluidSynth.presets
     monkeypatch.setattr(sf.FluidSynth, "presets", lambda self, sid: [p for p in real(self, sid) if p[:2] != (0, 14)])
+    sf.bank0_programs.cache_clear()
+    request.addfinalizer(sf.bank0_programs.cache_clear)
     with _client(soundfont_path) as c:
         _wait(lambda: c.get("/api/status").json()["soundfont_loaded"])
         with c.websocket_connect("/ws/stream?preset=meditation") as ws:
