@@ -48,8 +48,33 @@ def pct(values: list[float], p: float) -> float:
     return s[k]
 
 
-def first_audio(browser, url: str, loads: int, fmt: str) -> list[float]:
-    out = []
+#: The page's start-up milestones (performance marks `auralis:NAME`, audio_client_worklet.js) and
+#: the navigation and resource timings, ms since navigation start, for one load.
+TIMELINE = """(() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const out = { html: nav.responseEnd, dcl: nav.domContentLoadedEventStart };
+  let modules = 0, worklet = 0;
+  for (const r of performance.getEntriesByType('resource')) {
+    if (!/[.]js$/.test(r.name)) continue;
+    if (/audio_worklet_processor|playback_engine|drift|interpolate|jitter_policy/.test(r.name)) worklet = Math.max(worklet, r.responseEnd);
+    else modules = Math.max(modules, r.responseEnd);
+  }
+  out.modules = modules;
+  if (worklet) out.worklet_modules = worklet;
+  for (const m of performance.getEntriesByType('mark')) {
+    if (m.name.startsWith('auralis:')) out[m.name.slice(8)] = m.startTime;
+  }
+  return out;
+})()"""
+#: The breakdown's columns, in start-up order.
+STEPS = ["html", "modules", "dcl", "main", "facts", "worklet_modules", "worklet-ready", "ws-create", "ws-open",
+         "first-text", "first-frame", "chunk0-decoded", "chunk1-decoded", "audible"]
+
+
+def first_audio(browser, url: str, loads: int, fmt: str) -> tuple[list[float], list[dict]]:
+    """Time to first audio over `loads` fresh page loads (a fresh browser context each: nothing
+    cached), and each load's start-up timeline (TIMELINE)."""
+    out, timelines = [], []
     for _ in range(loads):
         ctx = browser.new_context()
         page = ctx.new_page()
@@ -59,8 +84,28 @@ def first_audio(browser, url: str, loads: int, fmt: str) -> list[float]:
         s = page.evaluate(SNAP)
         assert s["format"] == fmt, f"the page plays {s['format']}, not {fmt}"
         out.append(s["firstAudioMs"])
+        t = page.evaluate(TIMELINE)
+        t["audible"] = s["firstAudioMs"]
+        t["output_latency"] = s["outputLatencyMs"]
+        timelines.append(t)
         ctx.close()
-    return out
+    return out, timelines
+
+
+def print_timeline(timelines: list[dict]) -> None:
+    """Median (and max) ms since navigation start of each start-up step, and the step's own share."""
+    print(f"{'start-up step (ms since navigation start)':48} {'n':>4} {'p50':>8} {'max':>8} {'step p50':>9}")
+    prev = 0.0
+    for name in STEPS:
+        vals = [t[name] for t in timelines if t.get(name) is not None]
+        if not vals:
+            continue
+        med = statistics.median(vals)
+        print(f"{'  ' + name:48} {len(vals):4d} {med:8.0f} {max(vals):8.0f} {med - prev:+9.0f}")
+        prev = med
+    lat = [t["output_latency"] for t in timelines if t.get("output_latency") is not None]
+    if lat:
+        print(f"{'  (of which audio output latency, reported)':48} {len(lat):4d} {statistics.median(lat):8.0f}")
 
 
 def session(browser, url: str, seconds: float, changes: int, fmt: str) -> dict:
@@ -110,6 +155,7 @@ def main() -> int:
     ap.add_argument("--loads", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--changes", type=int, default=20)
+    ap.add_argument("--breakdown", action="store_true", help="print the time to first audio step by step")
     ap.add_argument("--soak", type=float, default=0.0, help="seconds of one listener at the first lead (0: none)")
     a = ap.parse_args()
     leads = [int(x) for x in a.leads.split(",")]
@@ -125,7 +171,7 @@ def main() -> int:
                     page.goto(url)
                     page.wait_for_timeout(1500)
                     page.close()
-                    tta = first_audio(browser, url, a.loads, a.format)
+                    tta, timelines = first_audio(browser, url, a.loads, a.format)
                 with running_server(env=env) as srv:
                     res = session(browser, f"{srv.url}/?format={a.format}", a.seconds, a.changes, a.format)
                     m = srv.metrics()
@@ -136,6 +182,8 @@ def main() -> int:
                       f"{res['seq_gaps']} seq gaps, {res['bytes'] * 8 / res['played_s'] / 1000:.0f} kbps received")
                 print(f"{'measure':48} {'n':>4} {'p50':>8} {'p95':>8} {'max':>8}  target")
                 print(row("time to first audio (ms)", tta, "p95 <= 500"))
+                if a.breakdown:
+                    print_timeline(timelines)
                 print(f"{'end-to-end latency, server /api/metrics (ms)':48} {e2e['samples']:4d} {e2e['p50']:8.0f} "
                       f"{e2e['p95']:8.0f} {'':>8}  p95 <= 350")
                 print(row("end-to-end latency, client estimate (ms)", res["client_e2e"]))

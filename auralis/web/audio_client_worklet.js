@@ -56,6 +56,15 @@ const S = {
   choosingCustom: false, // "Custom…" chosen, its minutes not yet entered
 };
 
+const marked = new Set();
+/** A start-up milestone (performance.mark `auralis:NAME`, once per page): bench_browser.py reads
+ * them to break the time to first audio down. */
+function milestone(name) {
+  if (marked.has(name)) return;
+  marked.add(name);
+  performance.mark(`auralis:${name}`);
+}
+
 const nowPlaying = new NowPlaying();
 const received = new RateMeter({ windowMs: 5000 });
 const measures = new ListenerMeasures();
@@ -147,10 +156,12 @@ function connect() {
   S.statusParamsChecked = false;
   S.decoder.reset(); // a new connection is a new stream (seq from 0; a new Opus decoder)
   received.reset();
+  milestone('ws-create');
   conn.open();
 }
 
 function onOpen() {
+  milestone('ws-open');
   S.underrunBase = S.stats ? S.stats.underruns : 0;
 }
 
@@ -199,6 +210,7 @@ function stopTrying(why) {
 // Server messages
 
 function onServerMessage(data, epoch) {
+  milestone(typeof data === 'string' ? 'first-text' : 'first-frame');
   received.add(typeof data === 'string' ? utf8Length(data) : data.byteLength, performance.now());
   if (typeof data !== 'string') {
     onBinaryAudio(data, epoch);
@@ -255,6 +267,7 @@ function decodeAudio(input, epoch) {
 /** A decoded chunk (decoder.js calls this in seq order) goes to the worklet. */
 function onChunk(chunk) {
   if (chunk.epoch !== S.epoch) return; // decoded after its connection ended
+  milestone(chunk.seq === 0 ? 'chunk0-decoded' : 'chunk1-decoded');
   if (!conn.audioFlowed) {
     conn.markAudio();
     hideMessage('connection'); // audio flows again: an earlier connection problem is over
@@ -586,6 +599,7 @@ function snapshot() {
     statusText: $('status-text').textContent,
     contextState: player.state,
     sampleRate: player.ctx ? player.ctx.sampleRate : null,
+    outputLatencyMs: player.ctx ? ((player.ctx.baseLatency || 0) + (player.ctx.outputLatency || 0)) * 1000 : null,
     wsOpen: conn ? conn.isOpen : false,
     epoch: S.epoch,
     connectAttempts: S.connectAttempts,
@@ -624,6 +638,7 @@ async function loadFacts() {
 }
 
 async function main() {
+  milestone('main');
   window.auralis = Object.freeze({ snapshot });
   const reason = unsupportedReason();
   if (reason) {
@@ -653,11 +668,13 @@ async function main() {
   });
   // Audio starts while the facts load: the first chunks wait (decoded) for the worklet.
   const audio = player.setup(80).then(() => {
+    milestone('worklet-ready');
     if (!player.running) gestures.wait();
     tick();
   }).catch((err) => showMessage(`Audio could not start: ${err.message}`));
   try {
     S.facts = await loadFacts();
+    milestone('facts');
   } catch (err) {
     S.fatal = err.message;
     renderStatus(['disconnected', `Stopped: ${err.message}`]);
