@@ -138,13 +138,9 @@ class ListenerSession:
                 "listener connected",
                 extra={"event": "ws_connect", "client_id": self.client_id, "listeners": len(hub.sessions)},
             )
-            pacer = Pacer(
-                self.stream,
-                self,
-                burst=self.settings.start_burst,
-                ready_chunks=min(self.settings.start_burst, self.settings.lead_chunks),
-                period_s=CHUNK_SECONDS,
-            )
+            # the first chunk leaves as soon as it is rendered (time to first audio), the rest of
+            # the start burst as each is rendered
+            pacer = Pacer(self.stream, self, burst=self.settings.start_burst, period_s=CHUNK_SECONDS)
             self._writer = asyncio.create_task(self.outbox.run())
             self._pacer = asyncio.create_task(self._pace(pacer))
             self._receiver = asyncio.create_task(self._receive_loop())
