@@ -12,7 +12,8 @@ Each connection runs three tasks of its own, so no client can hold up another:
   parameter changes (`auralis.server.param_changes`).
 
 A chunk that is due when none is ready is a server underrun: the listener gets `status
-buffering`, then `status connected` when chunks flow again.
+buffering`, then `status connected` when chunks flow again, and its stream renders one chunk
+further ahead from then on (`lead_chunks` at the start, at most `lead_chunks_max`).
 """
 
 from __future__ import annotations
@@ -335,6 +336,11 @@ class ListenerSession:
 
     def starving(self) -> None:
         self.hub.monitor.count_underruns(1, source="server")
+        # the render workers did not keep this stream's lead: render further ahead from now on
+        lead = self.stream.raise_lead(self.settings.lead_chunks_max)
+        log.info(
+            "server underrun", extra={"event": "server_underrun", "client_id": self.client_id, "lead_chunks": lead}
+        )
         self._queue(P.status_message("buffering", "Synthesis is catching up; buffering", 0))
 
     def resumed(self, depth: int) -> None:

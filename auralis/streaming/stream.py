@@ -166,6 +166,18 @@ class ListenerStream:
                 self.params = params
         return seq
 
+    def raise_lead(self, limit: int) -> int:
+        """Render one chunk further ahead, up to ``limit`` chunks (and the capacity); returns the
+        lead now. For a listener whose chunk was due before it was rendered (a server underrun):
+        each chunk of lead adds 100 ms of latency but as much slack for the render workers."""
+        with self._lock:
+            lead = max(self.lead_chunks, min(self.lead_chunks + 1, limit, self._capacity))
+            grew = lead > self.lead_chunks
+            self.lead_chunks = lead
+        if grew:
+            self._engine._wake()
+        return lead
+
     def inject_fault(self, exc: BaseException | None = None, *, stage: str = "render") -> None:
         """Test hook: make this stream's next synthesis (``stage="render"``) or encoding
         (``stage="encode"``) raise ``exc`` (default RuntimeError), exactly as a FluidSynth or

@@ -211,3 +211,22 @@ def test_a_one_chunk_render_lead_starts_its_burst_without_a_server_underrun(soun
             assert ("status", "buffering") not in kinds, kinds
         text = c.get("/metrics").text
         assert 'auralis_buffer_underruns_total{source="server"} 0.0' in text
+
+
+def test_a_server_underrun_raises_that_streams_render_lead(soundfont_path: Path) -> None:
+    app = create_app(Settings(soundfont=soundfont_path, lead_chunks=1, lead_chunks_max=2))
+    with TestClient(app) as c:
+        _wait(lambda: c.get("/api/status").json()["soundfont_loaded"])
+        hub: Hub = c.app.state.hub
+        with c.websocket_connect("/ws/stream?seed=6") as ws:
+            client_id = ws.receive_json()["client_id"]
+            _next(ws, "audio")
+            session = next(s for s in hub.sessions if s.client_id == client_id)
+            assert session.stream.lead_chunks == 1
+            session.starving()  # what the pacer calls when a chunk is due and none is ready
+            assert session.stream.lead_chunks == 2
+            status = _next(ws, "status")
+            assert status["state"] == "buffering"
+            session.starving()
+            assert session.stream.lead_chunks == 2  # lead_chunks_max
+        assert 'auralis_buffer_underruns_total{source="server"} 2.0' in c.get("/metrics").text
