@@ -37,8 +37,9 @@ test('the import scanner finds static imports, multi-line ones included', () => 
 
 test('index.html runs startup.js first, then the page script, and preloads their whole module graph', () => {
   const html = read('index.html');
-  const entries = [...html.matchAll(/<script type="module" src="\/client\/([a-z0-9_]+\.js)">/g)].map((m) => m[1]);
+  const entries = [...html.matchAll(/<script type="module"(?: async)? src="\/client\/([a-z0-9_]+\.js)">/g)].map((m) => m[1]);
   assert.deepEqual(entries, ['startup.js', 'audio_client_worklet.js']);
+  assert.ok(html.includes('<script type="module" async src="/client/startup.js">'), 'startup.js waits for nothing');
   assert.ok(graph('audio_client_worklet.js').has('startup.js'), 'the page script takes what startup.js started');
   const preloaded = [...html.matchAll(/<link rel="modulepreload" href="\/client\/([a-z0-9_]+\.js)">/g)].map((m) => m[1]);
   assert.equal(new Set(preloaded).size, preloaded.length, 'no module preloaded twice');
@@ -48,5 +49,18 @@ test('index.html runs startup.js first, then the page script, and preloads their
   assert.deepEqual([...preloaded].sort(), want,
     'every module the page imports has a <link rel="modulepreload"> (and no other file does)');
   for (const f of preloaded) assert.ok(existsSync(join(WEB, f)), `${f} exists`);
+  // startup.js's own modules are requested first (before the page script and its modules)
+  const pageScript = html.indexOf('src="/client/audio_client_worklet.js"');
+  for (const f of graph('startup.js')) {
+    assert.ok(html.indexOf(`href="/client/${f}"`) < pageScript, `${f} is preloaded before the page script`);
+  }
   assert.ok(html.indexOf('rel="modulepreload"') < html.indexOf('</head>'), 'the preloads are in the head');
+});
+
+test('the worklet requests its whole module graph with its first file', () => {
+  const direct = new Set(imports('audio_worklet_processor.js'));
+  for (const f of graph('audio_worklet_processor.js')) {
+    assert.ok(direct.has(f), `${f} is imported by audio_worklet_processor.js itself, not only further down`);
+  }
+  assert.ok(direct.has('playback_engine.js'));
 });
