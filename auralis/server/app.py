@@ -232,7 +232,9 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
             if hub.stopping:
                 await ws.close(status.WS_1001_GOING_AWAY, "server shutting down")
                 return
-            station_session = StationSession(ws, hub, stations, request.station, request.format)
+            station_session = StationSession(
+                ws, hub, stations, request.station, request.format, verifier=getattr(app.state, "token_verifier", None)
+            )
             hub.sessions.add(station_session)
             await station_session.run()
             return

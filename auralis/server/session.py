@@ -34,11 +34,11 @@ from auralis.server.hub import Hub
 from auralis.server.outbox import Outbox, websocket_send
 from auralis.server.pacer import Pacer
 from auralis.server.param_changes import ParamChanges
-from auralis.server.security import AuthError, websocket_credentials
 from auralis.server.telemetry import ListenerTelemetry
-from auralis.server.token_lease import SubjectMismatch, TokenLease, Verifier
+from auralis.server.token_lease import ConnectionToken, Verifier
 from auralis.server.transport import ROUND_TRIPS
 from auralis.streaming.chunk import CHUNK_SECONDS
+from auralis.streaming.engine import StreamLimitReached
 
 log = logging.getLogger("auralis.server.session")
 
@@ -68,7 +68,7 @@ class ListenerSession:
         self.format = request.format
         self._now: tuple[Any, ...] | None = None  # the music the last `now` message described
         self.verifier = verifier
-        self.lease: TokenLease | None = None
+        self.token: ConnectionToken | None = None
         self.hub = hub
         self.settings = hub.settings
         self.client_id = uuid.uuid4().hex
@@ -152,8 +152,8 @@ class ListenerSession:
             for task in tasks:
                 task.cancel()
             self.changes.cancel()
-            if self.lease is not None:
-                self.lease.cancel()
+            if self.token is not None:
+                self.token.cancel()
             if round_trips is not None:
                 round_trips.listener = None
             if self.stream is not None:
@@ -183,17 +183,10 @@ class ListenerSession:
         """Production: close the stream at its token's expiry (the gate checked the token)."""
         if self.verifier is None:
             return
-        token, _ = websocket_credentials(self.ws.scope)
-        try:
-            claims = self.verifier.verify(token or "")
-        except AuthError as exc:  # expired between the gate and here
-            self._fail("UNAUTHORIZED", exc.reason, status.WS_1008_POLICY_VIOLATION)
-            return
-        self.lease = TokenLease(self.verifier, claims, on_expiry=self._token_expired)
-
-    def _token_expired(self) -> None:
-        log.info("listener token expired", extra={"event": "ws_token_expired", "client_id": self.client_id})
-        self._fail("UNAUTHORIZED", "token expired", status.WS_1008_POLICY_VIOLATION)
+        self.token = ConnectionToken(
+            self.verifier, self.ws.scope, fail=self._fail, queue=self._queue, log_extra={"client_id": self.client_id}
+        )
+        self.token.hold()
 
     async def _open_stream(self) -> bool:
         """Wait for the SoundFont (or a close), then open this listener's stream."""
@@ -226,7 +219,15 @@ class ListenerSession:
                         lead_chunks=self.settings.lead_chunks,
                         capacity=self.settings.ring_capacity,
                         encoder=hub.new_encoder(self.format),
+                        limit=self.settings.max_personal_streams,
                     )
+                )
+            except StreamLimitReached as full:
+                log.info("listener refused: personal streams at capacity",
+                         extra={"event": "ws_refused", "client_id": self.client_id})
+                self.request_close(
+                    status.WS_1013_TRY_AGAIN_LATER,
+                    f"server at capacity ({full.limit} personal streams); try again later or listen to a station",
                 )
             except Exception:
                 log.exception(
@@ -397,16 +398,9 @@ class ListenerSession:
             self._reauth(msg.token)
 
     def _reauth(self, token: str) -> None:
-        if self.lease is None:
+        if self.token is None:
             raise P.ProtocolError("reauth: this server does not use tokens", "type")
-        try:
-            expires_at = self.lease.renew(token)
-        except (AuthError, SubjectMismatch) as exc:
-            log.info("reauth refused", extra={"event": "ws_reauth_refused", "client_id": self.client_id})
-            self._queue(P.error_message("UNAUTHORIZED", f"reauth refused: {exc.reason}", recoverable=True))
-            return
-        log.info("listener token renewed", extra={"event": "ws_reauth", "client_id": self.client_id})
-        self._queue(P.auth_message(expires_at))
+        self.token.reauth(token)
 
     def _apply_params(self, params: MusicParams) -> int | None:
         if self._close is not None or self.stream is None:

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         64, ge=1, le=10_000, description="Concurrent listeners in all; more are closed with 1013"
     )
+    max_personal_streams: int = Field(
+        64, ge=1, le=10_000,
+        description="Personal streams (WebSocket and /stream.ogg|.mp3, each with its own synth) at once; "
+        "more are refused with 1013 or 503. Station listeners share their station's render and are not counted",
+    )
     max_listeners_per_address: int = Field(
         8, ge=1, le=10_000,
         description="Production: open listeners per client address (an IPv6 client by its /64)",

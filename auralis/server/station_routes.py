@@ -42,6 +42,7 @@ from auralis.server.http_streams import (
 from auralis.server.security import AuthError
 from auralis.server.security.tokens import OPERATOR_ROLE, bearer_token, has_role
 from auralis.server.stations import HTTP_FORMATS, WS_FORMATS, StationService, StationsUnavailable
+from auralis.streaming.engine import StreamLimitReached
 from auralis.streaming.mp3 import Mp3Encoder
 from auralis.streaming.ogg import OggOpusEncoder
 from auralis.streaming.stations import UnknownStation
@@ -207,11 +208,18 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
             encoder: Any = OggOpusEncoder(bitrate_kbps=settings.opus_bitrate_kbps, complexity=settings.opus_complexity)
         else:
             encoder = Mp3Encoder()
-        stream = await asyncio.to_thread(
-            lambda: hub.engine.open_stream(
-                req.params, seed, lead_chunks=settings.lead_chunks, capacity=settings.ring_capacity, encoder=encoder
+        try:
+            stream = await asyncio.to_thread(
+                lambda: hub.engine.open_stream(
+                    req.params, seed, lead_chunks=settings.lead_chunks, capacity=settings.ring_capacity,
+                    encoder=encoder, limit=settings.max_personal_streams,
+                )
             )
-        )
+        except StreamLimitReached as full:
+            return JSONResponse(
+                {"detail": f"server at capacity ({full.limit} personal streams); try again later or listen to a station"},
+                status_code=503, headers={"Retry-After": "10"},
+            )
         title = f"Auralis {req.preset or req.params.mode} (seed {seed})"
         icy = wants_icy(request.headers)
         headers = stream_headers(HTTP_FORMATS[ext], title, "A personal Auralis stream", ICY_METAINT if icy else None)

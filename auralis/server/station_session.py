@@ -8,7 +8,8 @@ listeners get a ``now`` message whenever the chord, section or parameters change
 A listener that falls further behind than the station's ring is dropped (close 1008), as is one
 whose outbox fills; a failed station ends with ``INTERNAL_ERROR`` and close 1011 (the next
 listener restarts it). ``update_params`` and ``select_preset`` get ``INVALID_MESSAGE``: a
-station's parameters are set by its operator.
+station's parameters are set by its operator. In production the connection holds its token as a
+personal one does (`ConnectionToken`): closed at its expiry unless a ``reauth`` renews it.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from auralis.server.hub import Hub
 from auralis.server.outbox import Outbox, websocket_send
 from auralis.server.session import CLOSE_TIMEOUT_S, close_reason
 from auralis.server.stations import StationService, StationsUnavailable
+from auralis.server.token_lease import ConnectionToken, Verifier
 from auralis.streaming.encoders import with_seq
 from auralis.streaming.fanout import ReaderDropped, SourceClosed
 
@@ -36,7 +38,16 @@ OPERATOR_ONLY = "a station's parameters are set by its operator"
 
 
 class StationSession:
-    def __init__(self, ws: WebSocket, hub: Hub, service: StationService, station: str, fmt: str) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        hub: Hub,
+        service: StationService,
+        station: str,
+        fmt: str,
+        *,
+        verifier: Verifier | None = None,
+    ) -> None:
         self.ws = ws
         self.hub = hub
         self.service = service
@@ -50,11 +61,22 @@ class StationSession:
         self._close: tuple[int, str] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._feeder: asyncio.Task[None] | None = None
+        self.token = (
+            ConnectionToken(verifier, ws.scope, fail=self._fail, queue=self._queue,
+                            log_extra={"client_id": self.client_id, "station": station})
+            if verifier is not None
+            else None
+        )
 
     async def run(self) -> None:
         listening = None
         receiver: asyncio.Task[None] | None = None
         try:
+            if self.token is not None:
+                self.token.hold()
+            if self._close is not None:
+                await self.outbox.drain(CLOSE_TIMEOUT_S)
+                return
             try:
                 listening = await self.service.listen(
                     self.station_name, self.format, f"ws_{self.format}", backlog=self.hub.settings.start_burst
@@ -87,6 +109,8 @@ class StationSession:
             tasks = [t for t in (receiver, self._feeder, self._writer) if t is not None]
             for t in tasks:
                 t.cancel()
+            if self.token is not None:
+                self.token.cancel()
             if listening is not None:
                 listening.close()
             self.hub.sessions.discard(self)
@@ -180,7 +204,9 @@ class StationSession:
                 elif isinstance(msg, (P.UpdateParams, P.SelectPreset)):
                     self._queue(P.error_message("INVALID_MESSAGE", OPERATOR_ONLY, recoverable=True))
                 elif isinstance(msg, P.Reauth):
-                    raise P.ProtocolError("reauth: a station connection keeps the token it opened with", "type")
+                    if self.token is None:
+                        raise P.ProtocolError("reauth: this server does not use tokens", "type")
+                    self.token.reauth(msg.token)
                 # telemetry: accepted; a station's listeners do not feed the latency histograms
             except P.ProtocolError as exc:
                 self._queue(P.error_message("INVALID_MESSAGE", str(exc), recoverable=True))

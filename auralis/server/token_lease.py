@@ -10,9 +10,15 @@ and moves the expiry to its own `exp`. A refused token changes nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from auralis.server import protocol as P
+from auralis.server.security.tokens import AuthError, websocket_credentials
+
+log = logging.getLogger("auralis.server.token_lease")
 
 #: (delay_s, callback) -> a handle with cancel(); the event loop's `call_later` by default.
 CallLater = Callable[[float, Callable[[], None]], Any]
@@ -84,3 +90,60 @@ class TokenLease:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+
+class ConnectionToken:
+    """A listener connection's token in production, the same for personal and station sessions:
+    held from the handshake (the gate checked it) until its expiry, when `fail` closes the
+    connection with ``UNAUTHORIZED``, and renewed by a ``reauth`` message, answered through `queue`
+    with ``auth`` or a recoverable ``UNAUTHORIZED`` error (a refused token changes nothing).
+
+    `fail(code, message, close_code)` and `queue(frame)` are the session's; `log_extra` names the
+    connection in the log.
+    """
+
+    def __init__(
+        self,
+        verifier: Verifier,
+        scope: Any,
+        *,
+        fail: Callable[[str, str, int], None],
+        queue: Callable[[str], None],
+        log_extra: dict[str, Any],
+    ) -> None:
+        self._verifier = verifier
+        self._scope = scope
+        self._fail = fail
+        self._queue = queue
+        self._log_extra = log_extra
+        self.lease: TokenLease | None = None
+
+    def hold(self) -> None:
+        token, _ = websocket_credentials(self._scope)
+        try:
+            claims = self._verifier.verify(token or "")
+        except AuthError as exc:  # expired between the gate and here
+            self._fail("UNAUTHORIZED", exc.reason, P.CLOSE_POLICY)
+            return
+        self.lease = TokenLease(self._verifier, claims, on_expiry=self._expired)
+
+    def _expired(self) -> None:
+        log.info("listener token expired", extra={"event": "ws_token_expired", **self._log_extra})
+        self._fail("UNAUTHORIZED", "token expired", P.CLOSE_POLICY)
+
+    def reauth(self, token: str) -> None:
+        """A ``reauth`` message's fresh token: verified in full; the expiry moves to its own."""
+        if self.lease is None:
+            return
+        try:
+            expires_at = self.lease.renew(token)
+        except (AuthError, SubjectMismatch) as exc:
+            log.info("reauth refused", extra={"event": "ws_reauth_refused", **self._log_extra})
+            self._queue(P.error_message("UNAUTHORIZED", f"reauth refused: {exc.reason}", recoverable=True))
+            return
+        log.info("listener token renewed", extra={"event": "ws_reauth", **self._log_extra})
+        self._queue(P.auth_message(expires_at))
+
+    def cancel(self) -> None:
+        if self.lease is not None:
+            self.lease.cancel()

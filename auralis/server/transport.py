@@ -12,6 +12,11 @@ the parser ``uvicorn[standard]`` picks), since every WebSocket handshake is an H
   otherwise. Idle keep-alive connections are closed by uvicorn after
   ``AURALIS_KEEP_ALIVE_TIMEOUT_S``. No silent or half-sent connection holds a file descriptor.
 - **One Host.** A request with more than one ``Host`` header gets 400 (RFC 9112 3.2).
+- **HTTP/1.0 bodies.** An HTTP/1.0 client knows no chunked transfer coding (RFC 9112 7.1), yet
+  uvicorn's httptools protocol chunks every response without a ``Content-Length``, the endless
+  audio streams included: an old player or speaker that asks in HTTP/1.0 (as ICY clients often
+  do) would read the chunk sizes as audio. Such a response is close-delimited instead
+  (RFC 9112 6.3): the body is written as it is and the connection closed at its end.
 
 `raise_open_file_limit` raises the soft file-descriptor limit to the hard one at start, and
 `concurrency_limit` derives uvicorn's ``limit_concurrency`` from it, so that a full server answers
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import resource
 import socket
 from asyncio import BaseTransport
@@ -150,6 +156,8 @@ class HttpProtocol(HttpToolsProtocol):
         self._cancel_head_timer()
         self.scope[HTTP_TRANSPORT] = self.transport  # type: ignore[index]
         super().on_headers_complete()
+        if self.scope["http_version"] == "1.0" and self.cycle is not None:
+            _close_delimited_without_length(self.cycle)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -184,6 +192,38 @@ class HttpProtocol(HttpToolsProtocol):
         self._in_head = False
         self.transport.write(_response(status, reason))
         self.transport.close()
+
+
+def _close_delimited_without_length(cycle: Any) -> None:
+    """Make an HTTP/1.0 request's response close-delimited when it has no ``Content-Length``,
+    instead of chunked. Its ASGI task has not started yet, so `cycle.send` can still be wrapped;
+    HTTP/1.0 connections are never kept alive, so uvicorn closes the connection after the body."""
+    send = cycle.send
+
+    async def send_close_delimited(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            names = {name.lower() for name, _ in message.get("headers", [])}
+            if (
+                b"content-length" not in names
+                and b"transfer-encoding" not in names
+                and cycle.scope["method"] != "HEAD"
+                and message["status"] not in (204, 304)
+            ):
+                # Neither chunked nor counted: uvicorn writes the body as it is.
+                cycle.chunked_encoding = False
+                cycle.expected_content_length = math.inf
+        elif (
+            message["type"] == "http.response.body"
+            and not message.get("more_body", False)
+            and cycle.expected_content_length == math.inf
+        ):
+            if message.get("body"):
+                await send({"type": "http.response.body", "body": message["body"], "more_body": True})
+            cycle.expected_content_length = 0  # the end: uvicorn closes the connection
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await send(message)
+
+    cycle.send = send_close_delimited
 
 
 def http_protocol(max_head_bytes: int, head_timeout_s: float) -> type[HttpProtocol]:

@@ -45,7 +45,15 @@ from auralis.streaming.shared_soundfont import load_anchor  # noqa: I001
 
 log = logging.getLogger("auralis.streaming")
 
-__all__ = ["ListenerStream", "StreamEngine"]
+__all__ = ["ListenerStream", "StreamEngine", "StreamLimitReached"]
+
+
+class StreamLimitReached(RuntimeError):
+    """`open_stream` with a `limit`: that many streams are already active."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} personal streams already play")
+        self.limit = limit
 
 _engines: weakref.WeakSet[StreamEngine] = weakref.WeakSet()
 
@@ -106,15 +114,20 @@ class StreamEngine:
         lead_chunks: int = 3,
         capacity: int = 20,
         encoder: Encoder | None = None,
+        limit: int | None = None,
     ) -> ListenerStream:
         """A new stream; rendering starts at once (its synth is created by a worker). With an
-        ``encoder``, each chunk also carries its wire frame, encoded by the worker."""
+        ``encoder``, each chunk also carries its wire frame, encoded by the worker. With a
+        ``limit``, raises `StreamLimitReached` (changing nothing) when that many streams are
+        already active: the check and the registration are one step under the engine's lock."""
         if self._closed:
             raise RuntimeError("the stream engine is closed")
         stream = ListenerStream(
             self, params, seed, lead_chunks=lead_chunks, capacity=capacity, encoder=encoder
         )
         with self._cond:
+            if limit is not None and sum(1 for s in self._streams if s.active) >= limit:
+                raise StreamLimitReached(limit)
             group = min(self._groups, key=lambda g: g.members)
             group.members += 1
             stream._group = group

@@ -1,6 +1,7 @@
 """Tokens expire mid-stream (issue 15, item 5), on a real production-mode server: at the token's
 `exp` the stream gets `error UNAUTHORIZED` and close 1008 within 1 s, unless the client presented
-a fresh token before then (`reauth`). A refused `reauth` changes nothing."""
+a fresh token before then (`reauth`). A refused `reauth` changes nothing. A station listener
+holds its token the same way as a personal one."""
 
 from __future__ import annotations
 
@@ -59,10 +60,15 @@ def of(frames: list[tuple[float, dict]], kind: str) -> list[tuple[float, dict]]:
     return [(t, m) for t, m in frames if m["type"] == kind]
 
 
-def test_stream_closes_within_a_second_of_exp(server):
+#: a personal stream and a station (the same token rules for both)
+STREAMS = pytest.mark.parametrize("query", ["", "station=focus&"], ids=["personal", "station"])
+
+
+@STREAMS
+def test_stream_closes_within_a_second_of_exp(server, query):
     token = make_token(exp_in=4)
     exp = exp_of(token)
-    frames, code, reason, closed_at = asyncio.run(listen(f"{server.ws_url}/ws/stream?token={token}", exp + 5))
+    frames, code, reason, closed_at = asyncio.run(listen(f"{server.ws_url}/ws/stream?{query}token={token}", exp + 5))
     errors = of(frames, "error")
     audio = of(frames, "audio")
     print(f"\ntoken expiry: error {errors[0][0] - exp:+.3f} s, close {closed_at - exp:+.3f} s after exp" if errors else "")
@@ -73,12 +79,13 @@ def test_stream_closes_within_a_second_of_exp(server):
     assert audio[-1][0] >= exp - 0.5 and all(t <= errors[0][0] for t, _ in audio)
 
 
-def test_reauth_before_exp_keeps_the_stream(server):
+@STREAMS
+def test_reauth_before_exp_keeps_the_stream(server, query):
     token = make_token(exp_in=3)
     exp = exp_of(token)
     fresh = make_token(exp_in=600)
     actions = {exp - 2: {"type": "reauth", "token": fresh}}
-    frames, code, _, _ = asyncio.run(listen(f"{server.ws_url}/ws/stream?token={token}", exp + 2.5, actions))
+    frames, code, _, _ = asyncio.run(listen(f"{server.ws_url}/ws/stream?{query}token={token}", exp + 2.5, actions))
     assert code is None, frames[-3:]
     auth = of(frames, "auth")
     assert len(auth) == 1 and auth[0][1]["expires_at"] == exp_of(fresh)

@@ -89,3 +89,52 @@ def test_one_token_subject_beyond_its_cap_is_refused_from_any_address():
         outcomes = asyncio.run(scenario(srv))
     assert [o[0] for o in outcomes] == [True, True, False, True], outcomes
     assert outcomes[2][1] == 1013 and "token subject (2 at most)" in outcomes[2][2]
+
+
+async def _first_audio_or_close(url: str) -> tuple[object, int | None, str]:
+    """(the socket, or None once closed; the close code; its reason) after the first audio frame."""
+    import websockets
+
+    ws = await websockets.connect(url, compression=None, open_timeout=20)
+    try:
+        while True:
+            frame = await asyncio.wait_for(ws.recv(), 20)
+            if json.loads(frame)["type"] == "audio":
+                return ws, None, ""
+    except websockets.ConnectionClosed as exc:
+        return None, exc.rcvd.code if exc.rcvd else None, exc.rcvd.reason if exc.rcvd else ""
+
+
+def test_personal_streams_have_their_own_cap_and_stations_stay_open():
+    """AURALIS_MAX_PERSONAL_STREAMS: the third personal stream is refused (WebSocket 1013, HTTP
+    503 with Retry-After) while station listeners still get in; a freed place is taken again."""
+    import httpx
+
+    env = {"AURALIS_MAX_PERSONAL_STREAMS": "2", "AURALIS_MAX_CONNECTIONS": "16"}
+    with running_server(env=env) as srv:
+
+        async def scenario() -> None:
+            url = f"{srv.ws_url}/ws/stream"
+            first, _, _ = await _first_audio_or_close(url + "?seed=1")
+            second, _, _ = await _first_audio_or_close(url + "?seed=2")
+            assert first is not None and second is not None
+            third, code, reason = await _first_audio_or_close(url + "?seed=3")
+            assert third is None and code == 1013 and "2 personal streams" in reason, (code, reason)
+            async with httpx.AsyncClient(timeout=20) as client:
+                r = await client.get(f"{srv.url}/stream.ogg?seed=4")
+            assert r.status_code == 503 and r.headers["retry-after"] == "10"
+            assert "2 personal streams" in r.json()["detail"]
+            station, code, reason = await _first_audio_or_close(url + "?station=focus")
+            assert station is not None, (code, reason)  # a station is not a personal stream
+            await first.close()
+            deadline = asyncio.get_running_loop().time() + 10
+            while True:  # the freed place is taken again (the engine forgets a closed stream soon)
+                again, code, reason = await _first_audio_or_close(url + "?seed=5")
+                if again is not None or asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            assert again is not None, (code, reason)
+            for ws in (second, station, again):
+                await ws.close()
+
+        asyncio.run(scenario())

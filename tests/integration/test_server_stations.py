@@ -217,6 +217,49 @@ def test_icy_metadata(server: ServerProcess) -> None:
     assert re.fullmatch(r"StreamTitle='bright \u2014 [A-G][#b]?[^']*';", titles[0]), titles
 
 
+def test_http_1_0_player_gets_a_close_delimited_stream(server: ServerProcess) -> None:
+    """HTTP/1.0 has no chunked coding: the endless body is the Ogg stream itself, close-delimited."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(b"GET /stream/focus.ogg HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        buf = b""
+        deadline = time.monotonic() + 15
+        while len(buf) < 40_000 and time.monotonic() < deadline:
+            data = sock.recv(65536)
+            assert data, "stream ended"
+            buf += data
+    head, body = buf.split(b"\r\n\r\n", 1)
+    lines = head.lower().split(b"\r\n")
+    assert lines[0].startswith(b"http/1.1 200"), lines[0]
+    assert not any(line.startswith(b"transfer-encoding") for line in lines), head
+    assert b"connection: close" in lines and b"content-type: audio/ogg" in lines
+    # the body is Ogg pages back to back from its first byte: no chunk sizes in between
+    pos, pages, granules = 0, 0, []
+    while pos + 27 <= len(body):
+        assert body[pos : pos + 4] == b"OggS", (pos, body[pos : pos + 16])
+        segments = body[pos + 26]
+        if pos + 27 + segments > len(body):
+            break
+        size = 27 + segments + sum(body[pos + 27 : pos + 27 + segments])
+        if pos + size > len(body):
+            break
+        if pages == 0:
+            assert body[pos + 28 : pos + 36] == b"OpusHead"
+        granules.append(int.from_bytes(body[pos + 6 : pos + 14], "little"))
+        pos += size
+        pages += 1
+    assert pages >= 5, pages
+    assert granules[2:] == sorted(granules[2:]) and granules[-1] > granules[2], granules
+    # a counted response to an HTTP/1.0 client keeps its Content-Length
+    answer = b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/status HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"content-length: *(\d+)", head, re.I).group(1))
+    assert length == len(body) and json.loads(body)["uptime_sec"] > 0, head
+
+
 def test_listing_counts_and_m3u(server: ServerProcess) -> None:
     m3u = httpx.get(f"{server.url}/stations.m3u", timeout=10)
     assert m3u.status_code == 200 and m3u.text.startswith("#EXTM3U")
@@ -469,3 +512,72 @@ def test_ws_station_listener_that_stops_reading_is_dropped(server: ServerProcess
         assert n > 0, "the listener that stopped reading was not dropped within 60 s"
     finally:
         slow.close()
+
+
+async def _http_readers(port: int, path: str, n: int, seconds: float, slow: bool) -> dict[str, Any]:
+    """`n` raw-socket HTTP readers of `path` for `seconds` (and, with `slow`, one more that
+    sends its request and never reads): each healthy reader's arrival gaps and bytes."""
+    gaps: list[float] = []
+    received = [0] * n
+    ended = [False] * n
+
+    async def reader(i: int, start: asyncio.Event, stop: float) -> None:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        await r.readuntil(b"\r\n\r\n")
+        await start.wait()
+        last = time.monotonic()
+        try:
+            while (now := time.monotonic()) < stop:
+                data = await asyncio.wait_for(r.read(65536), stop - now + 1)
+                if not data:
+                    ended[i] = True
+                    return
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+                received[i] += len(data)
+        except TimeoutError:
+            pass
+        finally:
+            w.close()
+
+    start = asyncio.Event()
+    stop = time.monotonic() + 3 + seconds
+    tasks = [asyncio.create_task(reader(i, start, stop)) for i in range(n)]
+    lazy = None
+    if slow:
+        lazy = socket.socket()
+        lazy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        lazy.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(lazy, ("127.0.0.1", port))
+        lazy.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    await asyncio.sleep(3)  # every reader connected and past its start burst
+    gaps.clear()
+    start.set()
+    await asyncio.gather(*tasks)
+    if lazy is not None:
+        lazy.close()
+    return {"gaps": gaps, "received": received, "ended": ended}
+
+
+def test_http_reader_that_never_reads_is_dropped_beside_100_healthy_readers() -> None:
+    """Issue 10: a player that never reads is dropped at the ring bound; 100 healthy readers of
+    the same station keep their pace (p99 arrival gap with it against without it, one run)."""
+    env = {"AURALIS_MAX_CONNECTIONS": "128", "AURALIS_STATION_RING_CHUNKS": "20"}
+    seconds = 20.0  # its buffers (about 7 s of audio) fill, then the 5 s send timeout or the ring cuts it
+    with running_server(env=env) as srv:
+        without = asyncio.run(_http_readers(srv.port, "/stream/focus.ogg", 100, 8.0, slow=False))
+        with_slow = asyncio.run(_http_readers(srv.port, "/stream/focus.ogg", 100, seconds, slow=True))
+        logs = srv.logs()
+    p99 = {name: float(np.percentile(r["gaps"], 99)) * 1000 for name, r in (("without", without), ("with", with_slow))}
+    low = {name: min(r["received"]) for name, r in (("without", without), ("with", with_slow))}
+    print(f"\n100 healthy HTTP readers: arrival-gap p99 {p99['without']:.0f} ms without, "
+          f"{p99['with']:.0f} ms beside a reader that never reads; fewest bytes {low}")
+    assert not any(without["ended"]) and not any(with_slow["ended"])  # no healthy reader dropped
+    # 96 kbps Ogg Opus: 12 KB/s; each healthy reader got at least 0.9 of real time
+    assert low["without"] >= 0.9 * 12_000 * 8.0 and low["with"] >= 0.9 * 12_000 * seconds, low
+    assert p99["with"] < 500 and p99["with"] <= 2 * max(p99["without"], 150), p99
+    # dropped at the ring bound, or cut when its socket's buffers stay full past the send timeout
+    dropped = logs.count("http listener too slow") + logs.count("http listener cut")
+    assert dropped == 1, "the reader that never reads was not dropped once"
