@@ -14,6 +14,14 @@ every 100 ms during the measurement), the server's CPU use, and RSS with 10 list
 `--format` is what every listener asks for (`json`, `pcm`, `opus`); binary frames' seq is read
 from the AUR2 header (bytes 16-24, u64 little-endian).
 
+`--workers 1,2` finds the capacity with one worker process, then with two (`auralis serve
+--workers 2`), in the same run, and prints the ratio (issue 11). `--half` then measures
+`/api/metrics` with half the capacity connected (issue 9's target: p99 at most 5 ms):
+
+    .venv/bin/python bench/bench_server.py --format opus --workers 1,2 --half --duration 20 --levels 20,40,60,80,100,120,140,160
+
+Server CPU is the sum over the server's processes (the supervisor and its workers).
+
 The clients share the machine with the server (2 cores here), so the figures are a floor.
 """
 
@@ -89,14 +97,14 @@ async def run_level(srv, n: int, duration: float, fmt: str = "json") -> dict:
     url = srv.ws_url
     start = time.monotonic()
     measure_from, measure_to = start + WARMUP_S, start + WARMUP_S + duration
-    proc = psutil.Process(srv.process.pid)
+    members = server_processes(srv.process.pid)
     tasks = [asyncio.create_task(listener(url, 1000 + i, measure_from, measure_to, fmt)) for i in range(n)]
     await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
     before = srv.metrics()
     queue: mp.Queue = mp.Queue()
     poller = mp.Process(target=poll_metrics, args=(f"{srv.url}/api/metrics", duration - 1.0, queue))
     poller.start()
-    proc.cpu_percent(None)
+    cpu0, t0 = cpu_seconds(members), time.monotonic()
     psutil.cpu_percent(None)
     bench = psutil.Process()
     bench.cpu_percent(None)
@@ -104,7 +112,7 @@ async def run_level(srv, n: int, duration: float, fmt: str = "json") -> dict:
     await asyncio.sleep(duration / 2)
     status_mid = await asyncio.to_thread(srv.status)
     results = await asyncio.gather(*tasks, return_exceptions=True)
-    cpu = proc.cpu_percent(None)
+    cpu = (cpu_seconds(members) - cpu0) / (time.monotonic() - t0) * 100.0
     system_cpu = psutil.cpu_percent(None) * psutil.cpu_count()
     bench_cpu = bench.cpu_percent(None)
     after = srv.metrics()
@@ -136,6 +144,29 @@ async def run_level(srv, n: int, duration: float, fmt: str = "json") -> dict:
     }
 
 
+def server_processes(pid: int) -> list[psutil.Process]:
+    """The server process and its workers (not multiprocessing's resource tracker)."""
+    server = psutil.Process(pid)
+    out = [server]
+    for child in server.children(recursive=True):
+        try:
+            if "resource_tracker" not in " ".join(child.cmdline()):
+                out.append(child)
+        except psutil.Error:
+            pass
+    return out
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            total += sum(p.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    return total
+
+
 def passed(r: dict) -> bool:
     return (
         r["server_underruns"] == 0
@@ -156,46 +187,77 @@ async def rss_with(srv, n: int, seconds: float) -> float:
     return rss
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--duration", type=float, default=60.0, help="measured seconds per level (default 60)")
-    ap.add_argument("--levels", default="20,40,60,80,100,120,140", help="listener counts, ascending")
-    ap.add_argument("--format", default="json", choices=["json", "pcm", "opus"], help="what every listener asks for")
-    ap.add_argument("--lead-chunks", type=int, default=None, help="AURALIS_LEAD_CHUNKS (server default if unset)")
-    args = ap.parse_args()
-    levels = [int(x) for x in args.levels.split(",")]
-    env = {"AURALIS_MAX_CONNECTIONS": str(max(levels) + 10), "AURALIS_LOG_LEVEL": "warning"}
-    if args.lead_chunks is not None:
-        env["AURALIS_LEAD_CHUNKS"] = str(args.lead_chunks)
-    rows = []
-    with running_server(env=env) as srv:
-        idle_rss = srv.metrics()["memory_usage_mb"]
-        rss10 = asyncio.run(rss_with(srv, 10, 15.0))
-        print(f"RSS idle {idle_rss:.1f} MB, with 10 listeners {rss10:.1f} MB", flush=True)
-        for n in levels:
-            r = asyncio.run(run_level(srv, n, args.duration, args.format))
-            r["pass"] = passed(r)
-            rows.append(r)
-            print(json.dumps(r), flush=True)
-            time.sleep(2.0)
-            if not r["pass"]:
-                break
-    best = max((r["listeners"] for r in rows if r["pass"]), default=0)
-    print()
-    print("| listeners | server underruns | drops | inter-arrival p50 / p99 / max (ms) | min real-time ratio "
+def print_table(rows: list[dict]) -> None:
+    print("| workers | listeners | server underruns | drops | inter-arrival p50 / p99 / max (ms) | min real-time ratio "
           "| synthesis p50 / p99 (ms) | /api/metrics p50 / p99 (ms) | CPU server / clients / other | RSS (MB) | pass |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['listeners']} | {r['server_underruns']} | {r['dropped']} | "
+            f"| {r['workers']} | {r['listeners']} | {r['server_underruns']} | {r['dropped']} | "
             f"{r['inter_p50_ms']:.1f} / {r['inter_p99_ms']:.1f} / {r['inter_max_ms']:.1f} | "
             f"{r['min_realtime_ratio']:.3f} | {r['synth_p50_ms']:.2f} / {r['synth_p99_ms']:.2f} | "
             f"{r['metrics_p50_ms']:.2f} / {r['metrics_p99_ms']:.2f} | "
             f"{r['server_cpu_pct']:.0f}% / {r['clients_cpu_pct']:.0f}% / {r['others_cpu_pct']:.0f}% | "
             f"{r['server_rss_mb']:.0f} | {'yes' if r['pass'] else 'no'} |"
         )
-    print(f"\nformat {args.format}, lead {args.lead_chunks or 'default'}; capacity: {best} listeners for {args.duration:g} s; RSS idle {idle_rss:.1f} MB, "
-          f"10 listeners {rss10:.1f} MB")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=float, default=60.0, help="measured seconds per level (default 60)")
+    ap.add_argument("--levels", default="20,40,60,80,100,120,140", help="listener counts, ascending")
+    ap.add_argument("--format", default="json", choices=["json", "pcm", "opus"], help="what every listener asks for")
+    ap.add_argument("--lead-chunks", type=int, default=None, help="AURALIS_LEAD_CHUNKS (server default if unset)")
+    ap.add_argument("--workers", default="1", help="worker counts compared in this run, e.g. 1,2 (default 1)")
+    ap.add_argument("--half", action="store_true",
+                    help="then time /api/metrics with half the capacity connected (target: p99 <= 5 ms)")
+    args = ap.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    cap = str(max(levels) + 10)
+    env = {"AURALIS_MAX_CONNECTIONS": cap, "AURALIS_MAX_PERSONAL_STREAMS": cap, "AURALIS_LOG_LEVEL": "warning"}
+    if args.lead_chunks is not None:
+        env["AURALIS_LEAD_CHUNKS"] = str(args.lead_chunks)
+    rows, summary = [], []
+    for workers in (int(w) for w in args.workers.split(",")):
+        extra = ["--workers", str(workers)] if workers > 1 else []
+        with running_server(env=env, args=extra, timeout=120) as srv:
+            idle_rss = srv.metrics()["memory_usage_mb"]
+            rss10 = asyncio.run(rss_with(srv, 10, 15.0))
+            print(f"--- {workers} worker(s), load {os.getloadavg()[0]:.1f}: RSS idle {idle_rss:.1f} MB, "
+                  f"with 10 listeners {rss10:.1f} MB", flush=True)
+            mine = []
+            for n in levels:
+                r = asyncio.run(run_level(srv, n, args.duration, args.format))
+                r["workers"] = workers
+                r["pass"] = passed(r)
+                mine.append(r)
+                print(json.dumps(r), flush=True)
+                time.sleep(2.0)
+                if not r["pass"]:
+                    break
+            best = max((r["listeners"] for r in mine if r["pass"]), default=0)
+            half = None
+            if args.half and best >= 2:
+                h = asyncio.run(run_level(srv, best // 2, args.duration, args.format))
+                h["workers"], h["pass"] = workers, passed(h)
+                half = h["metrics_p99_ms"]
+                print(json.dumps(h), flush=True)
+                mine.append(h)
+            rows += mine
+            summary.append((workers, best, half, idle_rss, rss10))
+    print()
+    print_table(rows)
+    print()
+    for workers, best, half, idle_rss, rss10 in summary:
+        line = (f"format {args.format}, lead {args.lead_chunks or 'default'}, {workers} worker(s): capacity {best} "
+                f"listeners for {args.duration:g} s; RSS idle {idle_rss:.1f} MB, 10 listeners {rss10:.1f} MB")
+        if half is not None:
+            line += f"; /api/metrics p99 at half capacity {half:.2f} ms (target <= 5 ms) {'PASS' if half <= 5.0 else 'FAIL'}"
+        print(line)
+    if len(summary) > 1 and summary[0][1]:
+        base_w, base = summary[0][0], summary[0][1]
+        for workers, best, *_ in summary[1:]:
+            print(f"capacity with {workers} workers / with {base_w}: {best} / {base} = {best / base:.2f}")
     return 0
 
 

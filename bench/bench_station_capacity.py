@@ -1,5 +1,5 @@
 """Station capacity over real sockets: N listeners of one station, half WebSocket ``opus`` and half
-HTTP ``.ogg``, served by one real server process (``auralis serve``) on loopback.
+HTTP ``.ogg``, served by a real server (``auralis serve``, ``--workers W``) on loopback.
 
 The load clients are cheap on purpose (they share the machine with the server): several
 processes, each an asyncio loop of raw sockets. A WebSocket client does the handshake by hand,
@@ -11,8 +11,18 @@ seq gaps (WebSocket seq, Ogg page sequence), the fraction of real time each list
 over the measured window (worst listener), WebSocket p99 inter-arrival, ``/api/metrics`` p99
 (polled 5 times a second during the window), and the clients' own CPU apart.
 
+With ``--workers 1,2`` it measures every level with one worker process, then with two (each
+worker renders its own copy of the station; the kernel spreads the connections over them),
+in the same run. Server CPU and RSS are the sums over every process of the server. Each client
+notes which worker served it (``X-Auralis-Worker``), so the split is printed too.
+
+After each level it prints every target of issue 10 with PASS or FAIL: 0 seq gaps, at least
+0.98 of real time for every listener, WebSocket p99 inter-arrival under 250 ms, ``/api/metrics``
+p99 at most 10 ms, RSS growth at most 50 KB per listener. Before the first level, 20 listeners per
+worker start the station in every worker (not reported), so RSS growth is the listeners' cost.
+
 Run: .venv/bin/python bench/bench_station_capacity.py [--levels 100,500,1000] [--seconds 30]
-     [--procs 4] [--warmup 5]
+     [--procs 4] [--warmup 5] [--workers 1,2]
 """
 
 from __future__ import annotations
@@ -36,6 +46,21 @@ import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+TARGETS = (
+    ("seq gaps", "seq_gaps", lambda v: v == 0, "== 0"),
+    ("worst listener's fraction of real time", "min_fraction_real_time", lambda v: v >= 0.98, ">= 0.98"),
+    ("WebSocket p99 inter-arrival (ms)", "ws_p99_inter_arrival_ms", lambda v: v is not None and v < 250, "< 250"),
+    ("/api/metrics p99 (ms)", "metrics_p99_ms", lambda v: v is not None and v <= 10, "<= 10"),
+    ("RSS growth per listener (KB)", "rss_per_listener_kb", lambda v: v <= 50, "<= 50"),
+    ("listeners refused or cut", "lost", lambda v: v == 0, "== 0"),
+)
+
+
+def _worker_of(head: bytes) -> str:
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"x-auralis-worker:"):
+            return line.split(b":", 1)[1].strip().decode()
+    return "-"
 
 
 def free_port() -> int:
@@ -62,6 +87,8 @@ async def ws_client(port: int, station: str, t_start: float, t_end: float, out: 
         out["refused"] += 1
         writer.close()
         return
+    worker = _worker_of(head)
+    out["workers"][worker] = out["workers"].get(worker, 0) + 1
     last_seq = -1
     last_t = None
     audio_s = 0.0
@@ -108,6 +135,8 @@ async def ogg_client(port: int, station: str, t_start: float, t_end: float, out:
         out["refused"] += 1
         writer.close()
         return
+    worker = _worker_of(head)
+    out["workers"][worker] = out["workers"].get(worker, 0) + 1
     last_page = -1
     first_granule = None
     last_granule = 0
@@ -143,7 +172,7 @@ async def ogg_client(port: int, station: str, t_start: float, t_end: float, out:
 
 
 def client_process(port: int, station: str, n_ws: int, n_ogg: int, t_start: float, t_end: float, q: mp.Queue) -> None:
-    out: dict = {"gaps": 0, "closed": 0, "refused": 0, "inter": [], "fractions": []}
+    out: dict = {"gaps": 0, "closed": 0, "refused": 0, "inter": [], "fractions": [], "workers": {}}
 
     async def main() -> None:
         tasks = []
@@ -167,8 +196,31 @@ def client_process(port: int, station: str, n_ws: int, n_ogg: int, t_start: floa
 # --- the run -------------------------------------------------------------------------------------
 
 
+def server_processes(server: psutil.Process) -> list[psutil.Process]:
+    """The server and its workers (not multiprocessing's resource tracker)."""
+    out = [server]
+    for child in server.children(recursive=True):
+        try:
+            if "resource_tracker" not in " ".join(child.cmdline()):
+                out.append(child)
+        except psutil.Error:
+            pass
+    return out
+
+
+def _sum(procs: list[psutil.Process], what: str) -> float:
+    total = 0.0
+    for p in procs:
+        try:
+            total += sum(p.cpu_times()[:2]) if what == "cpu" else p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
 def run_level(port: int, server: psutil.Process, n: int, procs: int, seconds: float, warmup: float) -> dict:
-    rss0 = server.memory_info().rss
+    members = server_processes(server)
+    rss0 = _sum(members, "rss")
     t_connect = time.time()
     t_start = t_connect + warmup + n / 200.0  # connecting takes a while at high counts
     t_end = t_start + seconds
@@ -204,10 +256,10 @@ def run_level(port: int, server: psutil.Process, n: int, procs: int, seconds: fl
     poller.start()
     while time.time() < t_start:
         time.sleep(0.05)
-    cpu0 = sum(server.cpu_times()[:2])
+    cpu0 = _sum(members, "cpu")
     time.sleep(max(0.0, t_end - time.time()))
-    cpu1 = sum(server.cpu_times()[:2])
-    rss1 = server.memory_info().rss
+    cpu1 = _sum(members, "cpu")
+    rss1 = _sum(members, "rss")
     poller.join()
     results = [q.get(timeout=60) for _ in children]
     for c in children:
@@ -216,11 +268,19 @@ def run_level(port: int, server: psutil.Process, n: int, procs: int, seconds: fl
     inter = [r["inter_p99"] for r in results if r["inter_p99"] is not None]
     metrics_ms.sort()
     server_cpu = (cpu1 - cpu0) / seconds * 100.0
+    split: dict[str, int] = {}
+    for r in results:
+        for w, k in r["workers"].items():
+            split[w] = split.get(w, 0) + k
+    refused, closed = sum(r["refused"] for r in results), sum(r["closed"] for r in results)
     return {
         "listeners": n,
+        "server_processes": len(members),
+        "listeners_by_worker": ",".join(f"{w}:{k}" for w, k in sorted(split.items())),
+        "lost": refused + closed,
         "peak_active_connections": peak_listeners,
-        "refused": sum(r["refused"] for r in results),
-        "closed_early": sum(r["closed"] for r in results),
+        "refused": refused,
+        "closed_early": closed,
         "server_cpu_pct": server_cpu,
         "server_cpu_pct_per_100": server_cpu / n * 100.0,
         "rss_per_listener_kb": (rss1 - rss0) / n / 1024.0,
@@ -233,13 +293,20 @@ def run_level(port: int, server: psutil.Process, n: int, procs: int, seconds: fl
     }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--levels", default="100,500,1000")
-    ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--warmup", type=float, default=5.0)
-    ap.add_argument("--procs", type=int, default=4)
-    args = ap.parse_args()
+def print_targets(r: dict) -> bool:
+    ok_all = True
+    for label, key, ok, target in TARGETS:
+        value = r[key]
+        ok_value = ok(value)
+        ok_all &= ok_value
+        shown = f"{value:.3g}" if isinstance(value, float) else str(value)
+        print(f"    {label}: {shown} (target {target}) {'PASS' if ok_value else 'FAIL'}")
+    print(f"    server CPU per 100 listeners: {r['server_cpu_pct_per_100']:.2f} % of a core "
+          f"({r['server_cpu_pct']:.1f} % in all, {r['server_processes']} server processes)")
+    return ok_all
+
+
+def run_server(workers: int, levels: list[int], args: argparse.Namespace) -> list[dict]:
     port = free_port()
     env = {
         **os.environ,
@@ -249,12 +316,13 @@ def main() -> int:
         "PYTHONPATH": str(ROOT),
     }
     log = tempfile.NamedTemporaryFile(prefix="bench-stations-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "auralis.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
+    cmd = [sys.executable, "-m", "auralis.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    rows = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/api/status").json()["soundfont_loaded"]:
@@ -264,16 +332,53 @@ def main() -> int:
             time.sleep(0.2)
         time.sleep(2.0)  # the stations start after the SoundFont
         server = psutil.Process(proc.pid)
-        print(f"server pid {proc.pid}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} (shared machine)")
-        for n in (int(x) for x in args.levels.split(",")):
+        print(f"--- {workers} worker(s): server pid {proc.pid}, {os.cpu_count()} cores, "
+              f"load {os.getloadavg()[0]:.1f} (1-minute average; the machine may be shared)", flush=True)
+        # start the station (and its Ogg and Opus encoders) in every worker first, so that the
+        # RSS growth of a level is what its listeners cost, not the station's start
+        run_level(port, server, 20 * workers, 1, 2.0, 1.0)
+        time.sleep(1.0)
+        for n in levels:
             r = run_level(port, server, n, args.procs, args.seconds, args.warmup)
+            r["workers"] = workers
             print(" | ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()), flush=True)
+            r["pass"] = print_targets(r)
+            rows.append(r)
             time.sleep(3)
         print(f"load after: {os.getloadavg()[0]:.1f}")
     finally:
         proc.terminate()
         proc.wait(15)
         print(f"server log: {log.name}")
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--levels", default="100,500,1000")
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument("--procs", type=int, default=4)
+    ap.add_argument("--workers", default="1", help="worker counts to compare in this run, e.g. 1,2")
+    args = ap.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    rows = []
+    for workers in (int(w) for w in args.workers.split(",")):
+        rows += run_server(workers, levels, args)
+    print()
+    print("| workers | listeners | split by worker | server CPU (% of a core) | per 100 listeners | RSS growth per listener "
+          "| seq gaps | real time (worst / median) | WS p99 inter-arrival | /api/metrics p99 | clients' CPU | all targets |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ws = r["ws_p99_inter_arrival_ms"]
+        mp99 = r["metrics_p99_ms"]
+        print(
+            f"| {r['workers']} | {r['listeners']} | {r['listeners_by_worker']} | {r['server_cpu_pct']:.1f} "
+            f"| {r['server_cpu_pct_per_100']:.2f} | {r['rss_per_listener_kb']:.0f} KB | {r['seq_gaps']} "
+            f"| {r['min_fraction_real_time']:.3f} / {r['median_fraction_real_time']:.3f} "
+            f"| {'-' if ws is None else f'{ws:.0f} ms'} | {'-' if mp99 is None else f'{mp99:.1f} ms'} "
+            f"| {r['clients_cpu_pct']:.0f} % | {'PASS' if r['pass'] else 'FAIL'} |"
+        )
     return 0
 
 

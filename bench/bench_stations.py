@@ -9,7 +9,12 @@
    ``focus`` with 1 listener and with ``readers`` listeners, alternated 1 / N three times, medians.
 4. Joining a station mid-segment: the time to compose its segment up to the live chunk.
 
+With ``--compare-fanout FILE`` it measures only the fan-out's CPU per reader per packet of
+another version of ``fanout.py`` (e.g. ``git show bce4d6d:auralis/streaming/fanout.py >
+/tmp/fanout_old.py``) against this one, alternated three times in the same run.
+
 Run: .venv/bin/python bench/bench_stations.py [--readers 1000] [--seconds 6] [--pairs 3]
+     [--compare-fanout FILE]
 """
 
 from __future__ import annotations
@@ -38,9 +43,9 @@ from auralis.streaming.stations import Stations  # noqa: E402
 PACKET = os.urandom(1200)
 
 
-async def fanout_cpu(n_readers: int, n_items: int, interval: float) -> float:
+async def fanout_cpu(n_readers: int, n_items: int, interval: float, fanout: type = FanOut) -> float:
     """Process CPU seconds per published item with n_readers readers consuming everything."""
-    fo: FanOut[bytes] = FanOut(50)
+    fo = fanout(50)
     readers = [fo.reader() for _ in range(n_readers)]
     received = [0]
 
@@ -122,8 +127,33 @@ async def station_cost(hub: Stations, n_readers: int, seconds: float) -> tuple[f
     return cpu, wall
 
 
+async def compare_fanout(path: str, n: int) -> None:
+    """This FanOut against the one in `path`: CPU per reader per packet, alternated 3 times."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("other_fanout", path)
+    assert spec is not None and spec.loader is not None
+    other = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(other)
+    per_reader: dict[str, list[float]] = {path: [], "this branch": []}
+    for _ in range(3):
+        for name, cls in ((path, other.FanOut), ("this branch", FanOut)):
+            base = await fanout_cpu(0, 200, 0.002, cls)
+            full = await fanout_cpu(n, 200, 0.002, cls)
+            per_reader[name].append((full - base) / n * 1e6)
+    print(f"| fan-out, {n} readers | CPU per reader per packet (3 runs) | median |")
+    print("|---|---|---|")
+    for name, values in per_reader.items():
+        print(f"| {name} | {', '.join(f'{v:.2f}' for v in values)} us | {statistics.median(values):.2f} us |")
+    ratio = statistics.median(per_reader["this branch"]) / statistics.median(per_reader[path])
+    print(f"| ratio this branch / other | | {ratio:.2f} |")
+
+
 async def main(args: argparse.Namespace) -> None:
     n = args.readers
+    if args.compare_fanout:
+        await compare_fanout(args.compare_fanout, n)
+        return
     print("Station benchmark (one process, asyncio readers, no sockets; shared machine)")
     print()
     base = statistics.median([await fanout_cpu(0, 200, 0.002) for _ in range(3)])
@@ -177,4 +207,6 @@ if __name__ == "__main__":
     parser.add_argument("--readers", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=6.0, help="per measurement")
     parser.add_argument("--pairs", type=int, default=3, help="1 / N alternations")
+    parser.add_argument("--compare-fanout", default=None, metavar="FILE",
+                        help="only compare the fan-out's CPU with another fanout.py")
     asyncio.run(main(parser.parse_args()))

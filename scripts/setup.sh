@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Idempotent setup for Auralis: system packages (FluidSynth, FluidR3 GM SoundFont,
-# and for tests Chromium, redis-server and ffmpeg) and a .venv with the package.
-# Fast when everything is already present.
-#   scripts/setup.sh          runtime only (make run)
-#   scripts/setup.sh --test   runtime + test tools (make test)
+# for a cluster nginx and redis-server, and for tests Chromium and ffmpeg too) and a .venv with
+# the package. Fast when everything is already present.
+#   scripts/setup.sh            runtime only (make run)
+#   scripts/setup.sh --cluster  runtime + nginx and redis-server (make cluster)
+#   scripts/setup.sh --test     runtime + cluster + test tools (make test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WANT_TEST=0
-[ "${1:-}" = "--test" ] && WANT_TEST=1
+WANT_CLUSTER=0
+[ "${1:-}" = "--test" ] && { WANT_TEST=1; WANT_CLUSTER=1; }
+[ "${1:-}" = "--cluster" ] && WANT_CLUSTER=1
 
 SUDO=""
 if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
@@ -30,9 +33,13 @@ if ! have_lib_fluidsynth || ! command -v fluidsynth >/dev/null 2>&1; then
   apt_pkgs+=(fluidsynth libfluidsynth3); brew_pkgs+=(fluid-synth)
 fi
 if ! have_soundfont; then apt_pkgs+=(fluid-soundfont-gm); fi
+if [ "$WANT_CLUSTER" = 1 ]; then
+  # nginx in front of the instances, redis-server for what they share (docs/deploy.md)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { apt_pkgs+=(nginx); brew_pkgs+=(nginx); }
+  command -v redis-server >/dev/null 2>&1 || { apt_pkgs+=(redis-server); brew_pkgs+=(redis); }
+fi
 if [ "$WANT_TEST" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
-  command -v redis-server >/dev/null 2>&1 || { apt_pkgs+=(redis-server); brew_pkgs+=(redis); }
   command -v node >/dev/null 2>&1 || { apt_pkgs+=(nodejs); brew_pkgs+=(node); }
   # ffmpeg/ffprobe: an independent decoder the tests check our Opus and recordings with
   command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || { apt_pkgs+=(ffmpeg); brew_pkgs+=(ffmpeg); }

@@ -33,3 +33,10 @@ class TpdfDither:
         """The next ``frames`` x ``channels`` values of TPDF noise within (-1, 1) LSB."""
         u = self._rng.random(frames * channels * 2).reshape(frames, channels, 2)
         return u[..., 0] - u[..., 1]
+
+    def skip(self, frames: int, channels: int = 2) -> None:
+        """Move on as if ``noise(frames, channels)`` had been drawn (without drawing it), so a
+        render that starts in the middle of a piece dithers as the whole piece would."""
+        if frames < 0:
+            raise ValueError(f"frames must be >= 0, got {frames}")
+        self._rng.bit_generator.advance(frames * channels * 2)  # one 64-bit draw per double

@@ -8,6 +8,9 @@ silence. The 16-bit conversion is TPDF-dithered (auralis.audio.dither) with nois
 from ``seed``, so the same arguments give byte-identical files (and no timestamps go in the
 headers). Files are written to a temporary name and renamed, so a failure leaves nothing
 half-written.
+
+`render_span` renders a span of a live stream's music from its parameter timeline
+(`auralis.music.timeline`): the downloads of what a listener heard (docs/renders.md).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import RenderConfig, Renderer, to_pcm16
 from auralis.audio.soundfont import find_soundfont, validate_soundfont
 from auralis.music.params import MusicParams
+from auralis.music.timeline import Chase, Timeline, TimelineComposer, span_events
 
 BLOCK_FRAMES = 4410  # the stream chunk size (100 ms at 44.1 kHz)
 MAX_MINUTES = 24 * 60
@@ -35,6 +39,21 @@ FADE_S = 0.5
 TAIL_S = 4.0
 
 ProgressFn = Callable[[int, int], None]
+
+#: Where a render from the middle of a piece may start: a multiple of the 4,410-frame chunk (the
+#: stream's blocks), of FluidSynth's 64-frame voice grid (onsets) and of its reverb's modulation
+#: (a 1 Hz LFO on the delay lines, stepped every 50 frames from the synth's creation): 705,600
+#: frames, 16 s. Off this grid the reverb's modulation runs at another phase and the audio never
+#: correlates above ~0.9 with the stream's, however long it plays (measured).
+SPAN_GRID_FRAMES = 705_600
+#: The least pre-roll (reverb tails, the DC blocker, the loudness ride and the limiter settle).
+MIN_PREROLL_S = 16.0
+#: A note sounding where synthesis starts is struck there afresh: its sample loop runs at another
+#: phase than the stream's until the note ends. So a render starts before the onset of every note
+#: that still sounds RELEASE_S before the span (its release and reverb included; docs/renders.md).
+RELEASE_S = 8.0
+#: The furthest back a render starts (a drone held for longer is accepted, less exactly).
+MAX_PREROLL_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,3 +200,120 @@ def render_offline(
             tmp_mid.unlink(missing_ok=True)
             raise
     return OfflineResult(wav_path, midi_out, total, wall, len(all_events))
+
+
+@dataclass(frozen=True, slots=True)
+class SpanResult:
+    frames: int  # frames handed to ``on_pcm`` (the span)
+    rendered_from: float  # seconds: where synthesis started (the pre-roll's start)
+    events: list[Any]  # the span's events as a piece of its own (what its MIDI file holds)
+    wall_s: float
+
+
+def _span_frames(start: float, end: float, sr: int) -> tuple[int, int]:
+    for name, v in (("start", start), ("end", end)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"{name} must be a non-negative number of seconds, got {v!r}")
+    start_f, end_f = int(round(start * sr)), int(round(end * sr))
+    if end_f <= start_f:
+        raise ValueError(f"end ({end!r} s) must come after start ({start!r} s)")
+    if end_f > MAX_MINUTES * 60 * sr:
+        raise ValueError(f"end must be within {MAX_MINUTES} minutes of the stream's start, got {end!r} s")
+    return start_f, end_f
+
+
+def compose_span(timeline: Timeline, start: float, end: float, sample_rate: int = 44100) -> list[Any]:
+    """The events of ``[start, end)`` of the timeline's music, as a piece of their own
+    (`auralis.music.timeline.span_events`); composing only, no audio."""
+    start_f, end_f = _span_frames(start, end, sample_rate)
+    composer = TimelineComposer(timeline)
+    return span_events(composer.events_until(end_f / sample_rate), start_f / sample_rate, end_f / sample_rate)
+
+
+def synthesis_start(events: list[Any], start_f: int, sr: int = 44100) -> int:
+    """The frame a render of a span starting at `start_f` begins synthesis at (see RELEASE_S):
+    on the grid, at least MIN_PREROLL_S early, and at or before the onset of every note that
+    still sounds RELEASE_S before the span; at most MAX_PREROLL_S early. `events`: the music up
+    to the span's start, in order."""
+    sounding: dict[tuple[int, int], float] = {}
+    intervals: list[tuple[float, float]] = []
+    for ev in events:
+        key = (ev.channel, ev.pitch)
+        if ev.kind == "note_on" and ev.velocity > 0:
+            if key in sounding:
+                intervals.append((sounding[key], ev.time))
+            sounding[key] = ev.time
+        elif ev.kind in ("note_on", "note_off") and key in sounding:
+            intervals.append((sounding.pop(key), ev.time))
+    intervals += [(on, math.inf) for on in sounding.values()]
+    late = start_f / sr - RELEASE_S
+    want = min([start_f - int(round(MIN_PREROLL_S * sr))]
+               + [int(math.floor(on * sr)) for on, off in intervals if off > late])
+    floor = start_f - int(round(MAX_PREROLL_S * sr))
+    return max(0, max(want, floor) // SPAN_GRID_FRAMES * SPAN_GRID_FRAMES)
+
+
+def render_span(
+    timeline: Timeline,
+    start: float,
+    end: float,
+    *,
+    on_pcm: Callable[[bytes], None],
+    preroll_s: float | None = None,
+    soundfont: str | os.PathLike[str] | None = None,
+    progress: ProgressFn | None = None,
+    config: RenderConfig = RenderConfig(),
+) -> SpanResult:
+    """Render ``[start, end)`` seconds of the music a stream with this timeline played, handing
+    its 16-bit stereo PCM to ``on_pcm`` block by block.
+
+    The composer replays the timeline from the start (composing is cheap); synthesis starts
+    before ``start`` (`synthesis_start`; ``preroll_s``: exactly that much earlier instead, on the
+    16 s grid `SPAN_GRID_FRAMES`) with the notes held there struck again, in the stream's own
+    4,410-frame blocks and with the stream's dither. From the stream's start (synthesis reaching
+    back to 0) the samples are the stream's, byte for byte; later they correlate >= 0.99 with
+    them when synthesis starts before the onsets of the notes held into the span (docs/renders.md). No fade,
+    no release: the span ends where it ends. ``progress(done, total)`` counts frames; an
+    exception it raises stops the render. ValueError for bad arguments, before any synthesis.
+    """
+    if preroll_s is not None and (
+        isinstance(preroll_s, bool) or not isinstance(preroll_s, (int, float)) or not 0 <= preroll_s <= MAX_PREROLL_S
+    ):
+        raise ValueError(f"preroll_s must be within 0..{MAX_PREROLL_S:g} seconds, got {preroll_s!r}")
+    sr = config.sample_rate
+    start_f, end_f = _span_frames(start, end, sr)
+    sf = find_soundfont(soundfont)
+    validate_soundfont(sf, config.programs)
+    t0 = time.perf_counter()
+    if preroll_s is None:
+        begin = synthesis_start(TimelineComposer(timeline).events_until(start_f / sr), start_f, sr)
+    else:
+        begin = max(0, (start_f - int(round(preroll_s * sr))) // SPAN_GRID_FRAMES * SPAN_GRID_FRAMES)
+    composer = TimelineComposer(timeline)
+    history = composer.events_until(begin / sr) if begin else []
+    held = Chase()
+    held.feed(history)
+    events: list[Any] = list(history)
+    dither = TpdfDither(timeline.seed)
+    dither.skip(begin)  # as the stream's dither stood at that frame
+    total = end_f - begin
+    with Renderer(sf, config, start_frame=begin) as renderer:
+        pending = held.sounding(begin / sr) if begin else []
+        pos = begin
+        while pos < end_f:
+            block = composer.events_until((pos + BLOCK_FRAMES) / sr)  # whole chunks, as the stream
+            events.extend(block)
+            pcm = to_pcm16(renderer.render(pending + block, BLOCK_FRAMES), dither)
+            pending = []
+            lo, hi = max(start_f - pos, 0), min(end_f - pos, BLOCK_FRAMES)
+            if hi > lo:
+                on_pcm(pcm[lo * 4 : hi * 4])
+            pos += BLOCK_FRAMES
+            if progress is not None:
+                progress(min(pos, end_f) - begin, total)
+    return SpanResult(
+        frames=end_f - start_f,
+        rendered_from=begin / sr,
+        events=span_events(events, start_f / sr, end_f / sr),
+        wall_s=time.perf_counter() - t0,
+    )

@@ -137,10 +137,15 @@ class Renderer:
         config: RenderConfig = RenderConfig(),
         *,
         share_from: tuple[FluidSynth, int] | None = None,
+        start_frame: int = 0,
     ) -> None:
         """``share_from=(owner, sfont_id)`` uses the SoundFont ``owner`` already loaded instead
         of loading ``soundfont`` again (about 10 MB less per synth for FluidR3); see
-        :meth:`FluidSynth.borrow_sfont` for the threading contract that then applies."""
+        :meth:`FluidSynth.borrow_sfont` for the threading contract that then applies.
+        ``start_frame``: the piece's frame the first rendered block starts at (event times stay
+        absolute); rendering from the middle of a piece (`auralis.audio.offline.render_span`)."""
+        if isinstance(start_frame, bool) or not isinstance(start_frame, int) or start_frame < 0:
+            raise ValueError(f"start_frame must be a non-negative integer, got {start_frame!r}")
         self.config = config
         self.soundfont = Path(soundfont)
         self.sample_rate = config.sample_rate
@@ -181,7 +186,7 @@ class Renderer:
         self._limiter = TruePeakLimiter(
             config.sample_rate, threshold_db=config.limiter_threshold_db
         )
-        self._frame = 0  # frames rendered so far (synth time)
+        self._frame = start_frame  # the piece's frame the next block starts at
 
     # -- state -----------------------------------------------------------------------------
     @property

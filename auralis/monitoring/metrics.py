@@ -5,11 +5,17 @@ render time, the WebSocket sessions report round trips, end-to-end latencies, un
 overflows and disconnects, and a `StatusProbe` answers the live questions (connections, ring
 depth, SoundFont and synthesis state). Every figure is read live at request or scrape time,
 so it is never older than the request itself.
+
+**Several workers** (`auralis serve --workers N`): given a `WorkerBoard`, the monitor publishes
+its worker's figures there (`publish`, every quarter second) and answers for the whole server:
+its own figures live, the other workers' from the board (at most one publication period old),
+combined as `auralis.monitoring.merge` says.
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +32,10 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
+import numpy as np
+
+from auralis.monitoring.board import WorkerBoard
+from auralis.monitoring.merge import families_of, merge_families, merge_status, sum_counts, window_values
 
 from auralis.monitoring.models import (
     GCStats,
@@ -34,7 +44,7 @@ from auralis.monitoring.models import (
     SystemStatus,
     utc_now,
 )
-from auralis.monitoring.window import RollingWindow
+from auralis.monitoring.window import RollingWindow, summarize
 
 SYNTHESIS_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 NETWORK_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
@@ -67,8 +77,10 @@ class Monitor:
         device: str = "CPU",
         window_samples: int = 1000,
         window_age_s: float = 300.0,
+        board: WorkerBoard | None = None,
     ) -> None:
         self._probe = probe
+        self.board = board
         self._device = device
         self._process = psutil.Process()
         self._process_started = self._process.create_time()
@@ -80,6 +92,7 @@ class Monitor:
         self._client_underruns = 0
         self._overflows = 0
         self._disconnects = 0
+        self._listener_counts: Callable[[], dict[tuple[str, str], int]] = dict
 
         reg = self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=reg)
@@ -200,10 +213,74 @@ class Monitor:
     # --- reading -----------------------------------------------------------------------------
 
     def uptime_sec(self) -> float:
-        return max(0.0, time.time() - self._process_started)
+        """Seconds since the server started (with workers: the supervisor, not this worker)."""
+        started = self.board.started if self.board is not None else self._process_started
+        return max(0.0, time.time() - started)
 
     def memory_usage_mb(self) -> float:
+        """This process's resident memory, MiB (the server's, with workers: `metrics`)."""
         return self._process.memory_info().rss / (1024 * 1024)
+
+    # --- several workers -------------------------------------------------------------------------
+
+    def _local_status(self) -> dict[str, object]:
+        p = self._probe
+        stream_count = getattr(p, "stream_count", None)
+        depth = p.buffer_depth()
+        return {
+            "active_connections": p.active_connections(),
+            "buffer_depth": depth,
+            "streams": stream_count() if stream_count is not None else int(depth > 0),
+            "soundfont_loaded": p.soundfont_loaded(),
+            "synthesis_active": p.synthesis_active(),
+        }
+
+    def _local_counts(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "server_underruns": self._server_underruns,
+                "client_underruns": self._client_underruns,
+                "overflows": self._overflows,
+                "disconnects": self._disconnects,
+            }
+
+    def _windows(self) -> dict[str, RollingWindow]:
+        return {"synthesis": self.synthesis, "network": self.network, "end_to_end": self.end_to_end}
+
+    def _peers(self, *, families: bool = False) -> list[tuple[dict, dict[str, np.ndarray]]]:
+        board = self.board
+        return [] if board is None else [peer for peer in board.peers(families=families) if peer is not None]
+
+    def publish(self) -> None:
+        """Leave this worker's figures on the board (no-op without one)."""
+        if self.board is None:
+            return
+        gc_stats = self.gc_collections()
+        figures = {
+            "status": self._local_status(),
+            "counters": self._local_counts(),
+            "memory_bytes": self._process.memory_info().rss,
+            "gc": [gc_stats.gen0, gc_stats.gen1, gc_stats.gen2],
+            "listeners": [[st, t, n] for (st, t), n in self._listener_counts().items() if n],
+            "families": families_of(self.registry.collect()),
+        }
+        windows = {name: _as_array(w.pairs()) for name, w in self._windows().items()}
+        self.board.publish(figures, windows)
+
+    def peer_listener_counts(self) -> dict[tuple[str, str], int]:
+        """``{(station, transport): listeners}`` on the other workers (empty without a board)."""
+        total: dict[tuple[str, str], int] = {}
+        for head, _ in self._peers():
+            for station, transport, n in head.get("listeners", []):
+                total[(station, transport)] = total.get((station, transport), 0) + int(n)
+        return total
+
+    def _server_status(self, peers: list[tuple[dict, dict[str, np.ndarray]]]) -> dict[str, object]:
+        own = self._local_status()
+        if self.board is None:
+            return own
+        complete = len(peers) == self.board.workers - 1
+        return merge_status([own] + [head["status"] for head, _ in peers], complete=complete)
 
     @staticmethod
     def gc_collections() -> GCStats:
@@ -211,36 +288,53 @@ class Monitor:
         return GCStats(**{f"gen{i}": int(s["collections"]) for i, s in enumerate(stats[:3])})
 
     def status(self) -> SystemStatus:
-        p = self._probe
+        s = self._server_status(self._peers())
         return SystemStatus(
             uptime_sec=round(self.uptime_sec(), 3),
-            active_connections=p.active_connections(),
-            buffer_depth=p.buffer_depth(),
+            active_connections=s["active_connections"],
+            buffer_depth=s["buffer_depth"],
             device=self._device,
-            soundfont_loaded=p.soundfont_loaded(),
-            synthesis_active=p.synthesis_active(),
+            soundfont_loaded=s["soundfont_loaded"],
+            synthesis_active=s["synthesis_active"],
             timestamp=utc_now(),
         )
 
     def metrics(self) -> PerformanceMetrics:
-        with self._lock:
-            underruns = self._server_underruns + self._client_underruns
-            overflows, disconnects = self._overflows, self._disconnects
+        peers = self._peers()
+        counts = sum_counts([self._local_counts()] + [head["counters"] for head, _ in peers])
+        gc_stats = self.gc_collections()
+        rss = self._process.memory_info().rss
+        if peers:
+            gens = [gc_stats.gen0, gc_stats.gen1, gc_stats.gen2]
+            for head, _ in peers:
+                gens = [a + int(b) for a, b in zip(gens, head["gc"], strict=True)]
+                rss += int(head["memory_bytes"])
+            gc_stats = GCStats(gen0=gens[0], gen1=gens[1], gen2=gens[2])
+
+        def latency(name: str, window: RollingWindow) -> LatencyHistogram:
+            if not peers:
+                return LatencyHistogram(**window.summary())
+            values = window.values() + window_values([w[name] for _, w in peers], window.cutoff())
+            return LatencyHistogram(**summarize(values))
+
+        windows = self._windows()
         return PerformanceMetrics(
-            synthesis_latency_ms=LatencyHistogram(**self.synthesis.summary()),
-            network_latency_ms=LatencyHistogram(**self.network.summary()),
-            end_to_end_latency_ms=LatencyHistogram(**self.end_to_end.summary()),
-            buffer_underruns=underruns,
-            buffer_overflows=overflows,
-            disconnects=disconnects,
-            memory_usage_mb=round(self.memory_usage_mb(), 2),
-            gc_collections=self.gc_collections(),
+            synthesis_latency_ms=latency("synthesis", windows["synthesis"]),
+            network_latency_ms=latency("network", windows["network"]),
+            end_to_end_latency_ms=latency("end_to_end", windows["end_to_end"]),
+            buffer_underruns=counts["server_underruns"] + counts["client_underruns"],
+            buffer_overflows=counts["overflows"],
+            disconnects=counts["disconnects"],
+            memory_usage_mb=round(rss / (1024 * 1024), 2),
+            gc_collections=gc_stats,
             timestamp=utc_now(),
         )
 
     def add_listener_counts(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
         """Export ``auralis_station_listeners{station, transport}``, read from ``counts()`` at
-        each scrape (``{(station, transport): listeners}``)."""
+        each scrape (``{(station, transport): listeners}``); with workers, each worker's counts
+        go on the board too (`peer_listener_counts`)."""
+        self._listener_counts = counts
 
         class _Listeners:
             def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -256,4 +350,36 @@ class Monitor:
         self.registry.register(_Listeners())
 
     def prometheus(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.board is None:
+            return generate_latest(self.registry)
+        peers = self._peers(families=True)
+        s = self._server_status(peers)
+        rss = self._process.memory_info().rss + sum(int(head["memory_bytes"]) for head, _ in peers)
+        merged = merge_families(
+            [families_of(self.registry.collect())] + [head["families"] for head, _ in peers],
+            replace={
+                "auralis_active_connections": float(s["active_connections"]),
+                "auralis_buffer_depth": float(s["buffer_depth"]),
+                "auralis_soundfont_loaded": float(bool(s["soundfont_loaded"])),
+                "auralis_synthesis_active": float(bool(s["synthesis_active"])),
+                "auralis_memory_usage_mb": rss / (1024 * 1024),
+                "auralis_uptime_seconds": self.uptime_sec(),
+            },
+        )
+        return generate_latest(_Collected(merged))  # type: ignore[arg-type]
+
+
+def _as_array(pairs: list[tuple[float, float]]) -> np.ndarray:
+    """``(time, value)`` pairs as an (n, 2) float64 array (without numpy's per-tuple path)."""
+    flat = np.fromiter(itertools.chain.from_iterable(pairs), dtype=np.float64, count=2 * len(pairs))
+    return flat.reshape(-1, 2)
+
+
+class _Collected:
+    """Metric families already collected, in the shape `generate_latest` reads."""
+
+    def __init__(self, families: list) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator:
+        return iter(self._families)

@@ -52,23 +52,37 @@ class RollingWindow:
         with self._lock:
             self._samples.append((self._clock(), float(value)))
 
-    def values(self) -> list[float]:
-        """The samples still inside the window, oldest first."""
-        cutoff = self._clock() - self._max_age_s
+    def cutoff(self) -> float:
+        """The clock reading before which a sample is too old to count."""
+        return self._clock() - self._max_age_s
+
+    def pairs(self) -> list[tuple[float, float]]:
+        """The ``(time, value)`` samples still inside the window, oldest first (the worker
+        board shares them: `auralis.monitoring.board`)."""
+        cutoff = self.cutoff()
         with self._lock:
             while self._samples and self._samples[0][0] < cutoff:
                 self._samples.popleft()
-            return [v for _, v in self._samples]
+            return list(self._samples)
+
+    def values(self) -> list[float]:
+        """The samples still inside the window, oldest first."""
+        return [v for _, v in self.pairs()]
 
     def summary(self) -> dict[str, float | int]:
         """avg, p50, p95, p99 (milliseconds, like the samples) and the sample count; zeros when empty."""
-        values = sorted(self.values())
-        if not values:
-            return {"avg": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "samples": 0}
-        return {
-            "avg": round(math.fsum(values) / len(values), 3),
-            "p50": round(percentile(values, 50), 3),
-            "p95": round(percentile(values, 95), 3),
-            "p99": round(percentile(values, 99), 3),
-            "samples": len(values),
-        }
+        return summarize(self.values())
+
+
+def summarize(samples: Sequence[float]) -> dict[str, float | int]:
+    """avg, p50, p95, p99 of `samples` (in any order) and their count; zeros when there are none."""
+    values = sorted(samples)
+    if not values:
+        return {"avg": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "samples": 0}
+    return {
+        "avg": round(math.fsum(values) / len(values), 3),
+        "p50": round(percentile(values, 50), 3),
+        "p95": round(percentile(values, 95), 3),
+        "p99": round(percentile(values, 99), 3),
+        "samples": len(values),
+    }

@@ -11,9 +11,10 @@ cycle (see `harmony`) and new traits (see `form`): melody density and register, 
 pad's size and span, and up to four motifs.
 
 The melody is planned a phrase at a time (see `phrases`) on a grid of sixths of a beat and
-humanised (see `rhythm`); each note gets its pitch when it sounds (see `melody`), so it fits the
-chord and the held accompaniment of that moment. Dynamics (see `dynamics`): melody velocities
-follow the phrase shape and a slow swell; the pad and bass swell through expression (CC 11).
+humanised (see `rhythm`); its pitches are planned with it, against the chord sounding and the
+next one of the cycle (see `melody`), and each note is checked again when it sounds. Dynamics
+(see `dynamics`): melody velocities follow the phrase shape and a slow swell; the pad and bass
+swell through expression (CC 11).
 
 Roles: the melody, pad and bass are the voices of this composer, each on its channel of
 `events`; each has its own swell, so a further role (texture, bell) adds a channel and a swell.
@@ -30,11 +31,11 @@ from auralis.music.dynamics import EXPRESSION_CC, Swell, expression, shape_curve
 from auralis.music.events import BASS_CHANNEL, MELODY_CHANNEL, PAD_CHANNEL, Event
 from auralis.music.form import BREATH, SectionTraits, SeedProfile
 from auralis.music.harmony import color, new_cycle
-from auralis.music.melody import VELOCITY_MAX, VELOCITY_MIN, MelodyLine
+from auralis.music.melody import UNKNOWN, VELOCITY_MAX, VELOCITY_MIN, MelodyLine, Sound
 from auralis.music.motifs import MAX_MOTIFS, Motif, draw_motif
 from auralis.music.params import MusicParams
-from auralis.music.phrases import SHAPE_START, Phrase, plan_phrase, rest_seconds
-from auralis.music.rhythm import TICKS_PER_BEAT, humanise
+from auralis.music.phrases import SHAPE_START, Phrase, plan_phrase, rest_seconds, truncated
+from auralis.music.rhythm import TICKS_PER_BEAT, humanise, phrase_lag, unit
 from auralis.music.theory import Chord, pc_name, scale_pcs
 from auralis.music.voicing import voice
 
@@ -56,9 +57,12 @@ BASS_LOW = 36  # bass notes lie in 36-47
 #: Swell depths (dB below full) of the held voices, and how far melody velocity follows its swell
 #: and the phrase shape.
 PAD_SWELL_DB, BASS_SWELL_DB = -10.0, -9.0
-MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 30.0, 10.0
+MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 34.0, 8.0
 #: Which motif of the section a phrase restates (the first most often).
-MOTIF_WEIGHTS = (0.7, 0.18, 0.08, 0.04)
+MOTIF_WEIGHTS = (0.78, 0.12, 0.06, 0.04)
+#: Chance that the section's main motif (the piece's theme) carries over to the next section,
+#: and that each other motif does.
+KEEP_THEME, KEEP_MOTIF = 0.8, 0.4
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
@@ -95,27 +99,26 @@ class Composer:
         self._cycle_pos = 0
         self._cycle_round = 0
         self._chord_end = 0  # beat at which the next chord starts
+        self._next_bars = 0  # the next chord's length in bars (0: not drawn yet)
         self._section = 0
         self._section_end = 0.0
         # Form: the seed's profile and the section's traits.
         self._profile = SeedProfile.draw(seed)
         self._traits = SectionTraits.first(self._rng, self._profile)
         self._motifs: list[Motif] = []
-        # motif index -> the pitches of its first statement in the section
-        self._anchors: dict[int, int] = {}
-        self._intervals: list[list[int] | None] = []  # each motif's first-statement intervals
-        self._phrase_motif = 0
-        self._first_statement = False
         # Voices.
         self._pad: tuple[int, ...] = ()
         self._bass: int | None = None
         self._melody = MelodyLine(self._rng, center=self._traits.centre)
         self._phrase: Phrase | None = None
+        self._pitches: list[int] | None = None  # the planned pitches of the phrase
+        self._ahead: tuple[int, Sound] | None = None  # (beat, the next chord as foreseen then)
         self._note_i = 0
         self._next_phrase = 2 * TICKS_PER_BEAT  # tick at which the next phrase may start
         # The sounding melody note: (pitch, end tick, timing offset in seconds).
         self._mel: tuple[int, int, float] | None = None
         self._timing = random.Random(f"auralis.music.timing:{seed}")
+        self._lag = 0.0  # how late the phrase sits behind the grid (seconds)
         self._swells = {
             MELODY_CHANNEL: Swell(random.Random(f"auralis.music.swell.melody:{seed}"), -1.0),
             PAD_CHANNEL: Swell(random.Random(f"auralis.music.swell.pad:{seed}"), PAD_SWELL_DB),
@@ -138,6 +141,12 @@ class Composer:
     def horizon(self) -> float:
         """Seconds up to which material has been generated (always a beat boundary)."""
         return self._time
+
+    @property
+    def beat(self) -> int:
+        """Beats generated so far: a change handed to `set_params` now takes effect at this beat
+        (what a parameter timeline records, `auralis.music.timeline`)."""
+        return self._beat
 
     def events_until(self, t: float) -> list[Event]:
         """Every event not yet returned with time < `t`, in order. Generates as needed."""
@@ -211,7 +220,7 @@ class Composer:
                     context_changed = True
                     # The rest of a planned phrase belongs to the old key: drop it.
                     if self._phrase is not None and self._melody.forced is None:
-                        self._phrase = None
+                        self._phrase = self._pitches = None
                         self._next_phrase = max(
                             (b + 2) * TICKS_PER_BEAT,
                             (self._mel[1] + TICKS_PER_BEAT) if self._mel is not None else 0,
@@ -239,7 +248,8 @@ class Composer:
         bar_sec = BEATS_PER_BAR * self._spb
         prev = self._chord
         prev_root = prev.root if prev is not None else None
-        if self._section == 0 or t >= self._section_end:
+        new_section = self._section == 0 or t >= self._section_end
+        if new_section:
             self._section += 1
             evs.append(Event(t, "marker", text=f"section {self._section}"))
             self._new_section_traits(first=self._section == 1)
@@ -264,14 +274,16 @@ class Composer:
         self._chord, self._chord_tonic = chord, p.key % 12
         evs.append(Event(t, "marker", text=f"chord {chord.label}"))
 
-        bars = rng.choices(CHORD_BARS, CHORD_BAR_WEIGHTS)[0]
+        # Each chord's length is drawn one chord ahead, so a phrase can be planned over the next.
+        bars = self._next_bars or rng.choices(CHORD_BARS, CHORD_BAR_WEIGHTS)[0]
+        self._next_bars = rng.choices(CHORD_BARS, CHORD_BAR_WEIGHTS)[0]
         if b % BEATS_PER_BAR == 0:
             self._chord_end = b + BEATS_PER_BAR * bars
         else:  # a change mid-bar: the rest of this bar counts towards the chord
             end = b + (BEATS_PER_BAR - b % BEATS_PER_BAR) + BEATS_PER_BAR * (bars - 1)
             self._chord_end = end if end - b >= BEATS_PER_BAR else end + BEATS_PER_BAR
 
-        self._voice_pad(evs, t, chord)
+        self._voice_pad(evs, t, chord, fresh=new_section)
         self._voice_bass(evs, t, chord)
 
     def _new_section_traits(self, first: bool) -> None:
@@ -279,27 +291,26 @@ class Composer:
         if not first:
             self._traits = self._traits.next(rng, prof)
         self._melody.center = self._traits.centre
-        # Up to four motifs: some carry over from the last section (restated in the new register
-        # by their first statement's intervals), the rest are new.
+        # Up to four motifs: some carry over from the last section, the rest are new.
         sub = "triple" if rng.random() < prof.triple else "duple"
         intensity = self._params.intensity
-        kept = [(mo, iv) for mo, iv in zip(self._motifs, self._intervals) if rng.random() < 0.5]
+        kept = [mo for i, mo in enumerate(self._motifs) if rng.random() < (KEEP_MOTIF if i else KEEP_THEME)]
         n_new = rng.randint(1, MAX_MOTIFS - len(kept)) if len(kept) < MAX_MOTIFS else 0
+        long_bias = prof.long_bias * (1.3 - 0.6 * intensity)
         fresh = [
-            (draw_motif(rng, sub, prof.step_bias, prof.long_bias * (1.3 - 0.6 * intensity), prof.legato), None)
+            draw_motif(rng, sub, prof.step_bias, long_bias, prof.legato, prof.motif_length, intensity)
             for _ in range(n_new)
         ]
-        pairs = kept + fresh
-        self._motifs = [mo for mo, _ in pairs]
-        self._intervals = [iv for _, iv in pairs]
-        self._anchors = {}
+        self._motifs = kept + fresh
 
     def _held(self) -> list[int]:
         return list(self._pad) + ([self._bass] if self._bass is not None else [])
 
-    def _voice_pad(self, evs: list[Event], t: float, chord: Chord) -> None:
+    def _voice_pad(self, evs: list[Event], t: float, chord: Chord, fresh: bool = False) -> None:
         tr = self._traits
-        new = voice(self._pad, chord.pcs, tr.pad_voices, tr.pad_low, tr.pad_span)
+        # A new section voices its first chord afresh (its own size and span, not led from the
+        # last voicing), so the change of span is heard; within a section the voices are led.
+        new = voice(() if fresh else self._pad, chord.pcs, tr.pad_voices, tr.pad_low, tr.pad_span)
         old = self._pad
         vel = int(round(36 + 22 * self._params.intensity + self._rng.uniform(-3, 3)))
         for pitch in old:
@@ -310,13 +321,15 @@ class Composer:
                 evs.append(Event(t, "note_on", PAD_CHANNEL, pitch, vel))
         self._pad = new
 
-    def _voice_bass(self, evs: list[Event], t: float, chord: Chord) -> None:
+    def _bass_target(self, chord: Chord) -> int | None:
         part = self._traits.bass
         if part == "off":
-            target = None
-        else:
-            pc = chord.root if part == "root" else self._params.key % 12
-            target = BASS_LOW + (pc - BASS_LOW) % 12
+            return None
+        pc = chord.root if part == "root" else self._params.key % 12
+        return BASS_LOW + (pc - BASS_LOW) % 12
+
+    def _voice_bass(self, evs: list[Event], t: float, chord: Chord) -> None:
+        target = self._bass_target(chord)
         if target != self._bass:
             if self._bass is not None:
                 evs.append(Event(t, "note_off", BASS_CHANNEL, self._bass))
@@ -338,13 +351,61 @@ class Composer:
                 evs.append(Event(t0, "control", ch, control=EXPRESSION_CC, value=v))
 
     def _plan(self, tick0: int) -> None:
-        rng, tr, p = self._rng, self._traits, self._params
+        rng, p, m = self._rng, self._params, self._melody
         start = max(self._next_phrase, tick0 + TICKS_PER_BEAT)
         k = rng.choices(range(len(self._motifs)), MOTIF_WEIGHTS[: len(self._motifs)])[0]
-        self._phrase = plan_phrase(rng, self._motifs[k], start, p.intensity)
-        self._phrase_motif = k
-        self._first_statement = False
+        ph = plan_phrase(rng, self._motifs[k], start, p.intensity)
+        new_section = self._section_change()
+        if new_section is not None and ph.end > new_section:
+            # A phrase never runs into the next section (which starts afresh, in its own
+            # register, with its own motifs): it ends before, or waits for it.
+            ph = truncated(ph, new_section)
+            if ph is None:
+                self._next_phrase = new_section + TICKS_PER_BEAT
+                return
+        goal = m.target(None, SHAPE_START[ph.shape], self._scale)
+        pitches = m.plan(ph, self._sound_at, self._scale, goal, rng)
+        if pitches is not None:
+            u = unit(self._motifs[k].subdivision)
+            ph, pitches = m.add_passing_tone(ph, pitches, self._sound_at, self._scale, u, BEATS_PER_BAR * TICKS_PER_BEAT)
+        self._phrase, self._pitches = ph, pitches
+        self._lag = phrase_lag(self._timing)
         self._note_i = 0
+
+    def _sound_at(self, tick: int) -> Sound:
+        """What will sound at `tick` as far as is known now: the chord sounding, then the next
+        two of the cycle with the pad voicing and bass they will get, unless a new section comes
+        first (a chord may still change colour on the way round: each note is checked again)."""
+        tpb = TICKS_PER_BEAT
+        if self._ahead is None or self._ahead[0] != self._beat:
+            self._ahead = (self._beat, self._foresee())
+        for start, sound in reversed(self._ahead[1]):
+            if tick >= start:
+                return sound
+        return self._ahead[1][0][1]
+
+    def _section_change(self) -> int | None:
+        """The tick at which the next section starts, if it is foreseen (see _foresee)."""
+        self._sound_at(0)
+        assert self._ahead is not None
+        return next((t for t, s in self._ahead[1] if s.segment == UNKNOWN), None)
+
+    def _foresee(self) -> list[tuple[int, Sound]]:
+        """(first tick, what sounds) for the chord sounding and the next two, as far as known."""
+        assert self._chord is not None
+        tpb, tr = TICKS_PER_BEAT, self._traits
+        out = [(0, Sound(self._chord.pcs, self._held(), 0))]
+        pad, beat = self._pad, self._chord_end
+        for k, bars in ((1, self._next_bars), (2, 0)):
+            if self._time + (beat - self._beat) * self._spb >= self._section_end:
+                out.append((beat * tpb, Sound(out[-1][1].pcs, None, UNKNOWN)))  # a new section
+                break
+            nxt = self._cycle[(self._cycle_pos + k) % len(self._cycle)]
+            pad = voice(pad, nxt.pcs, tr.pad_voices, tr.pad_low, tr.pad_span)
+            bass = self._bass_target(nxt)
+            out.append((beat * tpb, Sound(nxt.pcs, list(pad) + ([bass] if bass is not None else []), k)))
+            beat += BEATS_PER_BAR * bars
+        return out
 
     def _melody_beat(self, evs: list[Event], b: int, t0: float, spb: float) -> None:
         tpb = TICKS_PER_BEAT
@@ -364,7 +425,7 @@ class Composer:
         while ph is not None and self._note_i < len(ph.notes) and ph.notes[self._note_i].on < tick1:
             note = ph.notes[self._note_i]
             nxt = ph.notes[self._note_i + 1] if self._note_i + 1 < len(ph.notes) else None
-            jit = humanise(self._timing, note.on % tpb == 0)
+            jit = humanise(self._timing, note.on % tpb == 0, self._lag)
             t_on = at(note.on, jit)
             legato = False
             if self._mel is not None:
@@ -382,35 +443,22 @@ class Composer:
             # Only a short passing tone on a weak position may rub against a held note.
             short = note.off - note.on <= tpb // 2 and weak_position(note.on % (BEATS_PER_BAR * tpb), tpb)
             x = note.index / max(1, note.count - 1)
-            k = self._phrase_motif
-            first = self._anchors.get(k)
-            # (a phrase planned before a section change runs on without the new section's motifs)
-            ivs = self._intervals[k] if k < len(self._intervals) else None
-            exact = ivs is not None and ph.variation in ("literal", "displace")
-            if note.step is None and first is not None:
-                # A restatement starts where the motif first sounded in this section, and a
-                # literal one moves by the same intervals, where the harmony lets it.
-                target = first
-            elif exact and 0 < note.index <= len(ivs) and m.last is not None:  # type: ignore[arg-type]
-                target = m.last + ivs[note.index - 1]  # type: ignore[index]
-            else:
-                target = m.target(note.step, SHAPE_START[ph.shape], self._scale)
-            prev = m.last
-            pitch = m.next_pitch(target, chord_pcs, self._scale, held, legato, passing_ok, short)
-            if note.step is None:
-                self._anchors.setdefault(k, pitch)
-                if ivs is None and k < len(self._intervals):
-                    self._intervals[k] = ivs = []
-                    self._first_statement = True
-            elif self._first_statement and ivs is not None and len(ivs) == note.index - 1 and prev is not None:
-                ivs.append(pitch - prev)
+            pl = self._pitches
+            planned = pl[self._note_i] if pl is not None else None
+            after = pl[self._note_i + 1] if pl is not None and nxt is not None else None
+            target = planned if planned is not None else m.target(note.step, SHAPE_START[ph.shape], self._scale)
+            same_chord = nxt is not None and nxt.on < self._chord_end * tpb
+            pitch = m.take(
+                planned, after, target, chord_pcs, self._scale, held, legato, passing_ok, short,
+                same_chord, t_on, note.off - note.on,
+            )
             evs.append(Event(t_on, "note_on", MELODY_CHANNEL, pitch, self._velocity(t_on, ph.shape, x)))
             self._mel = (pitch, note.off, jit)
             self._note_i += 1
             if nxt is None:
                 rest = rest_seconds(self._rng, self._params.intensity, self._traits.density, spb)
                 self._next_phrase = note.off + math.ceil(rest / spb * tpb)
-                self._phrase = None
+                self._phrase = self._pitches = None
         if self._mel is not None and self._mel[1] < tick1:
             pitch, end, off_jit = self._mel
             joined = ph is not None and self._note_i < len(ph.notes) and ph.notes[self._note_i].on == end

@@ -22,7 +22,7 @@ BREATH_CHANCE = 0.12
 BASS_PARTS = ("root", "pedal", "off")
 PAD_SPANS = (19, 23, 27, 31)
 SPAN_MOVE = 8  # semitones the pad's span moves at a boundary
-BASS_CHANGE = 0.6  # chance that the bass enters or leaves at a boundary
+BASS_CHANGE = 1.0  # chance that the bass enters or leaves at a boundary
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,7 @@ class SeedProfile:
     pad_voices: int
     pad_span: int  # index into PAD_SPANS
     pad_low: int  # the pad's usual bottom
+    motif_length: int  # the usual number of notes of a motif
 
     @staticmethod
     def draw(seed: int) -> SeedProfile:
@@ -52,6 +53,7 @@ class SeedProfile:
             pad_voices=rng.choice((3, 4, 4, 5)),
             pad_span=rng.randrange(len(PAD_SPANS)),
             pad_low=rng.randint(41, 50),
+            motif_length=rng.choice((3, 4, 4, 5)),
         )
 
 

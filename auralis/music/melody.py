@@ -1,7 +1,19 @@
-"""Constraint-based melody: the choice of each note.
+"""Constraint-based melody: the pitches of each phrase.
 
-The rhythm and the motif's steps come from the phrase plan (see `phrases`, `motifs`); here each
-note gets its pitch when it sounds, against the chord and the accompaniment then held.
+The rhythm and the motif's steps come from the phrase plan (see `phrases`, `motifs`). A phrase's
+pitches are planned as a whole when the phrase is planned (:meth:`MelodyLine.plan`): the motif's
+scale steps are kept literally and only the transposition (the first note) is chosen, among those
+that keep every rule below against the harmony known then (the chord sounding and the next one of
+the progression cycle, with the pad voicing it will get). Of those, the one whose chord-tone /
+scale-tone split best fits the 70/25/5 budget wins (error diffusion a phrase at a time), near the
+phrase shape's start; if the budget still owes a chord tone, a phrase end (the last note, then
+the first) is bent to one. A chromatic passing tone is slipped in where the budget asks for one.
+
+When a planned note sounds, it is checked again against what then sounds
+(:meth:`MelodyLine.take`); a note the plan could not foresee (a recoloured chord, a new section, a
+live change), or one whose category would run more than :data:`DRIFT` notes ahead of its share
+(so every 100 notes keep 70/25/5 within 3 points), is chosen on its own instead, near the planned
+pitch (:meth:`MelodyLine.next_pitch`):
 
 - **Target.** The motif's step (in scale steps) from the previous note gives a target pitch; the
   first note of a phrase targets the phrase shape's start in the section's register. Candidates
@@ -20,10 +32,15 @@ note gets its pitch when it sounds, against the chord and the accompaniment then
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Collection
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from typing import NamedTuple
 
-from auralis.music.consonance import clashes
+from auralis.music.consonance import clashes, weak_position
+from auralis.music.phrases import Phrase, PlannedNote, with_passing_tone
+from auralis.music.rhythm import TICKS_PER_BEAT
 
 CHORD_TONE, SCALE_TONE, CHROMATIC = 0, 1, 2
 TARGET_SHARE = (0.70, 0.25, 0.05)
@@ -34,6 +51,33 @@ MAX_INTERVAL = 7  # no melodic interval larger than a fifth (except into a new r
 RANGE_BELOW, RANGE_ABOVE = 7, 8  # the range around the register centre
 LOWEST, HIGHEST = 55, 91  # absolute bounds of the melody
 VELOCITY_MIN, VELOCITY_MAX = 20, 100
+#: No sequence of this many notes (pitch and length) sounds twice within this many seconds.
+REPEAT_NOTES, REPEAT_WINDOW_S = 16, 3600.0
+#: How strongly a phrase's transposition follows the 70/25/5 budget (against its shape's start).
+BUDGET_WEIGHT = 4.0
+START_WEIGHT = 0.15
+#: A planned phrase may reach this many semitones beyond the register's range.
+PLAN_SLACK = 2
+#: How many chord tones the budget must owe before a phrase end is bent to one.
+BEND_OWED = 1.0
+#: A planned note is chosen again when its category is this many notes ahead of its share.
+DRIFT = 1.5
+
+
+class Sound(NamedTuple):
+    """What sounds at a tick, as far as it is known when a phrase is planned."""
+
+    pcs: Collection[int]  # the chord's pitch classes
+    held: Collection[int] | None  # the held accompaniment (None: not known yet)
+    segment: int  # which chord: 0 the one sounding, 1 the next, 2 the one after, UNKNOWN
+
+
+UNKNOWN = 3  # the segment of a tick whose chord is not known yet
+
+
+def note_length(ticks: int) -> float:
+    """A note's length in beats on the quarter-beat grid (what the no-repeat rule compares)."""
+    return round(ticks / TICKS_PER_BEAT * 4) / 4
 
 
 def category(pc: int, chord_pcs: Collection[int], scale: Collection[int]) -> int:
@@ -65,6 +109,10 @@ class MelodyLine:
         self.last_interval = 0
         self.forced: int | None = None  # the resolution owed by a chromatic passing tone
         self.center = center
+        # The last notes (pitch, length) and every REPEAT_NOTES-note sequence of the last hour.
+        self._recent: deque[tuple[int, float]] = deque(maxlen=REPEAT_NOTES)
+        self._seen: dict[tuple[tuple[int, float], ...], int] = {}
+        self._log: deque[tuple[float, tuple[tuple[int, float], ...]]] = deque()
 
     @property
     def lo(self) -> int:
@@ -91,6 +139,221 @@ class MelodyLine:
             # towards the shape's start, but no leap from where the last phrase ended
             return self.last + max(-4, min(4, goal - self.last))
         return scale_step(self.last, step, scale)
+
+    # ---------------------------------------------------------------- a phrase as a whole
+
+    def plan(
+        self, phrase: Phrase, sound: Callable[[int], Sound], scale: Collection[int], goal: int,
+        rng: random.Random,
+    ) -> list[int] | None:
+        """The pitches of `phrase`: its steps from the transposition that best fits the budget
+        near `goal` (see the module docstring), or None when no transposition keeps the rules."""
+        if self.forced is not None:
+            return None
+        notes = phrase.notes
+        steps = [n.step or 0 for n in notes[1:]]
+        at = [sound(n.on) for n in notes]
+        holds: list[list[Collection[int]]] = []
+        for n, s in zip(notes, at):
+            hs = [s.held] if s.held is not None else []
+            e = sound(n.off - 1)
+            if e.segment != s.segment and e.held is not None:
+                hs.append(e.held)
+            holds.append(hs)
+        lengths = [note_length(n.off - n.on) for n in notes]
+        far = self.last is not None and abs(goal - self.last) > 2 * LEAP
+        # (a note over a chord not known yet counts towards neither side of the budget)
+        known = [s.segment < UNKNOWN for s in at]
+        total = sum(self.counts) + sum(known)
+        options: list[tuple[float, list[int]]] = []
+        lo, hi = max(LOWEST, self.lo - PLAN_SLACK), min(HIGHEST, self.hi + PLAN_SLACK)
+        for first in range(lo, hi + 1):
+            if first % 12 not in scale:
+                continue
+            ps = [first]
+            for st in steps:
+                ps.append(scale_step(ps[-1], st, scale))
+            if min(ps) < lo or max(ps) > hi:
+                continue
+            if not self._contour_ok(ps, far):
+                continue
+            if any(clashes(p, h) for p, hs in zip(ps, holds) for h in hs):
+                continue
+            if self._repeats(ps, lengths):
+                continue
+            k = [0, 0, 0]
+            for p, s, kn in zip(ps, at, known):
+                if kn:
+                    k[category(p % 12, s.pcs, scale)] += 1
+            dev = sum((self.counts[c] + k[c] - TARGET_SHARE[c] * total) ** 2 for c in range(3))
+            out = sum(max(0, self.lo - p, p - self.hi) for p in ps)
+            leap_in = self.last is not None and abs(first - self.last) > LEAP
+            options.append((BUDGET_WEIGHT * dev + START_WEIGHT * (abs(first - goal) + out) + 2.0 * leap_in, ps))
+        if not options:
+            return None
+        best = min(sc for sc, _ in options)
+        ps = rng.choices([ps for _, ps in options], [math.exp(best - sc) for sc, _ in options])[0]
+        return self._bend(ps, notes, at, holds, known, scale, far, lo, hi)
+
+    def _bend(
+        self, ps: list[int], notes: Sequence[PlannedNote], at: list[Sound],
+        holds: list[list[Collection[int]]], known: list[bool], scale: Collection[int], far: bool,
+        lo: int, hi: int,
+    ) -> list[int]:
+        """Where the plan still leaves chord tones behind their 70%: the phrase ends (its last
+        note, then its first) move to a chord tone a step away if they are not one, keeping every
+        rule. Only the ends, so the motif's inner intervals stay literal."""
+        total = sum(self.counts) + sum(known)
+        cats = [category(p % 12, s.pcs, scale) if kn else None for p, s, kn in zip(ps, at, known)]
+        owed = TARGET_SHARE[CHORD_TONE] * total - self.counts[CHORD_TONE] - cats.count(CHORD_TONE)
+        for i in (len(ps) - 1, 0):
+            if owed < BEND_OWED:
+                break
+            if cats[i] != SCALE_TONE:
+                continue
+            for q in sorted((ps[i] + d for d in (-2, -1, 1, 2)), key=lambda q: (abs(q - ps[i]), q)):
+                if q % 12 not in at[i].pcs or not lo <= q <= hi or any(clashes(q, h) for h in holds[i]):
+                    continue
+                trial = ps[:i] + [q] + ps[i + 1 :]
+                if self._contour_ok(trial, far):
+                    ps, cats[i] = trial, CHORD_TONE
+                    owed -= 1
+                    break
+        return ps
+
+    def _contour_ok(self, ps: list[int], far: bool) -> bool:
+        """Steps within a fifth, every leap followed by a step back (also the leap into the
+        phrase), no leap at the end; into a new register the way in may be up to an octave."""
+        ints = [b - a for a, b in zip(ps, ps[1:])]
+        if self.last is not None:
+            d0, owed = ps[0] - self.last, self.last_interval
+            if abs(owed) > LEAP:
+                if not (1 <= abs(d0) <= 2 and (d0 > 0) != (owed > 0)):
+                    return False
+            elif abs(d0) > LEAP:
+                if abs(d0) > (12 if far else MAX_INTERVAL) or not ints:
+                    return False
+                if not (1 <= abs(ints[0]) <= 2 and (ints[0] > 0) != (d0 > 0)):
+                    return False
+        for i, d in enumerate(ints):
+            if abs(d) > MAX_INTERVAL:
+                return False
+            if abs(d) > LEAP:
+                if i + 1 >= len(ints):
+                    return False
+                e = ints[i + 1]
+                if not (1 <= abs(e) <= 2 and (e > 0) != (d > 0)):
+                    return False
+        return True
+
+    def _repeats(self, ps: list[int], lengths: list[float]) -> bool:
+        """Whether these notes would complete a REPEAT_NOTES-note sequence heard in the window."""
+        seq = list(self._recent)[-(REPEAT_NOTES - 1) :] + list(zip(ps, lengths))
+        r = len(seq) - len(ps)
+        return any(
+            tuple(seq[e - REPEAT_NOTES + 1 : e + 1]) in self._seen
+            for e in range(max(r, REPEAT_NOTES - 1), len(seq))
+        )
+
+    def add_passing_tone(
+        self, phrase: Phrase, ps: list[int], sound: Callable[[int], Sound], scale: Collection[int],
+        unit: int, bar: int,
+    ) -> tuple[Phrase, list[int]]:
+        """Where the budget owes a chromatic note: a short passing tone slipped in between two
+        notes a whole tone apart, joined to both, on a weak position, consonant, inside one
+        chord."""
+        total = sum(self.counts) + len(ps) + 1
+        if TARGET_SHARE[CHROMATIC] * total - self.counts[CHROMATIC] < 0.5:
+            return phrase, ps
+        notes = phrase.notes
+        for i in range(len(ps) - 1):
+            a, b = notes[i], notes[i + 1]
+            d = ps[i + 1] - ps[i]
+            # (joined, or detached by the passing tone's own length: it fills the gap)
+            if a.off not in (b.on, b.on - unit) or b.on - a.on < 2 * unit or abs(d) != 2:
+                continue
+            mid, t = ps[i] + d // 2, b.on - unit
+            if mid % 12 in scale or not weak_position(t % bar, TICKS_PER_BEAT):
+                continue
+            here, there = sound(t), sound(b.on)
+            if here.held is None or here.segment != there.segment:
+                continue
+            if clashes(mid, here.held) or clashes(ps[i + 1], here.held):
+                continue
+            return with_passing_tone(phrase, i, unit), ps[: i + 1] + [mid] + ps[i + 1 :]
+        return phrase, ps
+
+    def take(
+        self,
+        planned: int | None,
+        after: int | None,
+        target: int,
+        chord_pcs: Collection[int],
+        scale: Collection[int],
+        held: Collection[int],
+        legato: bool,
+        passing_ok: bool,
+        short: bool,
+        same_chord: bool,
+        t: float,
+        length: int,
+    ) -> int:
+        """The note sounding now: the `planned` pitch if it still keeps every rule against what
+        sounds (`after`: the planned pitch of the next note; `same_chord`: the next note starts
+        before the chord changes), else one chosen on its own near `target` (see next_pitch).
+        `t` (seconds) and `length` (ticks) feed the no-repeat memory."""
+        ok = planned is not None
+        if ok and self.forced is not None:
+            ok = planned == self.forced
+        elif ok:
+            assert planned is not None
+            last, owed = self.last, self.last_interval
+            if clashes(planned, held):
+                ok = False
+            elif last is not None:
+                d = planned - last
+                if abs(owed) > LEAP and not (1 <= abs(d) <= 2 and (d > 0) != (owed > 0)):
+                    ok = False
+                elif abs(d) > 12:
+                    ok = False
+            if ok and planned % 12 not in scale:
+                ok = (
+                    legato and passing_ok and same_chord and last is not None
+                    and last % 12 in scale and abs(planned - last) == 1
+                    and after == planned + (planned - last) and after % 12 in scale
+                    and not clashes(after, held)
+                )
+                if ok:
+                    self.forced = after
+                    return self._remember(self._commit(planned, chord_pcs, scale), t, length)
+        if ok and self.forced is None:
+            # The plan may not push any category further than DRIFT notes from its share.
+            assert planned is not None
+            c = category(planned % 12, chord_pcs, scale)
+            n = sum(self.counts) + 1
+            ok = self.counts[c] + 1 - TARGET_SHARE[c] * n <= DRIFT
+        if ok:
+            assert planned is not None
+            self.forced = None
+            pitch = self._commit(planned, chord_pcs, scale)
+        else:
+            pitch = self.next_pitch(target, chord_pcs, scale, held, legato, passing_ok, short)
+        return self._remember(pitch, t, length)
+
+    def _remember(self, pitch: int, t: float, length: int) -> int:
+        self._recent.append((pitch, note_length(length)))
+        if len(self._recent) == REPEAT_NOTES:
+            gram = tuple(self._recent)
+            self._seen[gram] = self._seen.get(gram, 0) + 1
+            self._log.append((t, gram))
+        while self._log and self._log[0][0] < t - REPEAT_WINDOW_S:
+            _, old = self._log.popleft()
+            self._seen[old] -= 1
+            if not self._seen[old]:
+                del self._seen[old]
+        return pitch
+
+    # ---------------------------------------------------------------- one note on its own
 
     def next_pitch(
         self,
@@ -145,10 +408,11 @@ class MelodyLine:
             options = [p for p in pool if p % 12 in scale and not clashes(p, held)] or [
                 p for p in pool if p % 12 in scale] or pool
             return self._commit(min(options, key=lambda p: (abs(p - last), p)), chord_pcs, scale)
-        if not feasible:  # far outside a new register: the nearest diatonic note in range
-            options = [p for p in range(lo, hi + 1) if p % 12 in scale and not clashes(p, held)]
-            options = options or [p for p in range(lo, hi + 1) if p % 12 in scale]
-            pitch = min(options, key=lambda p: (abs(p - last), p))
+        if not feasible:  # far outside a new register: the diatonic note nearest to the range,
+            # at most an octave away
+            near = [p for p in range(last - 12, last + 13) if p % 12 in scale]
+            options = [p for p in near if not clashes(p, held)] or near
+            pitch = min(options, key=lambda p: (max(0, lo - p, p - hi), abs(p - last), p))
             return self._commit(pitch, chord_pcs, scale)
         n = sum(self.counts) + 1
         behind = {c: TARGET_SHARE[c] * n - self.counts[c] for c in feasible}

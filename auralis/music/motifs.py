@@ -1,9 +1,14 @@
 """Motifs: short interval-and-rhythm cells that a section's phrases restate with variation.
 
-A motif is 3-5 notes: the melodic steps between them, counted in *scale steps* (so a restatement
-on another chord stays in the mode), and their note values in ticks (see `rhythm`). A section
-draws at most :data:`MAX_MOTIFS` of them; each phrase restates one, literally (transposed to the
-chord in force when it sounds) or varied:
+A motif is 3-6 notes (a seed leans to its own length): the melodic steps between them, counted
+in *scale steps* (so a restatement on another chord stays in the mode), and their note values in
+ticks (see `rhythm`). Everything that makes a statement recognisable is drawn once, with the
+motif: its rhythm (already shaped by the intensity in force: long values halved when busy,
+doubled when calm), a long note inside the cell (most motifs hold one note for 3 beats or more),
+and the tail a busy phrase adds. A leap (a fourth or more) inside a motif is always followed by a
+step back, and a motif never ends on a leap. A section draws at most :data:`MAX_MOTIFS` of them;
+each phrase restates one, literally (at the transposition that fits the harmony, see `melody`)
+or varied:
 
 - ``invert``: the steps mirrored;
 - ``augment``: the note values doubled (or the short ones lengthened);
@@ -20,12 +25,18 @@ from dataclasses import dataclass
 from auralis.music.rhythm import unit, values
 
 MAX_MOTIFS = 4
-LENGTHS = (3, 4, 4, 5)
+#: Motif lengths around the seed's own length, and their weights.
+LENGTH_SPREAD = ((-1, 0.2), (0, 0.6), (1, 0.2))
+MIN_LENGTH, MAX_LENGTH = 3, 6
+#: Chance that a motif holds one inner note for a long value (3 beats or more), up to
+#: intensity 0.6 (less when busier, none from 0.8).
+LONG_NOTE = 1.0
+LONG_VALUES = (18, 24)
 #: Steps (in scale degrees) and their weights: mostly steps and thirds, a few fourths.
 STEPS = ((1, 1.0), (-1, 1.0), (2, 0.45), (-2, 0.45), (0, 0.12), (3, 0.12), (-3, 0.12))
 
 VARIATIONS = ("literal", "invert", "augment", "displace", "ornament", "vary")
-VARIATION_WEIGHTS = (0.6, 0.07, 0.07, 0.14, 0.06, 0.06)
+VARIATION_WEIGHTS = (0.66, 0.06, 0.06, 0.14, 0.04, 0.04)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,27 +46,45 @@ class Motif:
     subdivision: str  # "duple" or "triple"
     offset: int = 0  # ticks after the beat on which the cell starts
     detached: tuple[bool, ...] = ()  # notes followed by a short gap rather than joined
+    tail: tuple[int, ...] = (1,)  # the steps of the tail a busy phrase adds after the cell
 
     def __len__(self) -> int:
         return len(self.values)
 
 
 def draw_motif(
-    rng: random.Random, subdivision: str, step_bias: float, long_bias: float, legato: float
+    rng: random.Random, subdivision: str, step_bias: float, long_bias: float, legato: float,
+    length: int = 4, intensity: float = 0.5,
 ) -> Motif:
     """A fresh motif. `step_bias` > 1 favours steps over skips; `long_bias` > 1 longer values;
-    `legato`: the chance that a note is joined to the next."""
-    n = rng.choice(LENGTHS)
+    `legato`: the chance that a note is joined to the next; `length`: the seed's usual number
+    of notes; `intensity`: shapes the note values (see the module docstring)."""
+    spread, sw_ = zip(*LENGTH_SPREAD)
+    n = min(MAX_LENGTH, max(MIN_LENGTH, length + rng.choices(spread, sw_)[0]))
     sv, sw = zip(*STEPS)
     sw = [w * (step_bias if abs(s) == 1 else 1.0) for s, w in zip(sv, sw)]
-    steps = tuple(rng.choices(sv, sw, k=n - 1))
+    steps: list[int] = []
+    for i in range(n - 1):
+        if steps and abs(steps[-1]) > 2:  # after a leap, a step back
+            steps.append(-1 if steps[-1] > 0 else 1)
+            continue
+        last = i == n - 2
+        steps.append(rng.choices(sv, [0.0 if last and abs(s) > 2 else w for s, w in zip(sv, sw)])[0])
     vv, vw = zip(*values(subdivision))
     vw = [w * (long_bias ** (i / (len(vv) - 1) * 2 - 1)) for i, w in enumerate(vw)]
     vals = list(rng.choices(vv, vw, k=n))
+    if intensity > 0.5 and rng.random() < 3 * (intensity - 0.5):  # busier: the long values halve
+        vals = [v // 2 if v >= 12 else v for v in vals]
+    elif intensity < 0.5 and rng.random() < 2 * (0.5 - intensity):  # calmer: they double
+        vals = [min(2 * v, 36) if v >= 6 else v for v in vals]
+    if rng.random() < LONG_NOTE * min(1.0, max(0.0, (0.8 - intensity) / 0.2)) and not any(v >= LONG_VALUES[0] for v in vals[:-1]):
+        vals[rng.randrange(n - 1)] = rng.choice(LONG_VALUES)
     vals[-1] = max(vals[-1], 12)  # a cell comes to rest on its last note
     u = unit(subdivision)
     detached = tuple(v >= 2 * u and rng.random() > legato for v in vals)
-    return Motif(steps, tuple(vals), subdivision, detached=detached)
+    first = rng.choice((1, -1, 2, -2))
+    tail = (first,) if abs(steps[0]) > 2 or rng.random() < 0.5 else (first, steps[0])
+    return Motif(tuple(steps), tuple(vals), subdivision, detached=detached, tail=tail)
 
 
 def vary(rng: random.Random, m: Motif) -> tuple[Motif, str]:
@@ -63,12 +92,12 @@ def vary(rng: random.Random, m: Motif) -> tuple[Motif, str]:
     kind = rng.choices(VARIATIONS, VARIATION_WEIGHTS)[0]
     u = unit(m.subdivision)
     if kind == "invert":
-        return Motif(tuple(-s for s in m.steps), m.values, m.subdivision, 0, m.detached), kind
+        return Motif(tuple(-s for s in m.steps), m.values, m.subdivision, 0, m.detached, m.tail), kind
     if kind == "augment":
-        return Motif(m.steps, tuple(min(2 * v, 36) for v in m.values), m.subdivision, 0, m.detached), kind
+        return Motif(m.steps, tuple(min(2 * v, 36) for v in m.values), m.subdivision, 0, m.detached, m.tail), kind
     if kind == "displace":
         off = u * rng.choice((1, 2 if u == 2 else 1))
-        return Motif(m.steps, m.values, m.subdivision, off, m.detached), kind
+        return Motif(m.steps, m.values, m.subdivision, off, m.detached, m.tail), kind
     if kind == "ornament":
         # A short neighbour note (a step above or below) slips in just before note i.
         room = [i for i in range(1, len(m.values)) if m.values[i - 1] >= 2 * u]
@@ -81,11 +110,11 @@ def vary(rng: random.Random, m: Motif) -> tuple[Motif, str]:
             vals[i - 1 : i] = [vals[i - 1] - u, u]
             det = list(m.detached) or [False] * len(m.values)
             det[i - 1 : i] = [False, False]
-            return Motif(tuple(steps), tuple(vals), m.subdivision, 0, tuple(det)), kind
+            return Motif(tuple(steps), tuple(vals), m.subdivision, 0, tuple(det), m.tail), kind
         kind = "literal"
     if kind == "vary" and m.steps:
         i = rng.randrange(len(m.steps))
         steps = list(m.steps)
         steps[i] += rng.choice((1, -1))
-        return Motif(tuple(steps), m.values, m.subdivision, 0, m.detached), kind
+        return Motif(tuple(steps), m.values, m.subdivision, 0, m.detached, m.tail), kind
     return m, "literal"

@@ -49,22 +49,22 @@ class Phrase:
 
 
 def plan_phrase(rng: random.Random, motif: Motif, start: int, intensity: float) -> Phrase:
-    """The phrase restating `motif` from the first grid position at or after tick `start`."""
+    """The phrase restating `motif` from the first grid position at or after tick `start`.
+
+    The motif's rhythm is kept as drawn (its intensity shaping is its own, see `motifs`), so a
+    restatement is recognisable; the phrase only decides whether to add the motif's tail (busy
+    music) or to sigh on its first two notes (calm music)."""
     m, variation = vary(rng, motif)
     steps = list(m.steps)
     vals = list(m.values)
     det = list(m.detached) or [False] * len(vals)
-    if intensity > 0.5 and rng.random() < 3 * (intensity - 0.5):  # busier: the long values halve
-        vals = [v // 2 if v >= 12 else v for v in vals]
-    elif intensity < 0.5 and rng.random() < 2 * (0.5 - intensity):  # calmer: they double
-        vals = [min(2 * v, 36) if v >= 6 else v for v in vals]
-    # Busier music: often a tail after the cell, restating its opening steps.
-    if rng.random() < 0.05 + 0.8 * intensity and len(vals) + 2 <= MAX_NOTES:
-        k = rng.choice((1, 2))
-        steps += [rng.choice((1, -1, 2, -2))] + steps[: k - 1]
-        vals[-1] = min(vals[-1], 6)
-        vals += [6] * (k - 1) + [max(12, motif.values[-1])]
-        det += [False] * k
+    tail = list(motif.tail)
+    # Busier music: often a tail that answers the cell's last note (a step, then the cell's
+    # opening step).
+    if rng.random() < 0.05 + 0.8 * intensity and len(vals) + len(tail) <= MAX_NOTES - 1:
+        steps += tail
+        vals += [6] * (len(tail) - 1) + [max(12, motif.values[-1])]
+        det += [False] * len(tail)
     elif rng.random() < 0.4 * (1 - intensity) ** 2 and len(vals) > 3:  # a sigh: just two notes
         steps, vals, det = steps[:1], [vals[0], max(vals[1], 12)], det[:2]
     u = unit(m.subdivision)
@@ -79,6 +79,21 @@ def plan_phrase(rng: random.Random, motif: Motif, start: int, intensity: float) 
     return Phrase(shape, tuple(notes), variation)
 
 
+def with_passing_tone(phrase: Phrase, i: int, length: int) -> Phrase:
+    """`phrase` with a short note of `length` ticks slipped in at the end of note `i` (joined to
+    note i + 1): the slot of a chromatic passing tone between them."""
+    notes = list(phrase.notes)
+    a, b = notes[i], notes[i + 1]
+    split = b.on - length
+    notes[i : i + 1] = [
+        PlannedNote(a.on, split, a.step, a.index, a.count),
+        PlannedNote(split, b.on, 0, a.index, a.count),
+    ]
+    n = len(notes)
+    notes = [PlannedNote(x.on, x.off, x.step, k, n) for k, x in enumerate(notes)]
+    return Phrase(phrase.shape, tuple(notes), phrase.variation)
+
+
 def rest_seconds(rng: random.Random, intensity: float, density: float, spb: float) -> float:
     """A breath after a phrase (see the module docstring). `density` > 1: a busier section."""
     floor = max(MIN_REST_S, MIN_REST_BEATS * spb)
@@ -90,3 +105,16 @@ def rest_seconds(rng: random.Random, intensity: float, density: float, spb: floa
     extra = median * math.exp(rng.gauss(0.0, 0.75))
     cap = MAX_REST_S - 8.0 * intensity
     return min(cap, floor + extra)
+
+
+def truncated(phrase: Phrase, tick: int) -> Phrase | None:
+    """`phrase` without the notes that would start at or after `tick` (None if fewer than
+    MIN_NOTES would be left); the last note left ends by `tick`."""
+    notes = [n for n in phrase.notes if n.on < tick]
+    if len(notes) < MIN_NOTES:
+        return None
+    n = len(notes)
+    out = [PlannedNote(x.on, x.off, x.step, k, n) for k, x in enumerate(notes)]
+    last = out[-1]
+    out[-1] = PlannedNote(last.on, min(last.off, tick), last.step, last.index, n)
+    return Phrase(phrase.shape, tuple(out), phrase.variation)

@@ -11,20 +11,25 @@ distance every moving voice travels, then how far the voice count and the span s
 section's wishes. Candidates are enumerated (a chord has about ten pitches in range), so the
 choice is exact and deterministic. The search is pruned without changing its answer: only
 combinations whose span can qualify are generated, and a candidate is dropped as soon as a part
-of its cost (every term is >= 0) exceeds the best found so far.
+of its cost (every term is >= 0) exceeds the best found so far. Above all, the voicings that keep
+every common pitch in range are searched first (a few hundred, not thousands): a voicing that
+stops one costs at least :data:`STOP_COST` more, so when the best of those costs less than that,
+it is the answer of the whole enumeration and the rest is never generated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+import math
 from functools import lru_cache
-from itertools import combinations
 
 MIN_SPAN = 19
 C4 = 60
 CLEAR_BELOW = 55  # below this the bottom interval is at least a fourth
 #: A held voice may stay this many semitones outside the section's range.
 SLACK = 4
+#: The cost of a common tone that stops (more when no other voice keeps its pitch class).
+STOP_COST, STOP_COST_LAST = 60.0, 90.0
 
 
 def _ok(v: Sequence[int], pcs: Sequence[int], max_span: int) -> bool:
@@ -56,7 +61,7 @@ def _cost(
     kept = {p % 12 for p in new & set(prev)}
     for p in prev:
         if p % 12 in pcs and p not in new:
-            c += 90.0 if p % 12 not in kept else 60.0  # a common tone stopped
+            c += STOP_COST_LAST if p % 12 not in kept else STOP_COST  # a common tone stopped
     if c > bound:
         return c
     for p in v:
@@ -83,18 +88,74 @@ def voice(
     return v
 
 
-def _spanning(pool: Sequence[int], size: int, max_span: int) -> Iterator[tuple[int, ...]]:
-    """The combinations of `size` pitches of the sorted `pool` whose span is MIN_SPAN to
-    `max_span` (the others can never be open voicings): the outer notes first, then the inner."""
-    for i, a in enumerate(pool):
-        for j in range(i + size - 1, len(pool)):
-            b = pool[j]
-            if b - a < MIN_SPAN:
+def _search(
+    pool: Sequence[int], forced: Sequence[int], sizes: Sequence[int], max_span: int,
+    prev: Sequence[int], pcs: Sequence[int], n: int, span: int, near: dict[int, int] | None,
+) -> tuple[float, tuple[int, ...]] | None:
+    """(cost, voicing) of the cheapest open voicing (ties: the lowest) of `sizes` pitches of the
+    sorted `pool` that holds every pitch of `forced` and spans at most `max_span`.
+
+    A depth-first walk up the pool: a branch stops as soon as it cannot be open (a second below
+    C4, too wide, a forced pitch skipped) or a lower bound of its cost (the terms known so far,
+    all >= 0) exceeds the best found; so it finds exactly what costing every combination would."""
+    best: list = [math.inf, None]
+    prev_set = set(prev)
+    must = sorted(forced)
+    top = max(sizes)
+    size_lb = [min((2.0 * abs(s - n) for s in sizes if s >= k), default=math.inf) for k in range(top + 1)]
+    # Every voicing pays at least this: each held pitch outside the chord moves to its nearest
+    # pitch of the pool, each common pitch out of the pool stops.
+    base = sum(
+        min(abs(p - q) for p in pool) + (0.0 if q % 12 not in pcs else STOP_COST)
+        for q in prev if q not in pool
+    ) if pool else 0.0
+    chosen: list[int] = []
+
+    def walk(start: int, fi: int, moves: float) -> None:
+        k = len(chosen)
+        if k in sizes and fi == len(must) and chosen[-1] - chosen[0] >= MIN_SPAN:
+            present = {p % 12 for p in chosen}
+            if pcs[0] in present and pcs[1] in present:
+                v = tuple(chosen)
+                c = _cost(v, prev, pcs, n, span, near, best[0])
+                if best[1] is None or (c, v) < (best[0], best[1]):
+                    best[0], best[1] = c, v
+        if k == top:
+            return
+        nf = must[fi] if fi < len(must) else None
+        steps = []
+        for j in range(start, len(pool)):
+            p = pool[j]
+            if nf is not None and p > nf:
+                break  # a forced pitch may not be skipped
+            if k:
+                if p - chosen[0] > max_span:
+                    break
+                if chosen[-1] < C4 and p - chosen[-1] <= 2:
+                    continue
+            elif must and must[-1] - p > max_span:
                 continue
-            if b - a > max_span:
-                break
-            for mid in combinations(pool[i + 1 : j], size - 2):
-                yield (a, *mid, b)
+            steps.append((near[p] if near is not None and prev and p not in prev_set else 0, j))
+        steps.sort()  # the cheapest moves first: good voicings early, so the bound prunes more
+        for add, j in steps:
+            p = pool[j]
+            lb = base + size_lb[k + 1] + moves + add
+            first = chosen[0] if k else p
+            if first % 12 != pcs[0]:
+                lb += 1.0 if first % 12 == (pcs[0] + 7) % 12 else 4.0
+            if k == 1 and first < CLEAR_BELOW and p - first < 5:
+                lb += 4.0
+            elif k > 1 and first < CLEAR_BELOW and chosen[1] - first < 5:
+                lb += 4.0
+            lb += 0.8 * max(0, (p - first) - span)
+            if lb > best[0]:
+                continue
+            chosen.append(p)
+            walk(j + 1, fi + (p == nf), moves + add)
+            chosen.pop()
+
+    walk(0, 0, 0.0)
+    return None if best[1] is None else (best[0], best[1])
 
 
 @lru_cache(maxsize=4096)  # progressions cycle, so the same voicing questions recur
@@ -108,33 +169,28 @@ def _voice(
         {p for p in range(low - room, hi + room + 1) if p % 12 in pcs}
         | {p for p in prev if p % 12 in pcs and low - SLACK - room <= p <= hi + SLACK + room}
     )
-    best: tuple[float, tuple[int, ...]] | None = None
-    if room:
-        # Every common tone holds; only the voices added to them are searched.
-        forced = tuple(p for p in prev if p % 12 in pcs)
-        limit = max_span + SLACK + room
-        # (a pitch further than the widest span from a forced note can never join it)
-        rest = [p for p in pool if p not in forced and max(forced, default=p) - limit <= p <= min(forced, default=p) + limit]
-        shapes = [
-            tuple(sorted(forced + extra))
-            for k in range(0, 4) if 3 <= len(forced) + k <= 6
-            for extra in combinations(rest, k)
-        ]
-    else:
-        shapes = [v for size in (n, n + 1) if 3 <= size <= 6 for v in _spanning(pool, size, max_span + SLACK)]
     near = {p: min(abs(p - q) for q in prev) for p in pool} if prev else None
-    for attempt in (shapes, list(_spanning(pool, n - 1, max_span + SLACK)) if n > 3 and not room else []):
-        for v in attempt:
-            # (the first terms of the cost alone already lose: skip the checks)
-            if best is not None and 2.0 * abs(len(v) - n) + 0.8 * abs((v[-1] - v[0]) - span) > best[0]:
-                continue
-            if not _ok(v, pcs, max_span + SLACK + room):
-                continue
-            c = _cost(v, prev, pcs, n, span, near, best[0] if best is not None else float("inf"))
-            if best is None or (c, v) < best:
-                best = (c, v)
-        if best is not None:
-            break
+    best: tuple[float, tuple[int, ...]] | None
+    if room:
+        # Every common tone holds; only the voices added to them (up to three) are searched.
+        forced = tuple(p for p in prev if p % 12 in pcs)
+        full = sorted(set(pool) | set(forced))
+        near = {p: min(abs(p - q) for q in prev) for p in full}
+        sizes = [len(forced) + k for k in range(4) if 3 <= len(forced) + k <= 6]
+        best = _search(full, forced, sizes, max_span + SLACK + room, prev, pcs, n, span, near) if sizes else None
+    else:
+        sizes = [size for size in (n, n + 1) if 3 <= size <= 6]
+        kept = tuple(p for p in prev if p % 12 in pcs and p in pool)
+        if kept:
+            # The voicings that keep every common pitch in range first; any other one stops a
+            # common tone (and pays for every one out of range as these do).
+            outside = sum(1 for p in prev if p % 12 in pcs and p not in pool)
+            found = _search(pool, kept, sizes, max_span + SLACK, prev, pcs, n, span, near)
+            if found is not None and found[0] < STOP_COST * (1 + outside):
+                return found[1]
+        best = _search(pool, (), sizes, max_span + SLACK, prev, pcs, n, span, near)
+        if best is None and n > 3:
+            best = _search(pool, (), [n - 1], max_span + SLACK, prev, pcs, n, span, near)
     if best is None and room:
         return ()  # the common tones themselves cannot be voiced openly: the caller lets one go
     if best is None:  # no open voicing qualifies in this range: widen it (never reached with the

@@ -3,6 +3,7 @@
 Routes (http-api.md and websocket-protocol.md):
 
 - ``GET /api/status``, ``GET /api/metrics``: JSON, pydantic response models (see /openapi.json)
+- ``GET /health``: can this instance serve listeners (200 ok/degraded, 503; `auralis.server.health`)
 - ``GET /metrics``: Prometheus text exposition
 - ``GET /api/music``: the musical facts the page builds its controls from
 - ``GET /api/feed``: the dashboard's live feed (SSE; production: an operator token)
@@ -10,19 +11,28 @@ Routes (http-api.md and websocket-protocol.md):
 - ``WS /ws/stream``: the streaming protocol (a personal stream, or ``?station=NAME``)
 - ``GET /stream/NAME.ogg|.mp3``, ``GET /stream.ogg|.mp3``, ``GET /stations.m3u``,
   ``GET /api/stations``, ``PUT /api/stations/NAME``: stations (`auralis.server.station_routes`)
+- ``GET /api/sessions/{id}/timeline``, ``POST /api/renders``, ``GET /api/renders/{id}[/file]``:
+  downloads of what a listener heard (`auralis.server.render_routes`, docs/renders.md)
 - ``POST /debug/fault/{client_id}``: only with ``AURALIS_FAULT_INJECTION`` (development test hook)
 
 `install_security` adds production's checks (docs/production.md), the message-rate limit and the
 listener caps (the connection gate: every listener holds a slot; a full server closes with 1013).
-`serve()` bounds the request head in size and time (`auralis.server.transport`).
+`serve()` bounds the request head in size and time (`auralis.server.transport`). With
+``--workers N`` (``AURALIS_WORKERS``) it supervises N worker processes on the port
+(`auralis.server.workers`), each running `run_worker`; every response then names its worker in
+``X-Auralis-Worker`` and the monitoring routes answer for all workers together.
 
-Every HTTP response carries ``Cache-Control: no-cache`` unless it sets its own.
+Every HTTP response carries ``Cache-Control: no-cache`` unless it sets its own, and every response
+and WebSocket handshake ``X-Auralis-Instance`` (`auralis.server.instance`). With
+``AURALIS_REDIS_URL`` the instance joins a cluster (`auralis.server.cluster`): shared limits,
+listener counts and station changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -35,20 +45,29 @@ from fastapi.responses import FileResponse, Response
 from starlette import status
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from auralis.monitoring.board import PUBLISH_PERIOD_S, WorkerBoard
 from auralis.monitoring.metrics import PROMETHEUS_CONTENT_TYPE
 from auralis.monitoring.models import PerformanceMetrics, SystemStatus
 from auralis.server import protocol as P
 from auralis.server.faults import install_fault_injection
+from auralis.server.cluster import Cluster
+from auralis.server.cluster_counts import LocalCounts
 from auralis.server.feed import OperatorFeed, feed_router
+from auralis.server.health import RefuseWhenUnhealthy, health_router
 from auralis.server.hub import Hub
+from auralis.server.instance import InstanceHeaderMiddleware
 from auralis.server.logs import configure_logging, log_config
 from auralis.server.music_api import music_router
+from auralis.server.render_jobs import RenderService
+from auralis.server.render_routes import install_render_routes
 from auralis.server.security import install_security
 from auralis.server.session import ListenerSession, close_reason
+from auralis.server.worker_relay import StationRelay
 from auralis.server.station_routes import install_station_routes
 from auralis.server.station_session import StationSession
 from auralis.server.stations import StationService
 from auralis.server.settings import Settings
+from auralis.server.timelines import SessionTimelines
 from auralis.server.transport import connection_budget, http_protocol, websocket_protocol
 
 log = logging.getLogger("auralis.server")
@@ -84,13 +103,20 @@ def static_file(web_dir: Path, name: str) -> Path | None:
     return path
 
 
-class _NoCacheAndRawSend:
-    """Pure ASGI middleware: `Cache-Control: no-cache` on HTTP responses that set none, and the
-    server's own `send` kept in a WebSocket scope (to cut a connection that cannot take a close
-    frame). Installed outermost."""
+#: Response header naming the worker process that served a request (``--workers N``).
+WORKER_HEADER = b"x-auralis-worker"
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class _NoCacheAndRawSend:
+    """Pure ASGI middleware: `Cache-Control: no-cache` on HTTP responses that set none, the
+    worker's ``X-Auralis-Worker`` header (with workers), and the `send` below the app's own
+    wrappers kept in the scope: a WebSocket session cuts a connection that cannot take a close
+    frame with it, and endless HTTP audio responses send their body chunks with it (the wrappers
+    above it act on the response start only). Installed outermost."""
+
+    def __init__(self, app: ASGIApp, worker: int | None = None) -> None:
         self.app = app
+        self.extra = [] if worker is None else [(WORKER_HEADER, str(worker).encode())]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -100,45 +126,89 @@ class _NoCacheAndRawSend:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # endless audio bodies go straight to it, past the wrappers that only look at the start
+        scope["auralis.raw_send"] = send
 
         async def send_no_cache(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 if not any(k.lower() == b"cache-control" for k, _ in headers):
                     headers.append((b"cache-control", b"no-cache"))
-                message = {**message, "headers": headers}
+                message = {**message, "headers": headers + self.extra}
             await send(message)
 
         await self.app(scope, receive, send_no_cache)
 
 
-def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> FastAPI:
-    """A new, independent app: its own hub (engine, listeners) and its own metrics registry."""
+async def _share_with_workers(hub: Hub, stations: StationService, relay: StationRelay) -> None:
+    """Every `PUBLISH_PERIOD_S` while a worker runs: its figures onto the board, and the other
+    workers' station changes applied here."""
+    failed = False
+    while True:
+        try:
+            hub.monitor.publish()
+            if stations.hub is not None:
+                relay.apply_new(stations.hub)
+            failed = False
+        except Exception as exc:  # a full or removed directory: say so once, keep serving
+            if not failed:
+                log.warning("worker figures not shared", extra={"event": "board_failed", "error": str(exc)})
+            failed = True
+        await asyncio.sleep(PUBLISH_PERIOD_S)
+
+
+def create_app(
+    settings: Settings | None = None, *, web_dir: Path = WEB_DIR, board: WorkerBoard | None = None
+) -> FastAPI:
+    """A new, independent app: its own hub (engine, listeners) and its own metrics registry.
+    With a `board` it is one worker of several (`auralis.server.workers`)."""
     settings = settings or Settings()
-    hub = Hub(settings)
+    hub = Hub(settings, board=board)
+    worker_headers = [] if board is None else [(WORKER_HEADER, str(board.worker).encode())]
+    relay = None if board is None else StationRelay(board.directory, board.worker)
     stations = StationService(settings, hub.monitor)
     hub.stations = stations
+    hub.timelines = SessionTimelines(hub.sessions)
+    renders = RenderService(settings)
+    instance_id = settings.resolved_instance_id()
+    cluster: Cluster | None = None  # set below when AURALIS_REDIS_URL is
 
     async def start_stations() -> None:
         """The stations start once the SoundFont is loaded (they share its path)."""
         if await hub.wait_loaded(float("inf")) and not hub.stopping:
             await stations.start(hub.engine.soundfont)
+            if cluster is not None and stations.hub is not None:
+                cluster.stations_ready()  # relayed station changes apply from now on
         else:
             stations.fail(hub.load_error or "server shutting down")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
+        if cluster is not None:
+            cluster.start()
         starting = asyncio.create_task(start_stations())
-        log.info("server started", extra={"event": "startup", "max_connections": settings.max_connections})
+        publishing = None if relay is None else asyncio.create_task(_share_with_workers(hub, stations, relay))
+        log.info(
+            "server started",
+            extra={"event": "startup", "max_connections": settings.max_connections, "instance": instance_id,
+                   "cluster": cluster is not None},
+        )
         try:
             yield
         finally:
+            if publishing is not None:
+                publishing.cancel()
+                await asyncio.gather(publishing, return_exceptions=True)
+                board.withdraw()  # type: ignore[union-attr]
             await hub.close_sessions(status.WS_1001_GOING_AWAY, "server shutting down", settings.shutdown_grace_s)
             if not starting.done():
                 starting.cancel()
                 await asyncio.gather(starting, return_exceptions=True)
+            if cluster is not None:
+                await cluster.stop()
             await stations.stop()
+            await renders.stop()
             feed.close()
             await hub.stop()
             log.info("server stopped", extra={"event": "shutdown"})
@@ -155,10 +225,24 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
     )
     app.state.hub = hub
     app.state.settings = settings
+    app.state.worker_relay = relay  # with workers: operator changes reach every worker
     feed = OperatorFeed(lambda: (hub.monitor.status().model_dump(mode="json"), hub.monitor.metrics().model_dump(mode="json")))
     app.state.feed = feed
     # production: JWT, CORS, TrustedHost, HTTPS, headers, limits; refuses bad settings
     limiter = install_security(app, settings)
+    slots = app.state.listener_slots
+    if settings.redis_url:
+        cluster = Cluster(
+            settings.redis_url,
+            instance_id,
+            local=LocalCounts(open=lambda: slots.open, stations=stations.listener_counts),
+            heartbeat_s=settings.cluster_heartbeat_s,
+            apply_change=stations.apply_change,
+        )
+        slots.share(settings.cluster_max_listeners, cluster.listeners_elsewhere)
+    app.state.cluster = cluster
+    app.state.instance_id = instance_id
+    app.include_router(health_router(hub, instance_id, cluster, lambda: slots.open))
 
     @app.get("/api/status", response_model=SystemStatus, tags=["monitoring"])
     @limiter.limit(settings.rate_limit_status)
@@ -214,7 +298,7 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
 
     @app.websocket("/ws/stream")
     async def stream(ws: WebSocket) -> None:
-        await ws.accept()
+        await ws.accept(headers=worker_headers or None)
         try:
             request = P.parse_stream_query(dict(ws.query_params))
         except P.ProtocolError as exc:
@@ -252,10 +336,14 @@ def create_app(settings: Settings | None = None, *, web_dir: Path = WEB_DIR) -> 
         hub.sessions.add(session)
         await session.run()
 
-    install_station_routes(app, hub, stations)
+    install_station_routes(app, hub, stations, cluster)
+    install_render_routes(app, hub, renders)
     if settings.fault_injection:
         install_fault_injection(app, hub)
-    app.add_middleware(_NoCacheAndRawSend)
+    if settings.refuse_when_unhealthy:
+        app.add_middleware(RefuseWhenUnhealthy, hub=hub)
+    app.add_middleware(InstanceHeaderMiddleware, instance_id=instance_id)
+    app.add_middleware(_NoCacheAndRawSend, worker=None if board is None else board.worker)
     return app
 
 
@@ -275,20 +363,31 @@ def _make_server(config: Any, app: FastAPI) -> Any:
     return Server(config)
 
 
-def serve(host: str | None = None, port: int | None = None, soundfont: str | None = None) -> int:
-    """Run the server until SIGINT/SIGTERM (`auralis serve`). Flags override the environment."""
-    import uvicorn
-
-    overrides = {k: v for k, v in (("host", host), ("port", port), ("soundfont", soundfont)) if v is not None}
-    settings = Settings(**overrides)
+def _prepare_process(settings: Settings, worker: int | None = None) -> dict[str, int]:
+    """Logging, the connection budget and the GIL switch interval of a serving process."""
     log_format = settings.resolved_log_format()
     configure_logging(settings.log_level, log_format)
+    if worker is not None:  # every record of a worker names it
+        make_record = logging.getLogRecordFactory()
+
+        def record_with_worker(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = make_record(*args, **kwargs)
+            record.worker = worker
+            return record
+
+        logging.setLogRecordFactory(record_with_worker)
     budget = connection_budget(settings)
     # The event loop shares the GIL with the render threads; a 1 ms switch interval (default 5)
     # bounds how long a render thread's Python code can hold up a send or an HTTP answer.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    app = create_app(settings)
-    config = uvicorn.Config(
+    return budget
+
+
+def _uvicorn_config(settings: Settings, app: FastAPI, budget: dict[str, int]) -> Any:
+    import uvicorn
+
+    log_format = settings.resolved_log_format()
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -308,10 +407,43 @@ def serve(host: str | None = None, port: int | None = None, soundfont: str | Non
         timeout_graceful_shutdown=2,
         lifespan="on",
     )
-    server = _make_server(config, app)
+
+
+def serve(
+    host: str | None = None, port: int | None = None, soundfont: str | None = None, workers: int | None = None
+) -> int:
+    """Run the server until SIGINT/SIGTERM (`auralis serve`). Flags override the environment."""
+    overrides = {
+        k: v
+        for k, v in (("host", host), ("port", port), ("soundfont", soundfont), ("workers", workers))
+        if v is not None
+    }
+    settings = Settings(**overrides)
+    if settings.workers > 1:
+        from auralis.server.workers import supervise
+
+        configure_logging(settings.log_level, settings.resolved_log_format())
+        return supervise(settings, overrides, run_worker)
+    budget = _prepare_process(settings)
+    app = create_app(settings)
+    server = _make_server(_uvicorn_config(settings, app, budget), app)
     log.info(
         "serving",
         extra={"event": "serve", "url": f"http://{settings.host}:{settings.port}", "env": settings.env},
     )
     server.run()
     return 0
+
+
+def run_worker(settings: Settings, board: WorkerBoard) -> None:
+    """One worker process of `serve --workers N`: a whole server on its own ``SO_REUSEPORT``
+    socket of the shared port, its figures on `board`."""
+    from auralis.server.workers import reuseport_socket
+
+    budget = _prepare_process(settings, worker=board.worker)
+    app = create_app(settings, board=board)
+    server = _make_server(_uvicorn_config(settings, app, budget), app)
+    sock = reuseport_socket(settings.host, settings.port)
+    log.info("worker serving", extra={"event": "serve", "url": f"http://{settings.host}:{settings.port}",
+                                      "env": settings.env, "pid": os.getpid()})
+    server.run(sockets=[sock])

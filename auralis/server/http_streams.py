@@ -50,6 +50,9 @@ STREAM_WRITE_BUFFER_BYTES = 16384
 #: Time allowed for the final (empty) body message at the end.
 END_TIMEOUT_S = 1.0
 
+#: Scope key of the ASGI `send` below the middleware wrappers (set by the app's outermost one).
+RAW_SEND = "auralis.raw_send"
+
 #: (audio bytes, ICY title or None)
 Piece = tuple[bytes, str | None]
 
@@ -246,7 +249,9 @@ class HttpListener(Response):
         cut = False
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            self._pump = asyncio.create_task(self._run(send))
+            # body chunks skip the middleware wrappers, which act on the response start only
+            body_send = scope.get(RAW_SEND, send)
+            self._pump = asyncio.create_task(self._run(body_send))
             await asyncio.wait({self._pump, watcher}, return_when=asyncio.FIRST_COMPLETED)
             if not self._pump.done():
                 self._pump.cancel()
@@ -258,7 +263,7 @@ class HttpListener(Response):
                 cut = True
             if not watcher.done() and not cut:
                 try:
-                    await asyncio.wait_for(send({"type": "http.response.body", "body": b"", "more_body": False}), END_TIMEOUT_S)
+                    await asyncio.wait_for(body_send({"type": "http.response.body", "body": b"", "more_body": False}), END_TIMEOUT_S)
                 except Exception:
                     cut = True
             if cut:

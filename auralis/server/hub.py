@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from starlette import status
 
+from auralis.monitoring.board import WorkerBoard
 from auralis.monitoring.metrics import Monitor
 from auralis.server.settings import Settings
 from auralis.streaming.encoders import (
@@ -56,17 +57,19 @@ def _start_every_thread(executor: ThreadPoolExecutor, n: int) -> None:
 class Hub:
     """Engine lifecycle, the session registry and the live figures of `/api/status`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, board: WorkerBoard | None = None) -> None:
         self.settings = settings
         self.monitor = Monitor(
             self,
             device="CPU",  # FluidSynth renders on the CPU; no stage runs on an accelerator
             window_samples=settings.metrics_window_samples,
             window_age_s=settings.metrics_window_s,
+            board=board,  # one worker of several: figures shared, answers for all
         )
         #: Every listener: WebSocket sessions (personal and station) and HTTP audio streams.
         self.sessions: set[Listener] = set()
         self.stations: Any = None  # auralis.server.stations.StationService, set by the app
+        self.timelines: Any = None  # auralis.server.timelines.SessionTimelines, set by the app
         self.engine: Any = None
         self.load_error: str | None = None
         self.encoder_settings = EncoderSettings(
@@ -197,6 +200,10 @@ class Hub:
 
     def active_connections(self) -> int:
         return len(self.sessions)
+
+    def stream_count(self) -> int:
+        """Listeners with a personal stream (whose depth `buffer_depth` reports)."""
+        return sum(1 for s in list(self.sessions) if s.stream is not None)
 
     def buffer_depth(self) -> int:
         depths = [s.stream.depth for s in list(self.sessions) if s.stream is not None]

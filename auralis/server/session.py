@@ -29,6 +29,7 @@ from starlette import status
 from starlette.websockets import WebSocket, WebSocketState
 
 from auralis.music.params import MusicParams
+from auralis.music.timeline import Timeline
 from auralis.server import protocol as P
 from auralis.server.hub import Hub
 from auralis.server.outbox import Outbox, websocket_send
@@ -110,6 +111,15 @@ class ListenerSession:
     def chunks_sent(self) -> int:
         return self.telemetry.chunks_sent
 
+    @property
+    def timeline(self) -> Timeline | None:
+        """This stream's parameter timeline, ending at the audio sent so far (None before the
+        stream opened)."""
+        timeline = getattr(self.stream, "timeline", None)
+        if timeline is None:
+            return None
+        return timeline.with_end(round(self.chunks_sent * CHUNK_SECONDS, 3))
+
     # --- running -----------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -158,6 +168,10 @@ class ListenerSession:
                 round_trips.listener = None
             if self.stream is not None:
                 self.stream.close()
+                timeline = self.timeline
+                timelines = getattr(hub, "timelines", None)
+                if timelines is not None and timeline is not None:  # the page may still download it
+                    timelines.keep(self.client_id, timeline)
             hub.sessions.discard(self)
             hub.monitor.count_disconnect()
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -12,6 +14,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from auralis.streaming.station_specs import StationSpec, StationSpecError, load_station_specs  # noqa: I001
 from auralis.server.ratelimit import parse_rate
 from auralis.server.security.origins import parse_allowed_host, parse_allowed_origin
+
+#: What an instance id may hold: it travels in an HTTP header and names Redis fields.
+INSTANCE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 class Settings(BaseSettings):
@@ -28,6 +33,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Bind address")
     port: int = Field(8000, ge=1, le=65535, description="TCP port")
+    workers: int = Field(
+        1, ge=1, le=64,
+        description="Worker processes serving the port (SO_REUSEPORT), each with its own render "
+        "threads; /api/status and /api/metrics answer for all of them",
+    )
     soundfont: Path | None = Field(
         None, description="General MIDI .sf2 SoundFont; found automatically when unset"
     )
@@ -162,7 +172,9 @@ class Settings(BaseSettings):
         "127.0.0.1,::1", description="Proxies whose X-Forwarded-For and -Proto are trusted"
     )
     redis_url: str | None = Field(
-        None, description="Redis for rate-limit counters shared by instances; memory when unset"
+        None,
+        description="Redis shared by the instances of a cluster (rate limits, listener counts, "
+        "station changes; docs/deploy.md); unset: one instance on its own",
     )
     rate_limit_status: str = Field("10/minute", description="Production: /api/status per client IP")
     rate_limit_metrics: str = Field("5/minute", description="Production: /api/metrics per client IP")
@@ -172,8 +184,50 @@ class Settings(BaseSettings):
     ws_message_rate: str = Field(
         "20/second", description="Client messages per connection; a flood is closed with 1008"
     )
+    # --- renders (docs/renders.md): auralis.server.render_jobs
+    render_rate: str = Field(
+        "6/minute", description="New renders (POST /api/renders) per client address, in every mode"
+    )
+    render_processes: int = Field(
+        1, ge=1, le=16, description="Render processes (each renders one download at a time, niced)"
+    )
+    render_queue: int = Field(
+        4, ge=1, le=256, description="Unfinished renders server-wide; more are refused with 503"
+    )
+    render_keep_s: float = Field(
+        1800.0, ge=10.0, le=86_400.0, description="A finished render's file is kept this long"
+    )
+    render_nice: int = Field(
+        19, ge=0, le=19, description="Niceness of the render processes (listeners' streams go first)"
+    )
+    render_idle: bool = Field(
+        True, description="Render processes run under SCHED_IDLE and the idle I/O class (Linux): "
+        "only on CPU and disk time nothing else wants"
+    )
     fault_injection: bool = Field(
         False, description="Development test hook: POST /debug/fault/{client_id} (never production)"
+    )
+
+    # --- cluster (docs/deploy.md): auralis.server.instance, .health, .cluster, .station_relay
+    instance_id: str | None = Field(
+        None,
+        description="This instance's name in the X-Auralis-Instance header, /health and Redis; "
+        "unset: hostname:port",
+    )
+    cluster_max_listeners: int | None = Field(
+        None, ge=1, le=10_000_000,
+        description="Listeners across every instance sharing AURALIS_REDIS_URL (1013/503 beyond); "
+        "unset: only each instance's AURALIS_MAX_CONNECTIONS",
+    )
+    cluster_heartbeat_s: float = Field(
+        1.0, ge=0.1, le=30.0,
+        description="Seconds between this instance's listener counts in Redis; an instance silent "
+        "for 3 of them no longer counts",
+    )
+    refuse_when_unhealthy: bool = Field(
+        False,
+        description="Behind a load balancer: while this instance cannot render (SoundFont loading "
+        "or failed), listener requests get HTTP 503 so the balancer takes another instance",
     )
 
     # --- stations (docs/stations.md): auralis.streaming.stations, auralis.streaming.station_specs
@@ -214,8 +268,27 @@ class Settings(BaseSettings):
     def _hosts(cls, value: list[str]) -> list[str]:
         return [parse_allowed_host(host) for host in value]
 
+    @field_validator("instance_id")
+    @classmethod
+    def _instance_id(cls, value: str | None) -> str | None:
+        if value is not None and not INSTANCE_ID.fullmatch(value):
+            raise ValueError(
+                "AURALIS_INSTANCE_ID must be 1-64 characters of letters, digits and . _ : -, "
+                f"got {value[:80]!r}"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"AURALIS_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {value[:80]!r}")
+        return value
+
     @field_validator(
-        "rate_limit_status", "rate_limit_metrics", "ws_connect_rate", "ws_message_rate"
+        "rate_limit_status", "rate_limit_metrics", "ws_connect_rate", "ws_message_rate", "render_rate"
     )
     @classmethod
     def _rate(cls, value: str, info: ValidationInfo) -> str:
@@ -270,6 +343,13 @@ class Settings(BaseSettings):
                 "AURALIS_JWT_ALLOW_NO_AUDIENCE=true to accept any audience"
             )
         return self
+
+    def resolved_instance_id(self) -> str:
+        """`instance_id`, or hostname:port (the host name cut to fit the id's characters)."""
+        if self.instance_id is not None:
+            return self.instance_id
+        host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:50] or "auralis"
+        return f"{host}:{self.port}"
 
     def resolved_log_format(self, stream: Any = None) -> str:
         """`log_format`, or when unset: text on a terminal in development, JSON otherwise."""

@@ -12,7 +12,12 @@
   an operator token, the same role claim as the dashboard feed (``"role": "operator"`` or
   ``"roles": [..., "operator"]``, `security.tokens.has_role`): 403 otherwise.
   Invalid parameters: 422 naming the field, nothing applied. The change is scheduled at the
-  first chunk not yet composed, so every listener hears it at the same station time.
+  first chunk not yet composed, so every listener hears it at the same station time. In a
+  cluster (``AURALIS_REDIS_URL``) it is scheduled 1 s ahead and relayed to every instance
+  (`auralis.server.station_relay`), which applies it at the same station time; the answer says
+  whether it went out now (``"relayed": true``) or waits for Redis to return (``false``).
+- In a cluster, ``/api/stations`` counts the listeners of every live instance
+  (``listeners.this_instance``: this one's).
 
 All listener routes (``/stream/``, ``/stream.``) hold a listener slot of the connection gate
 (`LISTENER_HTTP_PREFIXES`): a full server answers 503 with ``Retry-After``.
@@ -30,6 +35,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from auralis.server import protocol as P
+from auralis.server.cluster import Cluster
 from auralis.server.hub import Hub
 from auralis.server.http_streams import (
     HttpListener,
@@ -41,10 +47,12 @@ from auralis.server.http_streams import (
 )
 from auralis.server.security import AuthError
 from auralis.server.security.tokens import OPERATOR_ROLE, bearer_token, has_role
-from auralis.server.stations import HTTP_FORMATS, WS_FORMATS, StationService, StationsUnavailable
+from auralis.server.station_relay import CLUSTER_CHANGE_LEAD_CHUNKS
+from auralis.server.stations import HTTP_FORMATS, TRANSPORTS, WS_FORMATS, StationService, StationsUnavailable
 from auralis.streaming.engine import StreamLimitReached
 from auralis.streaming.mp3 import Mp3Encoder
 from auralis.streaming.ogg import OggOpusEncoder
+from auralis.streaming.station_score import chunk_time
 from auralis.streaming.stations import UnknownStation
 
 log = logging.getLogger("auralis.server.station_routes")
@@ -68,30 +76,46 @@ def _base(request: Request) -> tuple[str, str]:
     return base, ws
 
 
-def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> None:
+def install_station_routes(app: FastAPI, hub: Hub, service: StationService, cluster: Cluster | None = None) -> None:
     settings = hub.settings
     production = settings.env == "production"
 
-    def station_info(name: str, request: Request) -> dict[str, Any]:
+    def listeners_everywhere(name: str, counts: dict[tuple[str, str], int]) -> dict[str, int]:
+        """Listeners per transport on this instance (all its workers, `counts`) and, in a
+        cluster, on the others alive."""
+        by_transport = {t: counts[(name, t)] for t in TRANSPORTS}
+        if cluster is not None and cluster.link.up:
+            for transport, n in cluster.counts.station_elsewhere(name).items():
+                if transport in by_transport:
+                    by_transport[transport] += n
+        return by_transport
+
+    def station_info(name: str, request: Request, counts: dict[tuple[str, str], int]) -> dict[str, Any]:
         spec = service.spec(name)
         base, ws = _base(request)
         st = service.hub[name] if service.hub is not None else None
         now = st.now if st is not None else None
         params = st.params if st is not None else spec.params
-        by_transport = service.listeners_of(name)
+        by_transport = listeners_everywhere(name, counts)
+        listeners: dict[str, Any] = {
+            "total": sum(by_transport.values()),
+            "websocket": sum(n for t, n in by_transport.items() if t.startswith("ws_")),
+            "http": sum(n for t, n in by_transport.items() if t.startswith("http_")),
+            "by_transport": by_transport,
+        }
+        if cluster is not None:
+            listeners["this_instance"] = sum(counts[(name, t)] for t in TRANSPORTS)
         return {
             "name": name,
             "description": spec.description,
             "parameters": params.as_dict(),
+            # station time (s) from which `parameters` apply: the latest operator change's (the
+            # same on every instance of a cluster), None while the station plays its spec's
+            "effective_time": st.score.changes[-1].time if st is not None and st.score.changes else None,
             "state": st.state if st is not None else "idle",
             "chord": now.chord if now is not None and st is not None and st.state == "running" else None,
             "section": now.section if now is not None and st is not None and st.state == "running" else None,
-            "listeners": {
-                "total": sum(by_transport.values()),
-                "websocket": sum(n for t, n in by_transport.items() if t.startswith("ws_")),
-                "http": sum(n for t, n in by_transport.items() if t.startswith("http_")),
-                "by_transport": by_transport,
-            },
+            "listeners": listeners,
             "formats": list(WS_FORMATS) + list(HTTP_FORMATS),
             "urls": {
                 "websocket": f"{ws}/ws/stream?station={name}",
@@ -103,7 +127,8 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
     @app.get("/api/stations", tags=["stations"])
     async def list_stations(request: Request) -> dict[str, Any]:
         """Every station: description, parameters, what plays now, listeners and URLs."""
-        return {"stations": [station_info(n, request) for n in service.names]}
+        counts = service.server_listener_counts()  # every worker's listeners (--workers)
+        return {"stations": [station_info(n, request, counts) for n in service.names]}
 
     @app.put("/api/stations/{name}", tags=["stations"])
     async def change_station(name: str, request: Request) -> Response:
@@ -147,16 +172,23 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService) -> N
             field = str(exc).split(" ", 1)[0]
             field = field if field in PUT_FIELDS else next((f for f in PUT_FIELDS if f in str(exc)), "body")
             return _unprocessable(field, str(exc))
-        change = station.set_params(params)
+        if cluster is None:
+            change = station.set_params(params)
+            relay = getattr(app.state, "worker_relay", None)
+            if relay is not None:  # --workers: the other workers apply it at the same station time
+                relay.announce(name, change)
+        else:  # far enough ahead that every instance hears of it before composing that far
+            change = station.set_params(params, at=chunk_time(station.first_free_chunk(CLUSTER_CHANGE_LEAD_CHUNKS)))
         log.info("station changed", extra={"event": "station_changed", "station": name, "params": params.as_dict()})
-        return JSONResponse(
-            {
-                "name": name,
-                "parameters": params.as_dict(),
-                "effective_time": change.time,
-                "effective_chunk": change.chunk,
-            }
-        )
+        answer: dict[str, Any] = {
+            "name": name,
+            "parameters": params.as_dict(),
+            "effective_time": change.time,
+            "effective_chunk": change.chunk,
+        }
+        if cluster is not None:
+            answer["relayed"] = await cluster.relay.publish(name, params.as_dict(), change.time)
+        return JSONResponse(answer)
 
     @app.get("/stations.m3u", tags=["stations"])
     async def stations_m3u(request: Request) -> Response:

@@ -173,10 +173,30 @@ class StationService:
         self._count[(name, transport)] += 1
         return Listening(self, station, transport, reader)
 
+    # --- changes relayed from other instances (auralis.server.station_relay) ------------------
+
+    def apply_change(self, name: str, params: dict[str, Any], at: float) -> None:
+        """Schedule a change another instance made: station `name` plays `params` (all four
+        fields) from station time `at`. ValueError or UnknownStation (a KeyError) when it is
+        invalid here; then nothing is applied."""
+        hub = self.hub
+        if hub is None:
+            raise ValueError("the stations are not running here")
+        station = hub[name]
+        missing = sorted({"key", "mode", "bpm", "intensity"} - set(params))
+        if missing:
+            raise ValueError(f"params lacks {missing[0]!r}")
+        station.set_params(station.params.with_changes(**params), at=at)
+
     def listener_counts(self) -> dict[tuple[str, str], int]:
         """``{(station, transport): listeners}`` for every station and transport (zeros too)."""
         return {(name, t): self._count[(name, t)] for name in self.names for t in TRANSPORTS}
 
-    def listeners_of(self, name: str) -> dict[str, int]:
-        return {t: self._count[(name, t)] for t in TRANSPORTS}
+    def server_listener_counts(self) -> dict[tuple[str, str], int]:
+        """`listener_counts` of the whole server: with ``--workers``, every worker's together."""
+        counts = self.listener_counts()
+        for key, n in self.monitor.peer_listener_counts().items():
+            if key in counts:
+                counts[key] += n
+        return counts
 

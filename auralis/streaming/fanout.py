@@ -16,6 +16,11 @@ wakes the waiting readers with one ``loop.call_soon_threadsafe`` per item (not o
 Readers live on the event loop: ``await reader.next()`` (or ``async for``) returns the next item
 or waits; :meth:`Reader.poll` never waits.
 
+**Waking in batches.** Each waiting reader waits on a future of its own (cancelling one reader
+touches no other). The wake-up resolves them `wake_batch` at a time, one batch per turn of the
+event loop: with a thousand listeners, the loop polls for I/O (an ``/api/metrics`` request, a
+ping) between batches instead of running a thousand readers before it looks again.
+
 **Stream header.** :attr:`FanOut.header` caches bytes that every late joiner must get before
 the items (the Ogg Opus identification and comment pages, Icecast-style). The writer sets it
 before it publishes the first item that needs it.
@@ -34,6 +39,9 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 __all__ = ["FanOut", "Reader", "ReaderDropped", "SourceClosed"]
+
+#: Waiting readers woken per turn of the event loop.
+WAKE_BATCH = 32
 
 
 class ReaderDropped(Exception):
@@ -57,15 +65,19 @@ class FanOut(Generic[T]):
     """A bounded ring of items published by one writer and read by many :class:`Reader`\\ s."""
 
     def __init__(
-        self, capacity: int = 50, *, loop: asyncio.AbstractEventLoop | None = None
+        self, capacity: int = 50, *, loop: asyncio.AbstractEventLoop | None = None,
+        wake_batch: int = WAKE_BATCH,
     ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
+        if isinstance(wake_batch, bool) or not isinstance(wake_batch, int) or wake_batch < 1:
+            raise ValueError(f"wake_batch must be a positive integer, got {wake_batch!r}")
         self.capacity = capacity
+        self.wake_batch = wake_batch
         self._ring: list[tuple[int, T] | None] = [None] * capacity
         self._head = 0  # index of the next item to publish (= items published so far)
         self._loop = loop  # the readers' loop (bound by the first reader that waits)
-        self._waiter: asyncio.Future[None] | None = None  # shared by every waiting reader
+        self._waiters: list[asyncio.Future[None]] = []  # one per waiting reader (on the loop)
         self._wake_scheduled = False
         self._lock = threading.Lock()  # reader count, close, the waiter hand-over
         self._readers = 0
@@ -147,7 +159,7 @@ class FanOut(Generic[T]):
     # -- waking readers -------------------------------------------------------------------------
     def _signal(self) -> None:
         loop = self._loop
-        if loop is None or self._waiter is None or self._wake_scheduled:
+        if loop is None or not self._waiters or self._wake_scheduled:
             return  # nobody waits (a reader checks the head before it waits, on the loop)
         self._wake_scheduled = True
         try:
@@ -156,23 +168,33 @@ class FanOut(Generic[T]):
             self._wake_scheduled = False
 
     def _wake(self) -> None:
-        """(on the loop) Resolve the shared waiter; every waiting reader re-checks the ring."""
+        """(on the loop) Wake every reader waiting now, a batch per turn of the loop; each
+        re-checks the ring. Readers that wait again meanwhile wait for the next item."""
         self._wake_scheduled = False
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        waiters, self._waiters = self._waiters, []
+        self._wake_from(waiters, 0)
+
+    def _wake_from(self, waiters: list[asyncio.Future[None]], start: int) -> None:
+        end = start + self.wake_batch
+        for waiter in waiters[start:end]:
+            if not waiter.done():
+                waiter.set_result(None)
+        if end < len(waiters):
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon(self._wake_from, waiters, end)
 
     def _wait_future(self) -> asyncio.Future[None]:
-        """(on the loop) The future that the next publish or close resolves."""
+        """(on the loop) A future of the calling reader's own that the next publish or close
+        resolves."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             if self._loop is not None and not self._loop.is_closed():
                 raise RuntimeError("all readers of a fan-out must wait on the same event loop")
             # first waiter, or the old loop is gone (nobody can be waiting on it)
-            self._loop, self._waiter, self._wake_scheduled = loop, None, False
-        waiter = self._waiter
-        if waiter is None or waiter.done():
-            waiter = self._waiter = loop.create_future()
+            self._loop, self._waiters, self._wake_scheduled = loop, [], False
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
         return waiter
 
 
@@ -241,9 +263,9 @@ class Reader(Generic[T]):
             # between the first look and the waiter's creation did not wake anyone.
             item = self.poll()
             if item is not None:
+                waiter.cancel()  # the wake-up skips it
                 return item
-            # Shielded: cancelling this reader must not cancel the future the others await.
-            await asyncio.shield(waiter)
+            await waiter  # this reader's own: cancelling it cancels no other reader
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._iterate()

@@ -206,14 +206,19 @@ class Station:
         if not isinstance(params, MusicParams):
             raise TypeError(f"params must be MusicParams, got {type(params).__name__}")
         if at is None:
-            cursor = self._cursor
-            k = max(
-                self._hub.clock.current_chunk() + 1, cursor.next_chunk if cursor is not None else 0
-            )
-            at = chunk_time(k)
+            at = chunk_time(self.first_free_chunk())
         change = self.score.schedule(at, params)
         self._hub._wake()
         return change
+
+    def first_free_chunk(self, lead_chunks: int = 1) -> int:
+        """The first chunk a change can still reach before it is composed here: at least
+        ``lead_chunks`` after the one playing now, and not yet composed."""
+        cursor = self._cursor
+        return max(
+            self._hub.clock.current_chunk() + lead_chunks,
+            cursor.next_chunk if cursor is not None else 0,
+        )
 
     def inject_fault(self, exc: BaseException | None = None) -> None:
         """Test hook: the next chunk's synthesis raises ``exc`` (default RuntimeError), as a

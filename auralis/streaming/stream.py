@@ -19,6 +19,7 @@ from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import Renderer, to_pcm16
 from auralis.music.events import marker_chord, marker_section
 from auralis.music.params import MusicParams
+from auralis.music.timeline import Change, Timeline
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, SAMPLE_RATE, Chunk
 from auralis.streaming.encoders import Encoder
 
@@ -77,12 +78,15 @@ class ListenerStream:
         self._lock = threading.Lock()  # buffer, flags, parameter schedule
         self._compose_lock = threading.Lock()  # the composer (worker vs update_params)
         self._composer = Composer(params=params, seed=seed)
+        self._composer_start = params
         self._renderer: Renderer | None = None
         self._dither = TpdfDither(seed)  # the 16-bit conversion's noise: same seed, same bytes
         self._buf: deque[Chunk] = deque()
         self._next_seq = 0
         self._chunk_params = params
         self._schedule: list[tuple[int, MusicParams]] = []  # (effective_seq, params)
+        #: Every change at the beat the composer applies it (with the seed: the timeline renders replay).
+        self._changes: list[Change] = []
         self._chord: str | None = None
         self._section = 0
         self._error: BaseException | None = None
@@ -157,6 +161,7 @@ class ListenerStream:
         if not isinstance(params, MusicParams):
             raise TypeError(f"params must be MusicParams, got {type(params).__name__}")
         with self._compose_lock:
+            beat = self._composer.beat  # the change takes effect at this beat
             effective_time = self._composer.set_params(params)
             with self._lock:
                 seq = int(math.floor(effective_time * SAMPLE_RATE + 0.5)) // CHUNK_FRAMES
@@ -164,6 +169,9 @@ class ListenerStream:
                 self._schedule = [(s, p) for s, p in self._schedule if s < seq]
                 self._schedule.append((seq, params))
                 self.params = params
+                if self._changes and self._changes[-1].beat == beat:  # the composer keeps the latest
+                    self._changes.pop()
+                self._changes.append(Change(beat, params, effective_time, seq))
         return seq
 
     def raise_lead(self, limit: int) -> int:
@@ -177,6 +185,13 @@ class ListenerStream:
         if grew:
             self._engine._wake()
         return lead
+
+    @property
+    def timeline(self) -> Timeline:
+        """The seed and every parameter change at the beat it took effect (auralis.music.timeline):
+        what an offline render needs to give this stream's music again."""
+        with self._lock:
+            return Timeline(self.seed, self._composer_start, tuple(self._changes))
 
     def inject_fault(self, exc: BaseException | None = None, *, stage: str = "render") -> None:
         """Test hook: make this stream's next synthesis (``stage="render"``) or encoding

@@ -8,12 +8,14 @@ import { Connection, MAX_REFUSALS } from './connection.js';
 import { createDecoder } from './decoder.js';
 import { frameSeq } from './frames.js';
 import { MediaKeys, bindSpace } from './media_keys.js';
+import { KeepShare } from './keep_share.js';
 import { FactsError, fetchMusicFacts } from './music.js';
 import { NowPlaying } from './now_playing.js';
 import { ParamDebouncer } from './param_changes.js';
 import { RateMeter, utf8Length } from './rate_meter.js';
 import { closeVerdict, errorIsFatal, errorText, parseServerMessage, streamQuery } from './protocol.js';
 import { SETTINGS_KEY, parseSettings, readStored, serializeSettings, writeStored } from './settings.js';
+import { paramsFromQuery } from './share_link.js';
 import { SleepControl } from './sleep_control.js';
 import { STATIONS_REFRESH_MS, Stations, stationTitle } from './stations.js';
 import { audioReady, firstFacts, formats as formatsReady, player, unsupportedReason } from './startup.js';
@@ -55,6 +57,9 @@ const S = {
   statusParamsChecked: false,
   connectAttempts: 0,
   choosingCustom: false, // "Custom…" chosen, its minutes not yet entered
+  seed: null, // the seed playing (text): a valid ?seed=, else the one the server chose
+  querySeed: null, // a valid ?seed= of the page's URL (every connection asks for it)
+  clientId: null, // this stream's id on the server (its timeline, for downloads)
 };
 
 const marked = new Set();
@@ -145,7 +150,7 @@ function showControls() {
 function wsUrl() {
   const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
   const format = S.decoder.format;
-  const extra = { seed: pageQuery.get('seed'), token, format: format === 'json' ? null : format };
+  const extra = { seed: S.querySeed, token, format: format === 'json' ? null : format };
   return `${proto}//${window.location.host}/ws/stream?${streamQuery(S.settings.params, extra)}`;
 }
 
@@ -321,6 +326,8 @@ function onNow(m, epoch) {
 
 function onStatus(m) {
   S.serverState = m.state;
+  if (typeof m.client_id === 'string') S.clientId = m.client_id;
+  if (m.seed !== undefined && m.seed !== null) S.seed = S.querySeed || String(m.seed);
   if (m.params && typeof m.params === 'object') {
     const p = S.facts.sanitize({ ...S.settings.params, ...m.params });
     nowPlaying.recordParams(S.epoch, 0, p);
@@ -600,6 +607,8 @@ function snapshot() {
     stats: st ? { ...st } : null,
     acked: S.acked,
     params: S.settings ? { ...S.settings.params } : null,
+    seed: S.seed,
+    clientId: S.clientId,
     volume: S.settings ? S.settings.volume : null,
     format: S.decoder ? S.decoder.format : null,
     formats: [...S.formats],
@@ -692,6 +701,21 @@ async function main() {
     return;
   }
   S.settings = parseSettings(readStored(window.localStorage, SETTINGS_KEY), S.facts);
+  // A Share link (?key=…&mode=…&seed=…) starts its music: its valid values win over the stored ones.
+  const linked = paramsFromQuery(pageQuery, S.facts);
+  S.querySeed = linked.seed;
+  S.seed = linked.seed;
+  S.settings.params = { ...S.settings.params, ...linked.params };
+  if (Object.keys(linked.params).length) saveSettings();
+  const refused = [...linked.rejected, ...(linked.badSeed ? ['seed'] : [])];
+  if (refused.length) showMessage(`This link's ${refused.join(', ')} ${refused.length > 1 ? 'are' : 'is'} not valid here; using the usual instead.`, { hideAfterMs: MESSAGE_HIDE_MS });
+  new KeepShare({
+    doc: document,
+    win: window,
+    facts: S.facts,
+    token,
+    current: () => ({ clientId: S.clientId, seed: S.seed, params: S.acked || S.settings.params }),
+  }).bind();
   await formats; // AudioDecoder.isConfigSupported ran with the page (startup.js)
   if (!S.offline && !conn.ws) connect(); // the stream first, then the controls and stations
   buildControls(S.facts, selectPreset);

@@ -146,3 +146,34 @@ def test_each_monitor_has_its_own_registry() -> None:
     }
     assert counts == {"a": [1.0], "b": [0.0]}
     assert b.metrics().synthesis_latency_ms.samples == 0
+
+
+def test_workers_on_one_board_answer_for_the_whole_server(tmp_path) -> None:
+    from auralis.monitoring.board import WorkerBoard
+
+    started = time.time() - 100.0
+    probes = [Probe(connections=2, loaded=True), Probe(connections=3, depth=6, loaded=True)]
+    monitors = [Monitor(p, board=WorkerBoard(tmp_path, i, 2, started=started)) for i, p in enumerate(probes)]
+    assert monitors[0].status().soundfont_loaded is False  # worker 1 has not published yet
+    monitors[0].count_disconnect()
+    monitors[1].count_disconnect()
+    monitors[1].count_underruns(4, source="server")
+    monitors[0].observe_synthesis(1.0)
+    for v in (10.0, 20.0, 30.0):
+        monitors[1].observe_synthesis(v)
+    for m in monitors:
+        m.publish()
+    for m in monitors:  # whichever worker answers
+        s = m.status()
+        assert (s.active_connections, s.buffer_depth, s.soundfont_loaded) == (5, 6, True)
+        assert s.uptime_sec == pytest.approx(100.0, abs=2.0)
+        metrics = m.metrics()
+        assert (metrics.disconnects, metrics.buffer_underruns) == (2, 4)
+        assert metrics.synthesis_latency_ms.samples == 4 and metrics.synthesis_latency_ms.p50 == 15.0
+        fam = families(m)
+        assert fam["auralis_active_connections"].samples[0].value == 5
+        assert fam["auralis_disconnects"].samples[0].value == 2
+        hist = {s.name: s.value for s in fam["auralis_synthesis_latency_ms"].samples if not s.labels}
+        assert hist["auralis_synthesis_latency_ms_count"] == 4
+    probes[0].connections = 7  # the answering worker's own figures are live
+    assert monitors[0].status().active_connections == 10

@@ -119,7 +119,9 @@ def test_cli_compose_end_to_end(tmp_path: Path) -> None:
     mid = mido.MidiFile(out)
     assert mid.length == pytest.approx(60.0, abs=0.01)
     notes = [m for t in mid.tracks for m in t if m.type == "note_on"]
-    assert len(notes) > 30  # phrases and rests (issue 14): about 20 melody notes a minute
+    # Every voice plays: melody phrases (with rests, issue 14), the pad and the bass.
+    assert {m.channel for m in notes} == {0, 1, 2}
+    assert sum(1 for m in notes if m.channel == 0) >= 5
     # Same seed, same file; the preset and flags are applied.
     again = tmp_path / "y.mid"
     subprocess.run(

@@ -44,8 +44,8 @@ def test_phrases_breathe(preset: str, seed: int) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_no_sour_clashes_with_held_notes(preset: str, seed: int) -> None:
     total, bad = A.clashes(run(preset, seed), spb(preset))
-    assert total / (T / 60) <= 0.8, total  # target 0.5 per minute: see docs/music.md
-    assert bad / (T / 60) <= 0.4, bad  # most are short passing tones on weak beats; see docs/music.md
+    assert total / (T / 60) <= 0.5, total
+    assert bad / (T / 60) <= 0.4, bad  # the rest are short passing tones on weak beats
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
@@ -53,7 +53,7 @@ def test_no_sour_clashes_with_held_notes(preset: str, seed: int) -> None:
 def test_free_rhythm_and_dynamics(preset: str, seed: int) -> None:
     mel = A.notes(run(preset, seed))
     distinct, long_share = A.inter_onsets(mel, spb(preset))
-    assert distinct >= 6 and long_share >= 0.2
+    assert distinct >= 6 and long_share >= 0.3
     assert A.velocity_autocorrelation(mel) >= 0.4
     grid = [round(n.start / spb(preset) * 6) for n in mel]
     off_beat = sum(1 for g in grid if g % 6) / len(grid)
@@ -83,4 +83,4 @@ def test_pad_is_voiced_open(preset: str) -> None:
 def test_section_boundaries_change_features() -> None:
     changes = [n for p in PRESETS for s in SEEDS for n in A.boundary_changes(run(p, s))]
     assert len(changes) > 100
-    assert sum(1 for n in changes if n >= 2) / len(changes) >= 0.75  # target 0.9 (not met): docs/music.md
+    assert sum(1 for n in changes if n >= 2) / len(changes) >= 0.9

@@ -173,3 +173,21 @@ def test_refusal_reasons_fit_a_close_frame():
     reasons[3] = headroom.acquire("x").reason
     assert [r.split(" ")[0] for r in reasons] == ["server", "too", "too", "server"]
     assert all(len(r.encode()) <= 123 for r in reasons), reasons
+
+
+def test_cluster_cap_counts_the_other_instances_and_lapses_without_them():
+    slots = ListenerSlots(10)
+    elsewhere: list[int | None] = [3]
+    slots.share(5, lambda: elsewhere[0])
+    held = [slots.acquire(f"10.0.0.{i}") for i in range(2)]
+    assert all(isinstance(s, Slot) for s in held)  # 2 here + 3 elsewhere = the cluster's 5
+    refused = slots.acquire("10.0.0.9")
+    assert isinstance(refused, Refusal) and refused.cap == "cluster" and "cluster at capacity (5" in refused.reason
+    assert slots.open == 2  # nothing taken by the refusal
+    elsewhere[0] = None  # Redis unreachable: only this instance's own cap holds
+    assert isinstance(slots.acquire("10.0.0.9"), Slot)
+    elsewhere[0] = 1
+    held[0].release()  # 2 here (10.0.0.1, 10.0.0.9) + 1 elsewhere
+    assert isinstance(slots.acquire("10.0.0.8"), Slot)  # 4
+    assert isinstance(slots.acquire("10.0.0.7"), Slot)  # 5
+    assert isinstance(slots.acquire("10.0.0.6"), Refusal)

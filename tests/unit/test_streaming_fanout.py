@@ -141,6 +141,34 @@ def test_cancelling_one_waiting_reader_leaves_the_others_waiting() -> None:
     asyncio.run(main())
 
 
+def test_waiting_readers_are_woken_a_batch_per_turn_of_the_loop() -> None:
+    """Eight waiting readers, batches of three: woken over three turns (3, 3, 2), so the loop
+    polls for I/O between batches; every reader gets the item."""
+
+    async def main() -> list[int]:
+        fo: FanOut[bytes] = FanOut(4, wake_batch=3)
+        turn = 0
+        woken: list[int] = []
+
+        async def read(r: object) -> None:
+            assert await r.next() is item  # type: ignore[attr-defined]
+            woken.append(turn)
+
+        item = b"x"
+        tasks = [asyncio.create_task(read(fo.reader())) for _ in range(8)]
+        await asyncio.sleep(0)  # every reader waits
+        fo.publish(item)
+        for _ in range(20):
+            await asyncio.sleep(0)  # one turn of the loop
+            turn += 1
+        await asyncio.gather(*tasks)
+        return woken
+
+    woken = asyncio.run(main())
+    counts = [woken.count(t) for t in sorted(set(woken))]
+    assert counts == [3, 3, 2], woken
+
+
 def test_close_with_error_drains_then_raises_and_async_for_ends_on_a_clean_close() -> None:
     async def main() -> None:
         fo: FanOut[bytes] = FanOut(8)

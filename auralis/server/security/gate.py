@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +62,8 @@ RETRY_AFTER_S = 10
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why a listener connection was refused: the cap (``server``, ``headroom``, ``address``,
-    ``subject``) and a reason for the client that names it."""
+    """Why a listener connection was refused: the cap (``server``, ``cluster``, ``headroom``,
+    ``address``, ``subject``) and a reason for the client that names it."""
 
     cap: str
     reason: str
@@ -106,6 +107,15 @@ class ListenerSlots:
         self.open = 0
         self._by_address: Counter[str] = Counter()
         self._by_subject: Counter[str] = Counter()
+        self.cluster_total: int | None = None
+        self._elsewhere: Callable[[], int | None] = lambda: None
+
+    def share(self, cluster_total: int | None, elsewhere: Callable[[], int | None]) -> None:
+        """Also cap the listeners of the whole cluster at `cluster_total`: `elsewhere()` is how
+        many the other instances hold (None while unknown, e.g. Redis unreachable: then only
+        this instance's caps apply)."""
+        self.cluster_total = cluster_total
+        self._elsewhere = elsewhere
 
     def acquire(self, address: str, subject: str | None = None) -> Slot | Refusal:
         """A slot for a listener from `address` (a `client_key`) holding a token for `subject`."""
@@ -113,6 +123,12 @@ class ListenerSlots:
         held_by_subject = self._by_subject[subject] if subject is not None else 0
         if self.open >= self.total:
             return Refusal("server", f"server at capacity ({self.total} listeners); try again later")
+        if self.cluster_total is not None:
+            elsewhere = self._elsewhere()
+            if elsewhere is not None and self.open + elsewhere >= self.cluster_total:
+                return Refusal(
+                    "cluster", f"cluster at capacity ({self.cluster_total} listeners); try again later"
+                )
         if self.per_address is not None and held_by_address >= self.per_address:
             return Refusal(
                 "address",
