@@ -1,9 +1,15 @@
 """The pacer: takes one listener's chunks from its stream on an absolute schedule.
 
 Chunk k is due at ``t0 + max(0, k - burst + 1) * period``: a start burst, then real time with no
-drift. A chunk that is due when none is ready is a server underrun: the pacer tells its listener
+drift. ``t0`` is when the first ``ready_chunks`` chunks are rendered (default one: the first
+chunk leaves as soon as it exists, and the rest of the burst as each is rendered).
+
+A chunk that is due when none is ready is a server underrun: the pacer tells its listener
 (`starving`), polls, and tells it again when chunks flow (`resumed`), re-anchoring the schedule
-with a new start burst if it fell more than a burst behind.
+with a new start burst if it fell more than a burst behind. A chunk of the start burst is sent
+as soon as it is rendered; it is late only once the listener has had time to play the chunks
+before it (chunk ``i`` of a burst at ``t0 + i * period``), so a render lead shorter than the
+burst is no underrun.
 
 The clock is injected (a `now()` and an async `sleep()`), so tests drive the pacer with a fake
 clock instead of sleeping.
@@ -65,8 +71,8 @@ class Pacer:
         events: PaceEvents,
         *,
         burst: int,
-        ready_chunks: int,
         period_s: float,
+        ready_chunks: int = 1,
         now: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         poll_s: float = POLL_S,
@@ -99,7 +105,7 @@ class Pacer:
     async def run(self) -> None:
         """Pace until cancelled, or until the stream fails or does not start in time."""
         source, events, burst, period = self.source, self.events, self.burst, self.period_s
-        # Start: wait until the start burst is rendered (bounded), so it leaves at once.
+        # Start: wait (bounded) until the first `ready_chunks` are rendered; they leave at once.
         deadline = self._time() + self.start_timeout_s
         while source.depth < self.ready_chunks:
             if self._failed():
@@ -112,7 +118,10 @@ class Pacer:
         k = 0
         starving = False
         while True:
-            due = base_time + max(0, k - base_k - burst + 1) * period
+            i = k - base_k  # position since the (re-)anchor
+            due = base_time + max(0, i - burst + 1) * period
+            # a burst chunk leaves as soon as it is rendered, and is late only at its real time
+            late_at = due if i >= burst else base_time + i * period
             delay = due - self._time()
             if delay > 0:
                 await self._sleep(delay)
@@ -120,7 +129,7 @@ class Pacer:
                 return
             chunk = source.pop()
             if chunk is None:
-                if not starving:
+                if not starving and self._time() >= late_at:
                     starving = True
                     events.starving()
                 await self._sleep(self.poll_s)

@@ -12,7 +12,8 @@ Each connection runs three tasks of its own, so no client can hold up another:
   parameter changes (`auralis.server.param_changes`).
 
 A chunk that is due when none is ready is a server underrun: the listener gets `status
-buffering`, then `status connected` when chunks flow again.
+buffering`, then `status connected` when chunks flow again, and its stream renders one chunk
+further ahead from then on (`lead_chunks` at the start, at most `lead_chunks_max`).
 """
 
 from __future__ import annotations
@@ -148,13 +149,9 @@ class ListenerSession:
                 "listener connected",
                 extra={"event": "ws_connect", "client_id": self.client_id, "listeners": len(hub.sessions)},
             )
-            pacer = Pacer(
-                self.stream,
-                self,
-                burst=self.settings.start_burst,
-                ready_chunks=min(self.settings.start_burst, self.settings.lead_chunks),
-                period_s=CHUNK_SECONDS,
-            )
+            # the first chunk leaves as soon as it is rendered (time to first audio), the rest of
+            # the start burst as each is rendered
+            pacer = Pacer(self.stream, self, burst=self.settings.start_burst, period_s=CHUNK_SECONDS)
             self._writer = asyncio.create_task(self.outbox.run())
             self._pacer = asyncio.create_task(self._pace(pacer))
             self._receiver = asyncio.create_task(self._receive_loop())
@@ -358,6 +355,11 @@ class ListenerSession:
 
     def starving(self) -> None:
         self.hub.monitor.count_underruns(1, source="server")
+        # the render workers did not keep this stream's lead: render further ahead from now on
+        lead = self.stream.raise_lead(self.settings.lead_chunks_max)
+        log.info(
+            "server underrun", extra={"event": "server_underrun", "client_id": self.client_id, "lead_chunks": lead}
+        )
         self._queue(P.status_message("buffering", "Synthesis is catching up; buffering", 0))
 
     def resumed(self, depth: int) -> None:

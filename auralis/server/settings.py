@@ -82,13 +82,21 @@ class Settings(BaseSettings):
         None, ge=1, le=256, description="Render threads of the stream engine (engine default if unset)"
     )
     lead_chunks: int = Field(
+        1, ge=1, le=50,
+        description="Chunks each listener's stream renders ahead when it starts (its render lead, 100 ms "
+        "each; end-to-end latency grows by 100 ms per chunk, see docs/benchmarks.md); each server "
+        "underrun raises it by one, up to lead_chunks_max",
+    )
+    lead_chunks_max: int = Field(
         3, ge=1, le=50,
-        description="Chunks each stream renders ahead (its render lead, 100 ms each; end-to-end latency "
-        "grows by 100 ms per chunk, see docs/benchmarks.md)",
+        description="The render lead a listener's stream may grow to after server underruns (never "
+        "below lead_chunks)",
     )
     ring_capacity: int = Field(20, ge=2, le=200, description="Chunks each stream's ring buffer holds")
     start_burst: int = Field(
-        3, ge=1, le=20, description="Chunks sent at once when a stream starts (client jitter buffer)"
+        2, ge=1, le=20,
+        description="Chunks sent at once when a stream starts, the first as soon as it is rendered (the "
+        "page starts playing on the first and holds 150 ms on average; more would only be skipped)",
     )
     send_queue_chunks: int = Field(
         30, ge=4, le=600, description="Messages queued for a client before it is dropped as too slow"

@@ -174,6 +174,18 @@ class ListenerStream:
                 self._changes.append(Change(beat, params, effective_time, seq))
         return seq
 
+    def raise_lead(self, limit: int) -> int:
+        """Render one chunk further ahead, up to ``limit`` chunks (and the capacity); returns the
+        lead now. For a listener whose chunk was due before it was rendered (a server underrun):
+        each chunk of lead adds 100 ms of latency but as much slack for the render workers."""
+        with self._lock:
+            lead = max(self.lead_chunks, min(self.lead_chunks + 1, limit, self._capacity))
+            grew = lead > self.lead_chunks
+            self.lead_chunks = lead
+        if grew:
+            self._engine._wake()
+        return lead
+
     @property
     def timeline(self) -> Timeline:
         """The seed and every parameter change at the beat it took effect (auralis.music.timeline):

@@ -5,19 +5,20 @@
 // (view.js) each live in their own module. Decoding happens here on the main thread, never on the audio thread.
 import { GestureGate } from './autoplay.js';
 import { Connection, MAX_REFUSALS } from './connection.js';
-import { createDecoder, supportedFormats } from './decoder.js';
+import { createDecoder } from './decoder.js';
+import { frameSeq } from './frames.js';
 import { MediaKeys, bindSpace } from './media_keys.js';
 import { KeepShare } from './keep_share.js';
 import { FactsError, fetchMusicFacts } from './music.js';
 import { NowPlaying } from './now_playing.js';
 import { ParamDebouncer } from './param_changes.js';
-import { Player } from './player.js';
 import { RateMeter, utf8Length } from './rate_meter.js';
 import { closeVerdict, errorIsFatal, errorText, parseServerMessage, streamQuery } from './protocol.js';
 import { SETTINGS_KEY, parseSettings, readStored, serializeSettings, writeStored } from './settings.js';
 import { paramsFromQuery } from './share_link.js';
 import { SleepControl } from './sleep_control.js';
 import { STATIONS_REFRESH_MS, Stations, stationTitle } from './stations.js';
+import { audioReady, firstFacts, formats as formatsReady, player, unsupportedReason } from './startup.js';
 import { cleanMinutes } from './sleep_timer.js';
 import { pageTitle, statusView } from './status.js';
 import { ListenerMeasures, telemetryMessage } from './telemetry.js';
@@ -61,6 +62,15 @@ const S = {
   clientId: null, // this stream's id on the server (its timeline, for downloads)
 };
 
+const marked = new Set();
+/** A start-up milestone (performance.mark `auralis:NAME`, once per page): bench_browser.py reads
+ * them to break the time to first audio down. */
+function milestone(name) {
+  if (marked.has(name)) return;
+  marked.add(name);
+  performance.mark(`auralis:${name}`);
+}
+
 const nowPlaying = new NowPlaying();
 const received = new RateMeter({ windowMs: 5000 });
 const measures = new ListenerMeasures();
@@ -68,7 +78,8 @@ let conn = null;
 let media = null;
 let stations = null; // the Stations section (stations.js): a station plays in an <audio> element
 
-const player = new Player({
+// The audio graph started before this script loaded (startup.js); its events come here.
+Object.assign(player, {
   onStats,
   onStateChange: onContextState,
   onFailure: (text) => showMessage(text),
@@ -152,10 +163,14 @@ function connect() {
   S.statusParamsChecked = false;
   S.decoder.reset(); // a new connection is a new stream (seq from 0; a new Opus decoder)
   received.reset();
+  measures.newConnection();
+  milestone('ws-create');
   conn.open();
+  S.decoder.prepare(); // configured while the connection opens, not when the first frame arrives
 }
 
 function onOpen() {
+  milestone('ws-open');
   S.underrunBase = S.stats ? S.stats.underruns : 0;
 }
 
@@ -204,6 +219,7 @@ function stopTrying(why) {
 // Server messages
 
 function onServerMessage(data, epoch) {
+  milestone(typeof data === 'string' ? 'first-text' : 'first-frame');
   received.add(typeof data === 'string' ? utf8Length(data) : data.byteLength, performance.now());
   if (typeof data !== 'string') {
     onBinaryAudio(data, epoch);
@@ -240,12 +256,14 @@ function onAudio(m, epoch) {
   if (!Number.isInteger(m.seq) || typeof m.data !== 'string' || S.decoder.format !== 'json') return;
   const params = m.params && typeof m.params === 'object' ? S.facts.sanitize(m.params) : null;
   nowPlaying.recordChunk(epoch, m.seq, { chord: m.chord, section: m.section, timestamp: m.timestamp, params });
+  measures.frameArrived(m.seq, performance.now());
   decodeAudio(m, epoch);
 }
 
 /** A binary AUR2 frame (formats `pcm` and `opus`). */
 function onBinaryAudio(data, epoch) {
   if (S.decoder.format === 'json') return;
+  measures.frameArrived(frameSeq(data), performance.now());
   decodeAudio(data, epoch);
 }
 
@@ -260,6 +278,8 @@ function decodeAudio(input, epoch) {
 /** A decoded chunk (decoder.js calls this in seq order) goes to the worklet. */
 function onChunk(chunk) {
   if (chunk.epoch !== S.epoch) return; // decoded after its connection ended
+  milestone(chunk.seq === 0 ? 'chunk0-decoded' : 'chunk1-decoded');
+  measures.chunkDecoded(chunk.seq, performance.now());
   if (!conn.audioFlowed) {
     conn.markAudio();
     hideMessage('connection'); // audio flows again: an earlier connection problem is over
@@ -380,7 +400,7 @@ function onStats(st) {
   if (!player.ctx) return;
   measures.onStats(st, {
     epoch: S.epoch, info: nowPlaying.info(st.playing), playedAtUnix: (f) => player.playedAtUnix(f),
-    clockOffsetS: conn.clockOffsetS, timeOriginMs: performance.timeOrigin,
+    clockOffsetS: conn.clockOffsetS, timeOriginMs: performance.timeOrigin, nowMs: performance.now(),
   });
   if (st.playing && st.playing.epoch === S.epoch) nowPlaying.notePlaying(st.playing);
   if (prevState !== st.state) tick();
@@ -574,19 +594,6 @@ function bindNetwork() {
   });
 }
 
-function unsupportedReason() {
-  if (!('WebSocket' in window)) return 'This browser has no WebSocket support.';
-  const Ctx = window.AudioContext || window.webkitAudioContext;
-  if (!Ctx) return 'This browser has no Web Audio support.';
-  if (typeof window.AudioWorkletNode !== 'function' || !('audioWorklet' in Ctx.prototype)) {
-    if (window.isSecureContext === false) {
-      return 'Audio playback needs a secure (https) connection; this page was opened over plain http.';
-    }
-    return 'This browser has no AudioWorklet support.';
-  }
-  return null;
-}
-
 function snapshot() {
   const st = S.stats;
   return {
@@ -594,6 +601,7 @@ function snapshot() {
     statusText: $('status-text').textContent,
     contextState: player.state,
     sampleRate: player.ctx ? player.ctx.sampleRate : null,
+    outputLatencyMs: player.ctx ? ((player.ctx.baseLatency || 0) + (player.ctx.outputLatency || 0)) * 1000 : null,
     wsOpen: conn ? conn.isOpen : false,
     epoch: S.epoch,
     connectAttempts: S.connectAttempts,
@@ -612,6 +620,9 @@ function snapshot() {
     e2eMs: measures.e2eMs,
     rttMs: conn ? conn.rttMs : null,
     paramLatenciesMs: [...measures.paramLatenciesMs],
+    maxFrameGapMs: measures.maxFrameGapMs,
+    maxDecodeMs: measures.maxDecodeMs,
+    underrunLog: measures.underrunLog.map((u) => ({ ...u })),
     sent: conn ? conn.sent.map((m) => ({ ...m })) : [],
     lastError: S.lastError,
     fatal: S.fatal,
@@ -625,6 +636,11 @@ function snapshot() {
 async function loadFacts() {
   for (let attempt = 0; ; attempt++) {
     try {
+      if (attempt === 0) { // started with the page (startup.js)
+        const first = await firstFacts;
+        if (first.error) throw first.error;
+        return first.value;
+      }
       return await fetchMusicFacts(window.fetch.bind(window), token);
     } catch (err) {
       if (!(err instanceof FactsError) || err.fatal) throw err;
@@ -635,6 +651,7 @@ async function loadFacts() {
 }
 
 async function main() {
+  milestone('main');
   window.auralis = Object.freeze({ snapshot });
   const reason = unsupportedReason();
   if (reason) {
@@ -656,19 +673,26 @@ async function main() {
   });
   bindNetwork();
   useFormat('json');
-  const formats = supportedFormats(window).then((f) => {
+  onContextState(player.state); // what it was when the audio graph started, before this script
+  const formats = formatsReady.then((f) => {
     // `?format=pcm` (or json) asks for a lesser format than the best this browser decodes.
     const asked = f.indexOf(pageQuery.get('format'));
     S.formats = asked > 0 ? f.slice(asked) : f;
     useFormat(S.formats[0]);
   });
-  // Audio starts while the facts load: the first chunks wait (decoded) for the worklet.
-  const audio = player.setup(80).then(() => {
+  // Audio started with the page (startup.js): the first chunks wait (decoded) for the worklet.
+  const audio = audioReady.then(({ error }) => {
+    if (error) {
+      showMessage(`Audio could not start: ${error.message}`);
+      return;
+    }
+    milestone('worklet-ready');
     if (!player.running) gestures.wait();
     tick();
-  }).catch((err) => showMessage(`Audio could not start: ${err.message}`));
+  });
   try {
     S.facts = await loadFacts();
+    milestone('facts');
   } catch (err) {
     S.fatal = err.message;
     renderStatus(['disconnected', `Stopped: ${err.message}`]);
@@ -694,6 +718,8 @@ async function main() {
     token,
     current: () => ({ clientId: S.clientId, seed: S.seed, params: S.acked || S.settings.params }),
   }).bind();
+  await formats; // AudioDecoder.isConfigSupported ran with the page (startup.js)
+  if (!S.offline && !conn.ws) connect(); // the stream first, then the controls and stations
   buildControls(S.facts, selectPreset);
   buildSleepChoices();
   sleepControl.restore();
@@ -719,8 +745,6 @@ async function main() {
   });
   stations.refresh();
   setInterval(() => stations.refresh(), STATIONS_REFRESH_MS);
-  await formats; // AudioDecoder.isConfigSupported answers at once; it ran while the facts loaded
-  if (!S.offline) connect();
   await audio;
   player.setVolume(S.settings.volume);
   sleepControl.sync();

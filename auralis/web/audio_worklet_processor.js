@@ -3,6 +3,13 @@
 // buffer, drift correction, sample-rate conversion, click-free underruns). No decoding, no
 // allocation in the steady state apart from the small stats message it posts about every 100 ms.
 import { PlaybackEngine } from './playback_engine.js';
+// The engine's own imports, named here too so that the worklet requests them together with the
+// engine rather than after it has arrived (worklets have no modulepreload): one round trip
+// fewer before the first sound. tests/js/preload.test.mjs keeps the list complete.
+import './drift.js';
+import './interpolate.js';
+import './jitter_policy.js';
+import './protocol.js';
 
 const REPORT_INTERVAL_S = 0.1;
 

@@ -7,6 +7,8 @@
 //   decoder.format                       'opus' | 'pcm' | 'json'
 //   decoder.decode(input, epoch)         a binary frame (ArrayBuffer) or a JSON `audio` message
 //   decoder.reset()                      a new connection: a new stream starts (seq from 0)
+//   decoder.prepare()                    get ready for the first frame (the Opus decoder is
+//                                        configured while the connection opens)
 //   decoder.close()
 // and hands each decoded chunk to its `onChunk` callback, in seq order:
 //   {seq, epoch, timestamp, left, right, frames, sampleRate, discontinuity}
@@ -108,6 +110,8 @@ class BaseDecoder {
     this.gapPending = false;
   }
 
+  prepare() {}
+
   close() {}
 
   stats() {
@@ -205,13 +209,18 @@ export class OpusFrameDecoder extends BaseDecoder {
     this.preSkip = OPUS_PRE_SKIP; // samples still to drop from this decoder's output
   }
 
+  /** Configure the next AudioDecoder now (while the connection opens), not at the first frame. */
+  prepare() {
+    if (!this.dec || this.dec.state === 'closed') this._open();
+  }
+
   decode(data, epoch = 0) {
     const f = parseFrame(data);
     if (f.codec !== CODEC_OPUS) throw new FrameError(`expected an opus frame, got ${f.format}`);
     const packets = splitPackets(f.payload);
     if (!this._accept(f.seq)) return;
-    if (!this.dec || this.dec.state === 'closed') {
-      this._open();
+    if (!this.dec || this.dec.state === 'closed') this._open();
+    if (this.samplesFed === 0) {
       this.gapPending = this.chunks > 0 || this.gapPending; // a new decoder: not continuous with before
     }
     const entry = {

@@ -57,6 +57,12 @@ export function parseFrame(data) {
   return { codec, format, channels, sampleRate, frames, seq, timestamp, payload };
 }
 
+/** A frame's seq alone (for timing its arrival before it is decoded), or null if it is too short. */
+export function frameSeq(data) {
+  const b = bytesOf(data);
+  return b.length < HEADER_BYTES ? null : Number(new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(16, true));
+}
+
 /** An Opus payload to its packets (views, no copy): each preceded by its length as a u16 LE. */
 export function splitPackets(payload) {
   const packets = [];

@@ -1,7 +1,11 @@
 // The adaptive jitter buffer's policy: the buffer level the player aims for.
 
 /**
- * The buffer level the player aims for. Starts at `initialMs` (150 ms: 1.5 chunks, enough for the
+ * The buffer level the player aims for. The very first start (nothing played since the engine
+ * was cleared) needs only `startMs`, less than one chunk: the server sends its start burst at
+ * once (websocket-protocol.md), so the first chunk can sound while the rest of the burst
+ * arrives, and waiting for a whole target would only delay the first sound. Resuming after an
+ * underrun waits for the full target. The target starts at `initialMs` (150 ms: 1.5 chunks, enough for the
  * jitter of a healthy connection and small enough for end-to-end latency); each underrun grows it
  * (x1.5, at least +100 ms, up to `maxMs`). It shrinks by `shrinkStepMs` only after `shrinkAfterS` with no
  * underrun *and* with the lowest level seen in that time at least `shrinkStepMs + safetyMs`, so
@@ -10,10 +14,11 @@
 export class JitterBufferPolicy {
   constructor({
     initialMs = 150, minMs = 150, maxMs = 2000, growFactor = 1.5, growMinStepMs = 100,
-    shrinkAfterS = 60, shrinkStepMs = 25, safetyMs = 40,
+    shrinkAfterS = 60, shrinkStepMs = 25, safetyMs = 40, startMs = 80,
   } = {}) {
     Object.assign(this, { minMs, maxMs, growFactor, growMinStepMs, shrinkAfterS, shrinkStepMs, safetyMs });
     this.targetMs = Math.min(maxMs, Math.max(minMs, initialMs));
+    this.startMs = Math.min(this.targetMs, startMs);
     this.lastChangeS = 0;
     this.lowWaterMs = Infinity;
   }

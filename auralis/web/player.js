@@ -41,6 +41,7 @@ export class Player {
   async setup(volume) {
     const Ctx = window.AudioContext || window.webkitAudioContext;
     const ctx = new Ctx({ latencyHint: 'balanced' });
+    performance.mark('auralis:audio-context'); // start-up milestones (bench_browser.py --breakdown)
     this.ctx = ctx;
     this.volumeGain = ctx.createGain();
     this.sleepGain = ctx.createGain();
@@ -51,7 +52,9 @@ export class Player {
       this.onStateChange(ctx.state);
     };
     this.onStateChange(ctx.state);
+    performance.mark('auralis:worklet-fetch');
     await ctx.audioWorklet.addModule('/client/audio_worklet_processor.js');
+    performance.mark('auralis:worklet-module');
     const node = new AudioWorkletNode(ctx, 'auralis-stream', {
       numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [2],
     });

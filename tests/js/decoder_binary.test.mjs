@@ -111,6 +111,32 @@ test('opus: a seq gap flags the next chunk; a reset (new connection) opens a new
   assert.deepEqual(got.map((c) => [c.seq, c.epoch]), [[0, 1], [3, 1], [0, 2]]);
 });
 
+test('opus: prepare() configures the decoder of a connection before its first frame, which then uses it', () => {
+  FakeAudioDecoder.instances = [];
+  const got = [];
+  const d = new OpusFrameDecoder({ AudioDecoderImpl: FakeAudioDecoder, EncodedAudioChunkImpl: FakeChunk, onChunk: (c) => got.push(c) });
+  d.prepare();
+  assert.equal(FakeAudioDecoder.instances.length, 1);
+  const first = FakeAudioDecoder.instances[0];
+  assert.equal(first.state, 'configured');
+  assert.deepEqual(first.config, OPUS_CONFIG);
+  d.prepare(); // idempotent
+  d.decode(opusFrame(0, 1, [1, 2]), 1);
+  d.decode(opusFrame(1, 1.1, [3]), 1);
+  assert.equal(FakeAudioDecoder.instances.length, 1, 'the prepared decoder decodes the stream');
+  assert.deepEqual(first.fed.map((c) => c.data[0]), [1, 2, 3]);
+  first.flushOutputs();
+  assert.deepEqual(got.map((c) => [c.seq, c.frames, c.discontinuity]), [[0, 1920 - 312, false], [1, 960, false]]);
+  // a new connection: a fresh prepared decoder; its first chunk is flagged (not continuous with the last)
+  d.reset();
+  d.prepare();
+  assert.equal(first.state, 'closed');
+  assert.equal(FakeAudioDecoder.instances.length, 2);
+  d.decode(opusFrame(0, 2, [4, 5]), 2);
+  FakeAudioDecoder.instances[1].flushOutputs();
+  assert.deepEqual(got.slice(2).map((c) => [c.seq, c.epoch, c.frames, c.discontinuity]), [[0, 2, 1920 - 312, true]]);
+});
+
 test('opus: a decoder error is reported, pending chunks dropped, and the next frame opens a new decoder', () => {
   FakeAudioDecoder.instances = [];
   const got = [];

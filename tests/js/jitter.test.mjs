@@ -30,22 +30,52 @@ function engine44(opts = {}) {
   });
 }
 
-test('playback waits for the jitter target, then plays real (non-silent) audio', () => {
+test('the first start waits for the start level (one chunk, not the whole target), then plays real audio', () => {
+  const e = engine44();
+  assert.ok(e.policy.startMs < 93 && e.policy.startMs < e.policy.targetMs,
+    `start level ${e.policy.startMs} ms: less than an Opus chunk after its pre-skip (93 ms)`);
+  const src = sineSource({ rate: 44100, freq: 220, frames: 2205 }); // 50 ms pieces
+  const a = src();
+  e.push(a.left, a.right, { seq: a.seq });
+  let out = renderFrames(e, 1280);
+  assert.equal(e.state, 'idle', '50 ms buffered < the start level: still waiting');
+  assert.equal(out.some((v) => v !== 0), false);
+  const b = src();
+  e.push(b.left, b.right, { seq: b.seq });
+  out = renderFrames(e, 4096);
+  assert.equal(e.state, 'playing', '100 ms buffered: the first chunk starts the sound');
+  assert.ok(e.nonSilentFrames > 3500, `non-silent frames ${e.nonSilentFrames}`);
+  assert.ok(e.peak > 0.45 && e.peak <= 0.5 + 1e-6, `peak ${e.peak}`);
+  assert.equal(e.stats().playing.seq, 1);
+  assert.ok(e.firstAudibleFrame >= 1280 && e.firstAudibleFrame < 1280 + 128, `first audible ${e.firstAudibleFrame}`);
+  assert.equal(e.underruns, 0);
+});
+
+test('after an underrun, playback resumes only at the whole (grown) target; a clear starts afresh', () => {
   const e = engine44();
   const src = sineSource({ rate: 44100, freq: 220, frames: 4410 });
   const c = src();
   e.push(c.left, c.right, { seq: c.seq });
-  let out = renderFrames(e, 1280);
-  assert.equal(e.state, 'idle', '100 ms buffered < 150 ms target: still waiting');
-  assert.equal(out.some((v) => v !== 0), false);
+  renderFrames(e, 44100 * 0.15); // 150 ms of output from 100 ms of audio
+  assert.equal(e.state, 'buffering');
+  assert.equal(e.underruns, 1);
+  const target = e.policy.targetMs;
+  assert.ok(target >= 250, `the target grew (${target} ms)`);
+  for (let i = 0; i < Math.floor(target / 100); i++) {
+    const d = src();
+    e.push(d.left, d.right, { seq: d.seq });
+  }
+  renderFrames(e, 1280);
+  assert.equal(e.state, 'buffering', `${e.bufferedMs.toFixed(0)} ms < the ${target} ms target: still waiting`);
   const d = src();
   e.push(d.left, d.right, { seq: d.seq });
-  out = renderFrames(e, 4096);
+  renderFrames(e, 128);
   assert.equal(e.state, 'playing');
-  assert.ok(e.nonSilentFrames > 3500, `non-silent frames ${e.nonSilentFrames}`);
-  assert.ok(e.peak > 0.45 && e.peak <= 0.5 + 1e-6, `peak ${e.peak}`);
-  assert.equal(e.stats().playing.seq, 0);
-  assert.ok(e.firstAudibleFrame >= 1280);
+  e.clear(); // a pause: the next start is a first start again
+  const f = src();
+  e.push(f.left, f.right, { seq: f.seq });
+  renderFrames(e, 128);
+  assert.equal(e.state, 'playing');
 });
 
 test('a start burst beyond the target is trimmed: playback starts at the freshest point', () => {

@@ -83,7 +83,7 @@ class Events:
         self.log.append(("timeout", self.clock.t))
 
 
-def pace(source: Source, events: Events, clock: FakeClock, *, burst: int = 3, ready: int = 3, **kw) -> None:
+def pace(source: Source, events: Events, clock: FakeClock, *, burst: int = 3, ready: int = 1, **kw) -> None:
     pacer = Pacer(
         source, events, burst=burst, ready_chunks=ready, period_s=PERIOD, now=clock.now, sleep=clock.sleep, **kw
     )
@@ -110,15 +110,43 @@ def test_start_burst_then_real_time_without_drift() -> None:
         assert events.times[k] == pytest.approx(T0 + (k - 2) * PERIOD, abs=1e-9)
 
 
-def test_waits_for_the_start_burst_before_sending() -> None:
+def test_waits_for_ready_chunks_before_sending() -> None:
     clock = FakeClock()
     # one chunk rendered every 50 ms from T0
     source = Source(clock, available=lambda t: int((t - T0) / 0.05 + 1e-9))
     events = Events(clock, stop_after=3)
-    pace(source, events, clock, burst=3)
+    pace(source, events, clock, burst=3, ready=3)
     first = events.times[0]
     assert first >= T0 + 0.15 - 1e-9  # three chunks were rendered before the first left
     assert events.times == [first] * 3
+
+
+def test_first_chunk_leaves_when_rendered_and_the_burst_as_rendered_without_underrun() -> None:
+    clock = FakeClock()
+    # a render lead of one chunk: one chunk every 30 ms from T0 while the burst is out
+    source = Source(clock, available=lambda t: int((t - T0) / 0.03 + 1e-9))
+    events = Events(clock, stop_after=6)
+    pace(source, events, clock, burst=3)
+    assert [e[0] for e in events.log] == ["chunk"] * 6  # no starving: a burst chunk is not late yet
+    t0 = events.times[0]
+    assert T0 + 0.03 <= t0 <= T0 + 0.03 + 0.005 + 1e-9  # the first chunk, one poll after it exists
+    assert events.times[1] == pytest.approx(T0 + 0.06, abs=0.005 + 1e-9)
+    assert events.times[2] == pytest.approx(T0 + 0.09, abs=0.005 + 1e-9)
+    # then real time from the first chunk's departure: chunk k at t0 + (k - 2) * period
+    for k in (3, 4, 5):
+        assert events.times[k] == pytest.approx(t0 + (k - 2) * PERIOD, abs=1e-9)
+
+
+def test_a_burst_chunk_late_past_its_real_time_is_an_underrun() -> None:
+    clock = FakeClock()
+    # chunk 0 at once, chunk 1 only at T0 + 0.25: the listener ran out of chunk 0 at T0 + 0.1
+    source = Source(clock, available=lambda t: 1 if t < T0 + 0.25 else 10**9)
+    events = Events(clock, stop_after=5)
+    pace(source, events, clock, burst=3)
+    kinds = [e[0] for e in events.log]
+    assert kinds == ["chunk", "starving", "resumed", "chunk", "chunk", "chunk", "chunk"]
+    assert events.log[1][1] == pytest.approx(T0 + PERIOD, abs=0.005 + 1e-9)
+    assert events.log[2][1] >= T0 + 0.25
 
 
 def test_starvation_is_reported_once_then_resumes_and_reanchors() -> None:
@@ -171,7 +199,7 @@ def test_stream_failure_stops_pacing() -> None:
 
 def test_start_timeout_in_fake_time() -> None:
     clock = FakeClock()
-    source = Source(clock, available=lambda t: 1)  # never reaches the start burst
+    source = Source(clock, available=lambda t: 0)  # never renders its first chunk
     events = Events(clock, stop_after=1)
     pace(source, events, clock, start_timeout_s=15.0)
     assert len(events.log) == 1 and events.log[0][0] == "timeout"

@@ -189,3 +189,44 @@ def test_reauth_without_tokens_is_an_invalid_message(client: TestClient) -> None
         assert err["code"] == "INVALID_MESSAGE" and err["recoverable"] is True and "tokens" in err["message"]
         seqs = [_next(ws, "audio")["seq"] for _ in range(3)]
         assert seqs == list(range(seqs[0], seqs[0] + 3))  # the audio goes on
+
+
+def test_a_one_chunk_render_lead_starts_its_burst_without_a_server_underrun(soundfont_path: Path) -> None:
+    """With a render lead (1) shorter than the start burst (3), the burst goes out chunk by chunk
+    as each is rendered; the first chunk does not wait for the others, and a burst chunk still
+    rendering is no underrun: no `buffering` status, nothing on the server's underrun counter."""
+    app = create_app(Settings(soundfont=soundfont_path, lead_chunks=1, start_burst=3))
+    with TestClient(app) as c:
+        _wait(lambda: c.get("/api/status").json()["soundfont_loaded"])
+        with c.websocket_connect("/ws/stream?seed=5") as ws:
+            first = ws.receive_json()
+            assert first["type"] == "status" and first["state"] == "connected"
+            kinds, seqs = [], []
+            while len(seqs) < 8:
+                msg = ws.receive_json()
+                kinds.append((msg["type"], msg.get("state")))
+                if msg["type"] == "audio":
+                    seqs.append(msg["seq"])
+            assert seqs == list(range(8))
+            assert ("status", "buffering") not in kinds, kinds
+        text = c.get("/metrics").text
+        assert 'auralis_buffer_underruns_total{source="server"} 0.0' in text
+
+
+def test_a_server_underrun_raises_that_streams_render_lead(soundfont_path: Path) -> None:
+    app = create_app(Settings(soundfont=soundfont_path, lead_chunks=1, lead_chunks_max=2))
+    with TestClient(app) as c:
+        _wait(lambda: c.get("/api/status").json()["soundfont_loaded"])
+        hub: Hub = c.app.state.hub
+        with c.websocket_connect("/ws/stream?seed=6") as ws:
+            client_id = ws.receive_json()["client_id"]
+            _next(ws, "audio")
+            session = next(s for s in hub.sessions if s.client_id == client_id)
+            assert session.stream.lead_chunks == 1
+            session.starving()  # what the pacer calls when a chunk is due and none is ready
+            assert session.stream.lead_chunks == 2
+            status = _next(ws, "status")
+            assert status["state"] == "buffering"
+            session.starving()
+            assert session.stream.lead_chunks == 2  # lead_chunks_max
+        assert 'auralis_buffer_underruns_total{source="server"} 2.0' in c.get("/metrics").text

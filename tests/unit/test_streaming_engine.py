@@ -204,6 +204,21 @@ def test_buffering_state_when_drained(engine: StreamEngine) -> None:
     s.close()
 
 
+def test_raise_lead_renders_further_ahead_up_to_its_limit(engine: StreamEngine) -> None:
+    s = engine.open_stream(MusicParams(), seed=9, lead_chunks=1, capacity=4)
+    wait_for(lambda: s.depth == 1)
+    assert s.raise_lead(3) == 2
+    wait_for(lambda: s.depth == 2)  # the worker rendered one more without a pop
+    assert s.raise_lead(3) == 3
+    wait_for(lambda: s.depth == 3)
+    assert s.raise_lead(3) == 3 and s.lead_chunks == 3  # at the limit
+    assert s.raise_lead(10) == 4  # never beyond the capacity
+    assert s.raise_lead(10) == 4
+    assert s.raise_lead(2) == 4  # a lower limit never shrinks it
+    assert [c.seq for c in pop_n(s, 4)] == [0, 1, 2, 3]
+    s.close()
+
+
 def test_fault_isolation(engine: StreamEngine) -> None:
     good = engine.open_stream(MusicParams(), seed=1)
     bad = engine.open_stream(MusicParams(), seed=2)
