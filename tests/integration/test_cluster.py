@@ -24,6 +24,7 @@ from auralis.streaming import frames as F
 from auralis.streaming.station_score import STATION_EPOCH
 from tests.support.cluster import LocalCluster, running_cluster
 from tests.support.production import make_token, production_env
+from tests.support.redis_server import wait_until
 
 HEADER = "x-auralis-instance"
 CLUSTER_CAP = 9
@@ -48,17 +49,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 def bearer(**claims: Any) -> dict[str, str]:
     return {"Authorization": f"Bearer {make_token(**claims)}"}
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(interval)
 
 
 def health(cl: LocalCluster, name: str) -> tuple[int, dict]:

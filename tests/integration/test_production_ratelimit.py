@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -17,36 +15,13 @@ import redis
 import websockets
 
 from tests.support.production import HTTPS, auth_headers, make_token, production_env
-from tests.support.server import free_port, running_server
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
+from tests.support.redis_server import running_redis
+from tests.support.server import running_server
 
 @pytest.fixture()
 def redis_url() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
+    with running_redis() as url:
         yield url
-    finally:
-        client.close()
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(10)
 
 
 def metrics_codes(url: str, n: int) -> list[httpx.Response]:

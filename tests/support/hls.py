@@ -1,7 +1,7 @@
 """Real services for the HLS tests and benchmark: a redis-server and an nginx that serves an HLS
 directory at ``/hls/``, each on a free loopback port, started here and stopped by pid.
 
-    with running_redis() as url, running_nginx(hls_dir) as base:
+    with running_redis() as url, running_nginx(hls_dir) as base:   # running_redis: tests.support.redis_server
         ...  # base == "http://127.0.0.1:<port>"; base + "/hls/focus/index.m3u8"
 
 The nginx site is the minimal one production needs for HLS (docs/stations.md#hls): the directory
@@ -16,17 +16,15 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import redis
 
+from tests.support.redis_server import running_redis, stop_process, wait_until
 from tests.support.server import free_port
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 NGINX_CONF = """\
@@ -58,55 +56,6 @@ http {{
 """
 
 
-def wait_until(check, timeout: float, what: str, interval: float = 0.05):
-    """Poll `check()` until it returns a truthy value (returned) or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:g} s")
-        time.sleep(interval)
-
-
-def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-@contextmanager
-def running_redis() -> Iterator[str]:
-    """A real redis-server on a free loopback port; yields its URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-
-    def up() -> bool:
-        assert proc.poll() is None, "redis-server exited"
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-    try:
-        wait_until(up, 10, "redis-server answering")
-        yield url
-    finally:
-        client.close()
-        _stop(proc)
-
-
 @contextmanager
 def running_nginx(hls_dir: Path) -> Iterator[str]:
     """A real nginx serving `hls_dir` at /hls/ on a free loopback port; yields its base URL."""
@@ -133,7 +82,7 @@ def running_nginx(hls_dir: Path) -> Iterator[str]:
             wait_until(up, 10, "nginx answering")
             yield base
         finally:
-            _stop(proc, signal.SIGQUIT)  # graceful stop of master and worker
+            stop_process(proc, signal.SIGQUIT)  # graceful stop of master and worker
             if proc.stderr is not None:
                 proc.stderr.close()
 
