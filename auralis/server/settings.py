@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         None, ge=1, le=256, description="Render threads of the stream engine (engine default if unset)"
     )
     lead_chunks: int = Field(
-        1, ge=1, le=50,
+        3, ge=1, le=50,
         description="Chunks each listener's stream renders ahead when it starts (its render lead, 100 ms "
         "each; end-to-end latency grows by 100 ms per chunk, see docs/benchmarks.md); each server "
         "underrun raises it by one, up to lead_chunks_max",
