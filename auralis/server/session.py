@@ -151,7 +151,10 @@ class ListenerSession:
             )
             # the first chunk leaves as soon as it is rendered (time to first audio), the rest of
             # the start burst as each is rendered
-            pacer = Pacer(self.stream, self, burst=self.settings.start_burst, period_s=CHUNK_SECONDS)
+            # the burst leaves once it is rendered: the stream's first chunks then have their
+            # render lead of slack (20 streams starting together on 2 cores underran with one)
+            pacer = Pacer(self.stream, self, burst=self.settings.start_burst, period_s=CHUNK_SECONDS,
+                          ready_chunks=min(self.settings.start_burst, self.settings.lead_chunks))
             self._writer = asyncio.create_task(self.outbox.run())
             self._pacer = asyncio.create_task(self._pace(pacer))
             self._receiver = asyncio.create_task(self._receive_loop())
