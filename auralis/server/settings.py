@@ -94,8 +94,8 @@ class Settings(BaseSettings):
     )
     ring_capacity: int = Field(20, ge=2, le=200, description="Chunks each stream's ring buffer holds")
     start_burst: int = Field(
-        2, ge=1, le=20,
-        description="Chunks sent at once when a stream starts, the first as soon as it is rendered (the "
+        3, ge=1, le=20,
+        description="Chunks sent at once when a stream starts, once they are rendered (the "
         "page starts playing on the first and holds 150 ms on average; more would only be skipped)",
     )
     send_queue_chunks: int = Field(
