@@ -122,12 +122,12 @@ class StreamEngine:
         already active: the check and the registration are one step under the engine's lock."""
         if self._closed:
             raise RuntimeError("the stream engine is closed")
+        self._check_limit(limit)  # a refused listener costs no composer
         stream = ListenerStream(
             self, params, seed, lead_chunks=lead_chunks, capacity=capacity, encoder=encoder
         )
         with self._cond:
-            if limit is not None and sum(1 for s in self._streams if s.active) >= limit:
-                raise StreamLimitReached(limit)
+            self._check_limit(limit)  # again, atomically with the registration
             group = min(self._groups, key=lambda g: g.members)
             group.members += 1
             stream._group = group
@@ -138,7 +138,16 @@ class StreamEngine:
     @property
     def active_streams(self) -> int:
         with self._cond:
-            return sum(1 for s in self._streams if s.active)
+            return self._active_count()
+
+    def _active_count(self) -> int:
+        """Active streams; the caller holds ``self._cond``."""
+        return sum(1 for s in self._streams if s.active)
+
+    def _check_limit(self, limit: int | None) -> None:
+        with self._cond:  # re-entrant: a Condition over an RLock
+            if limit is not None and self._active_count() >= limit:
+                raise StreamLimitReached(limit)
 
     @property
     def streams(self) -> list[ListenerStream]:
