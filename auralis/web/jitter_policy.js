@@ -1,11 +1,9 @@
 // The adaptive jitter buffer's policy: the buffer level the player aims for.
 
 /**
- * The buffer level the player aims for. The very first start (nothing played since the engine
- * was cleared) needs only `startMs`, less than one chunk: the server sends its start burst at
- * once (websocket-protocol.md), so the first chunk can sound while the rest of the burst
- * arrives, and waiting for a whole target would only delay the first sound. Resuming after an
- * underrun waits for the full target. The target starts at `initialMs` (150 ms: 1.5 chunks, enough for the
+ * The buffer level the player aims for, at a start and at a resume after an underrun. (A first
+ * start at less than one chunk gained nothing once the server sends its start burst together,
+ * and on a loaded 2-core machine it underran when the burst's second chunk was late.) The target starts at `initialMs` (150 ms: 1.5 chunks, enough for the
  * jitter of a healthy connection and small enough for end-to-end latency); each underrun grows it
  * (x1.5, at least +100 ms, up to `maxMs`). It shrinks by `shrinkStepMs` only after `shrinkAfterS` with no
  * underrun *and* with the lowest level seen in that time at least `shrinkStepMs + safetyMs`, so
@@ -14,11 +12,10 @@
 export class JitterBufferPolicy {
   constructor({
     initialMs = 150, minMs = 150, maxMs = 2000, growFactor = 1.5, growMinStepMs = 100,
-    shrinkAfterS = 60, shrinkStepMs = 25, safetyMs = 40, startMs = 80,
+    shrinkAfterS = 60, shrinkStepMs = 25, safetyMs = 40,
   } = {}) {
     Object.assign(this, { minMs, maxMs, growFactor, growMinStepMs, shrinkAfterS, shrinkStepMs, safetyMs });
     this.targetMs = Math.min(maxMs, Math.max(minMs, initialMs));
-    this.startMs = Math.min(this.targetMs, startMs);
     this.lastChangeS = 0;
     this.lowWaterMs = Infinity;
   }

@@ -15,9 +15,8 @@ const SILENCE = 1e-4; // about -80 dBFS: quieter output frames count as silent
  * - Chunks are appended to a ring buffer of input frames (float32 per channel).
  * - One fractional read head advances by inRate/outRate x drift ratio per output frame; samples
  *   are Hermite-interpolated (44.1 kHz to 48 kHz and back, and drift correction in one place).
- * - Playback starts once the level reaches the policy's start level (less than a chunk: the
- *   server's start burst follows) and resumes after an underrun once it reaches the jitter
- *   target, from the freshest point if far more has arrived (a start burst), with a short
+ * - Playback starts (and resumes after an underrun) once the level reaches the jitter target,
+ *   from the freshest point if far more has arrived (a start burst), with a short
  *   fade-in; when data runs out the last frames fade out, so there is never a click.
  * - Clock drift is corrected by bending the rate (at most 0.3%, DriftController). Should the clocks
  *   differ by more (a loaded machine's audio clock), the head moves by the excess with a crossfade.
@@ -75,7 +74,6 @@ export class PlaybackEngine {
     this.startAbs = 0; // oldest valid absolute frame
     this.pos = 0; // fractional read head (absolute input frames)
     this.state = 'idle'; // idle (never played) | playing | buffering
-    this.hasPlayed = false;
     this.rampGain = 0;
     this.xfade = null; // {pos, left} while crossfading to a new head
     this.boundaries = []; // absolute frames of discontinuities still ahead of (or near) the head
@@ -153,10 +151,7 @@ export class PlaybackEngine {
     this.policy.tick(startClock / this.outputRate);
 
     if (this.state !== 'playing') {
-      // The first start needs only the policy's start level (the start burst follows); a
-      // resume after an underrun waits for the whole target.
-      const need = this.hasPlayed ? this.policy.targetMs : this.policy.startMs;
-      if (this.bufferedMs >= need && this.writeAbs - this.pos > 3) {
+      if (this.bufferedMs >= this.policy.targetMs &&  this.writeAbs - this.pos > 3) {
         // Start (or resume) at the freshest point: audio beyond the target (a start burst, or a
         // burst after a stall) would only add latency. Nothing has been heard from it yet.
         if (this.bufferedMs > this.policy.targetMs + this.trimAboveMs) {
@@ -166,7 +161,6 @@ export class PlaybackEngine {
         }
         this.state = 'playing';
         this.rampGain = 0;
-        this.hasPlayed = true;
         this.drift.smoothedMs = null;
         // No crossfaded head correction in the first seconds: the rest of a start burst is still
         // arriving, and the smoothed level has not seen it yet.

@@ -30,33 +30,33 @@ function engine44(opts = {}) {
   });
 }
 
-test('the first start waits for the start level (one chunk, not the whole target), then plays real audio', () => {
+test('the first start waits for the whole target (the start burst arrives together), then plays real audio', () => {
   const e = engine44();
-  assert.ok(e.policy.startMs < 93 && e.policy.startMs < e.policy.targetMs,
-    `start level ${e.policy.startMs} ms: less than an Opus chunk after its pre-skip (93 ms)`);
-  const src = sineSource({ rate: 44100, freq: 220, frames: 2205 }); // 50 ms pieces
+  const src = sineSource({ rate: 44100, freq: 220, frames: 4410 }); // 100 ms chunks
   const a = src();
   e.push(a.left, a.right, { seq: a.seq });
   let out = renderFrames(e, 1280);
-  assert.equal(e.state, 'idle', '50 ms buffered < the start level: still waiting');
+  assert.equal(e.state, 'idle', `100 ms buffered < the ${e.policy.targetMs} ms target: still waiting`);
   assert.equal(out.some((v) => v !== 0), false);
   const b = src();
   e.push(b.left, b.right, { seq: b.seq });
   out = renderFrames(e, 4096);
-  assert.equal(e.state, 'playing', '100 ms buffered: the first chunk starts the sound');
+  assert.equal(e.state, 'playing', '200 ms buffered: the sound starts');
   assert.ok(e.nonSilentFrames > 3500, `non-silent frames ${e.nonSilentFrames}`);
   assert.ok(e.peak > 0.45 && e.peak <= 0.5 + 1e-6, `peak ${e.peak}`);
-  assert.equal(e.stats().playing.seq, 1);
+  assert.equal(e.stats().playing.seq, 0);
   assert.ok(e.firstAudibleFrame >= 1280 && e.firstAudibleFrame < 1280 + 128, `first audible ${e.firstAudibleFrame}`);
   assert.equal(e.underruns, 0);
 });
 
-test('after an underrun, playback resumes only at the whole (grown) target; a clear starts afresh', () => {
+test('after an underrun, playback resumes only at the whole (grown) target; after a clear too', () => {
   const e = engine44();
   const src = sineSource({ rate: 44100, freq: 220, frames: 4410 });
-  const c = src();
-  e.push(c.left, c.right, { seq: c.seq });
-  renderFrames(e, 44100 * 0.15); // 150 ms of output from 100 ms of audio
+  for (let i = 0; i < 2; i++) {
+    const c = src();
+    e.push(c.left, c.right, { seq: c.seq });
+  }
+  renderFrames(e, 44100 * 0.25); // 250 ms of output from 200 ms of audio
   assert.equal(e.state, 'buffering');
   assert.equal(e.underruns, 1);
   const target = e.policy.targetMs;
@@ -71,9 +71,12 @@ test('after an underrun, playback resumes only at the whole (grown) target; a cl
   e.push(d.left, d.right, { seq: d.seq });
   renderFrames(e, 128);
   assert.equal(e.state, 'playing');
-  e.clear(); // a pause: the next start is a first start again
-  const f = src();
-  e.push(f.left, f.right, { seq: f.seq });
+  e.clear(); // a pause: the next start waits for the (kept) target again
+  assert.equal(e.state, 'idle');
+  for (let i = 0; i < Math.ceil(target / 100); i++) {
+    const f = src();
+    e.push(f.left, f.right, { seq: f.seq });
+  }
   renderFrames(e, 128);
   assert.equal(e.state, 'playing');
 });
