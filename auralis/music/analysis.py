@@ -103,19 +103,65 @@ def scale_degrees(events: Sequence[Event], mel: Sequence[Note]) -> list[float]:
     return out
 
 
+def gram_keys(
+    mel: Sequence[Note], spb: float, degrees: Sequence[float] | None = None
+) -> list[tuple[tuple[float, ...], tuple[float, ...]]]:
+    """Each 4-gram of the melody as (its 3 intervals, its 3 inter-onset intervals on the
+    quarter-beat grid). Intervals in scale steps when `degrees` (see :func:`scale_degrees`) is
+    given, otherwise in semitones."""
+    pos = list(degrees) if degrees is not None else [float(n.pitch) for n in mel]
+    return [
+        (
+            tuple(pos[i + k + 1] - pos[i + k] for k in range(GRAM - 1)),
+            tuple(quarter_beats(mel[i + k + 1].start - mel[i + k].start, spb) for k in range(GRAM - 1)),
+        )
+        for i in range(len(mel) - GRAM + 1)
+    ]
+
+
+def _recurs(keys: Sequence[object]) -> list[bool]:
+    """For each key, whether it recurs within the next RECUR_WINDOW keys."""
+    return [g in keys[i + 1 : i + 1 + RECUR_WINDOW] for i, g in enumerate(keys)]
+
+
 def recurrence(mel: Sequence[Note], spb: float, degrees: Sequence[float] | None = None) -> float:
     """Share of interval+rhythm 4-grams (3 intervals, 3 inter-onset intervals on the
     quarter-beat grid) that recur within the next 32 notes. Intervals are counted in scale steps
     when `degrees` (see :func:`scale_degrees`) is given, so a motif restated on another chord of
     the mode counts as the same cell; otherwise in semitones."""
-    pos = list(degrees) if degrees is not None else [float(n.pitch) for n in mel]
-    keys = [
-        tuple(pos[i + k + 1] - pos[i + k] for k in range(GRAM - 1))
-        + tuple(quarter_beats(mel[i + k + 1].start - mel[i + k].start, spb) for k in range(GRAM - 1))
-        for i in range(len(mel) - GRAM + 1)
-    ]
-    hits = sum(1 for i, g in enumerate(keys) if g in keys[i + 1 : i + 1 + RECUR_WINDOW])
-    return hits / max(1, len(keys))
+    keys = [iv + rh for iv, rh in gram_keys(mel, spb, degrees)]
+    return sum(_recurs(keys)) / max(1, len(keys))
+
+
+@dataclass(frozen=True, slots=True)
+class RecurrenceParts:
+    """Where 4-gram recurrence is lost (see :func:`recurrence_parts`)."""
+
+    rhythm: float  # recurrence of the 3 inter-onset intervals alone
+    intervals: float  # recurrence of the 3 intervals alone
+    inside: float  # share of 4-grams whose 4 notes lie in one phrase
+    inside_recur: float  # recurrence (intervals and rhythm) of those
+
+
+def recurrence_parts(mel: Sequence[Note], spb: float, degrees: Sequence[float] | None = None) -> RecurrenceParts:
+    """The 4-gram recurrence taken apart: rhythm alone, intervals alone, and the 4-grams inside
+    one phrase (a 4-gram across a rest holds the rest's length, which a restatement does not
+    repeat: a phrase of n notes holds n - 3 inside ones)."""
+    grams = gram_keys(mel, spb, degrees)
+    if not grams:
+        return RecurrenceParts(0.0, 0.0, 0.0, 0.0)
+    phrase_of: list[int] = []
+    for k, ph in enumerate(phrases(mel, spb)):
+        phrase_of += [k] * len(ph)
+    inside = [phrase_of[i] == phrase_of[i + GRAM - 1] for i in range(len(grams))]
+    both = _recurs([iv + rh for iv, rh in grams])
+    n = len(grams)
+    return RecurrenceParts(
+        rhythm=sum(_recurs([rh for _, rh in grams])) / n,
+        intervals=sum(_recurs([iv for iv, _ in grams])) / n,
+        inside=sum(inside) / n,
+        inside_recur=sum(b for b, i in zip(both, inside) if i) / max(1, sum(inside)),
+    )
 
 
 def clashes(events: Sequence[Event], spb: float) -> tuple[int, int]:
@@ -231,12 +277,24 @@ def window_features(events: Sequence[Event], spb: float, window: float = 300.0) 
     return rows
 
 
-def between_within(per_seed: Sequence[Sequence[Sequence[float]]]) -> float:
-    """Median over features of (variance of the seeds' means) / (mean within-seed variance)."""
+FEATURES = (
+    "melody pitch", "notes/min", "note length", "velocity", "silent share", "interval",
+    "steps", "pad pitch", "bass share", "phrase length",
+)  # the ten columns of window_features
+
+
+def between_within_features(per_seed: Sequence[Sequence[Sequence[float]]]) -> list[float]:
+    """Per feature (see FEATURES): the variance of the seeds' means over the mean within-seed
+    variance of the windows."""
     ratios = []
     for f in range(len(per_seed[0][0])):
         means = [statistics.fmean(r[f] for r in rows) for rows in per_seed]
         within = statistics.fmean(statistics.pvariance([r[f] for r in rows]) for rows in per_seed)
         between = statistics.pvariance(means)
         ratios.append(between / within if within > 0 else float("inf"))
-    return statistics.median(ratios)
+    return ratios
+
+
+def between_within(per_seed: Sequence[Sequence[Sequence[float]]]) -> float:
+    """Median over features of (variance of the seeds' means) / (mean within-seed variance)."""
+    return statistics.median(between_within_features(per_seed))
