@@ -148,6 +148,7 @@ def main() -> None:
                 ("silent", A.silent_share(mel, T)),
                 ("in37", A.share_in_short_phrases(mel, spb)),
                 ("rest5", A.long_rests_per_minute(mel, T)),
+                ("split", A.split_deviation(ev, mel)),
                 ("recur", A.recurrence(mel, spb, deg)),
                 ("rhythm", parts.rhythm),
                 ("intervals", parts.intervals),
@@ -162,6 +163,7 @@ def main() -> None:
             ):
                 m.setdefault(k, []).append(v)
             feats.append(A.window_features(ev, spb))
+        put("70/25/5: worst window (10 min or 100 notes), points off", "<= 3", fmt(m["split"]))
         put("melody silent share", ">= 40%", fmt(m["silent"], True))
         put("notes in 3-7-note phrases", ">= 60%", fmt(m["in37"], True))
         put("rests >= 5 s per minute", ">= 1.5", fmt(m["rest5"]))

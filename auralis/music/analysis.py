@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from auralis.music.events import BASS_CHANNEL, MELODY_CHANNEL, PAD_CHANNEL, Event
-from auralis.music.theory import pc_from_name, scale_pcs
+from auralis.music.theory import QUALITIES, pc_from_name, scale_pcs
 
 PHRASE_REST_BEATS, PHRASE_REST_S = 2.0, 3.0
 LONG_REST_S = 5.0
 GRAM, RECUR_WINDOW = 4, 32
 SHORT_BEATS = 0.5  # a clash this short, on a weak position, is a passing or neighbour tone
+SPLIT = (("chord", 70.0), ("scale", 25.0), ("chromatic", 5.0))  # the melody's 70/25/5 rule
+SPLIT_WINDOW_S, SPLIT_WINDOW_NOTES = 600.0, 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,55 @@ def recurrence_parts(mel: Sequence[Note], spb: float, degrees: Sequence[float] |
         inside=sum(inside) / n,
         inside_recur=sum(b for b, i in zip(both, inside) if i) / max(1, sum(inside)),
     )
+
+
+def categories(events: Sequence[Event], mel: Sequence[Note]) -> list[str]:
+    """Each melody note's category ("chord", "scale" or "chromatic") against the chord (from the
+    ``chord`` markers) and the key and mode (``context`` markers) in force when it starts."""
+    marks: list[tuple[float, frozenset[int], frozenset[int]]] = []
+    scale: frozenset[int] = frozenset(range(12))
+    for e in events:
+        if e.kind != "marker":
+            continue
+        words = e.text.split()
+        if words[0] == "context":
+            scale = frozenset(scale_pcs(pc_from_name(words[1]), words[2]))
+        elif words[0] == "chord":
+            root = pc_from_name(words[1])
+            marks.append((e.time, frozenset((root + i) % 12 for i in QUALITIES[words[2]]), scale))
+    out: list[str] = []
+    j = -1
+    for n in mel:
+        while j + 1 < len(marks) and marks[j + 1][0] <= n.start:
+            j += 1
+        chord, sc = (marks[j][1], marks[j][2]) if j >= 0 else (frozenset(), scale)
+        pc = n.pitch % 12
+        out.append("chord" if pc in chord else "scale" if pc in sc else "chromatic")
+    return out
+
+
+def split_deviation(events: Sequence[Event], mel: Sequence[Note]) -> float:
+    """The 70/25/5 rule's worst window: the largest distance (in points) of a category's share
+    from its target over every window starting at a note that spans 10 minutes, or 100 notes
+    where 10 minutes hold fewer (windows that would run past the end are not counted)."""
+    cats = categories(events, mel)
+    times = [n.start for n in mel]
+    prefix = {name: [0] for name, _ in SPLIT}
+    for c in cats:
+        for name, counts in prefix.items():
+            counts.append(counts[-1] + (c == name))
+    end = duration(events)
+    worst, j = 0.0, 0
+    for i, start in enumerate(times):
+        if start + SPLIT_WINDOW_S > end:
+            break
+        while j < len(times) and (times[j] < start + SPLIT_WINDOW_S or j - i < SPLIT_WINDOW_NOTES):
+            j += 1
+        if j - i < SPLIT_WINDOW_NOTES:
+            break
+        for name, target in SPLIT:
+            worst = max(worst, abs(100.0 * (prefix[name][j] - prefix[name][i]) / (j - i) - target))
+    return worst
 
 
 def clashes(events: Sequence[Event], spb: float) -> tuple[int, int]:

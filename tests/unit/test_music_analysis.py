@@ -63,3 +63,19 @@ def test_between_within_per_feature() -> None:
     assert math.isinf(ratios[0]) and ratios[1] == 0.0 and ratios[2] == pytest.approx(32.0 / 0.25)
     assert A.between_within(per_seed) == ratios[2]
     assert len(A.FEATURES) == 10
+
+
+def test_split_deviation_reads_chords_and_keys_from_markers() -> None:
+    from auralis.music.events import MELODY_CHANNEL, Event
+
+    # C aeolian, a C minor chord: C is a chord tone, D a scale tone, C# chromatic.
+    events = [Event(0.0, "marker", text="context C aeolian"), Event(0.0, "marker", text="chord C min")]
+    pitches = ([60] * 14 + [62] * 5 + [61]) * 10  # 70/25/5 exactly in every 20 notes
+    for i, p in enumerate(pitches):
+        events += [Event(i * 10.0, "note_on", MELODY_CHANNEL, p, 60), Event(i * 10.0 + 5, "note_off", MELODY_CHANNEL, p)]
+    mel = A.notes(events)
+    assert A.categories(events, mel)[:20] == ["chord"] * 14 + ["scale"] * 5 + ["chromatic"]
+    assert A.split_deviation(events, mel) <= 1.0  # a window not a multiple of 20 notes is off by < 1 point
+    skewed = [Event(e.time, e.kind, e.channel, 60 if e.pitch == 62 and e.time < 500 else e.pitch, e.velocity)
+              if e.kind in ("note_on", "note_off") else e for e in events]
+    assert A.split_deviation(skewed, A.notes(skewed)) == pytest.approx(10.0)  # 10 of 25 scale tones gone
