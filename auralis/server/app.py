@@ -165,18 +165,19 @@ async def _share_with_workers(hub: Hub, stations: StationService, relay: Station
         await asyncio.sleep(PUBLISH_PERIOD_S)
 
 
-#: The collector's thresholds while serving (`gc.set_threshold`): the young generations as
-#: Python's defaults; a full collection at most once per 100 collections of the middle one
-#: (default 10). With a thousand listeners a full collection walks ~180,000 objects (their
-#: coroutines, tasks, futures, transports) and holds the event loop for 100-300 ms; by default one
-#: came about once a minute (docs/benchmarks.md, "Station capacity").
-GC_THRESHOLDS = (700, 10, 100)
+#: The collector's thresholds while serving (`gc.set_threshold`; Python's are 700, 10, 10). A
+#: waiting listener holds a few young objects (its coroutine, its wake-up future), so with a
+#: thousand listeners each young collection walks thousands of live objects (4-8 ms of CPU on the
+#: development machine) however rarely it runs, and a full one the ~180,000 objects the listeners
+#: hold (over 100 ms, with the event loop stopped). Young collections 7 times rarer (5,000) and
+#: middle ones 14 times rarer cut both to a few per minute (docs/benchmarks.md, "Station capacity").
+GC_THRESHOLDS = (5000, 20, 10)
 
 
 def tune_gc_for_serving() -> int:
     """After start-up: one collection, then every object alive (the libraries, the app, the
     SoundFont's presets, the station hub: ~140,000) out of the collector's reach (`gc.freeze`),
-    so a full collection walks only what was made since; and full collections ten times rarer
+    so a full collection walks only what was made since; and collections rarer
     (`GC_THRESHOLDS`). Frozen objects are still freed when their last reference goes; only
     cycles among them are never collected. Returns how many objects were frozen."""
     t0 = time.perf_counter()
