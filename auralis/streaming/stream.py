@@ -227,9 +227,10 @@ class ListenerStream:
             and len(self._buf) < self.lead_chunks
         )
 
-    def _priority(self) -> tuple[int, float]:
-        """Lower renders first: fewest buffered chunks, then the longest since a pop."""
-        return (len(self._buf), self._last_pop)
+    def _priority(self) -> tuple[int, bool, float]:
+        """Lower renders first: fewest buffered chunks, then a playing stream (its next chunk
+        has a deadline) before one not yet playing, then the longest since a pop."""
+        return (len(self._buf), not self._played, self._last_pop)
 
     def _render_next(self) -> float:
         """Render and buffer the next chunk; returns its render time in ms. Runs in a worker."""
