@@ -5,33 +5,25 @@ from __future__ import annotations
 import random
 import threading
 
+import numpy as np
 import pytest
 
-from auralis.monitoring.window import RollingWindow, summarize
+from auralis.monitoring.window import RollingWindow, percentile
 
 
-def test_summary_percentiles_interpolate_linearly_between_ranks() -> None:
-    """rank = q/100 * (n - 1), interpolated: written out by hand for 257 unsorted values."""
+@pytest.mark.parametrize("q", [0, 1, 25, 50, 90, 95, 99, 100])
+def test_percentile_matches_numpy_linear(q: float) -> None:
     rng = random.Random(7)
-    values = [rng.uniform(0, 200) for _ in range(257)]
-    ordered = sorted(values)
-
-    def by_rank(q: float) -> float:
-        rank = q / 100 * (len(ordered) - 1)
-        lo = int(rank)
-        hi = min(lo + 1, len(ordered) - 1)
-        return ordered[lo] + (ordered[hi] - ordered[lo]) * (rank - lo)
-
-    s = summarize(values)
-    for q in (50, 95, 99):
-        assert s[f"p{q}"] == pytest.approx(round(by_rank(q), 3), abs=1e-9)
-    assert s["avg"] == pytest.approx(round(sum(values) / len(values), 3))
-    assert s["samples"] == 257
+    values = sorted(rng.uniform(0, 200) for _ in range(257))
+    assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)), rel=1e-12)
 
 
-def test_summary_of_one_value_and_of_none() -> None:
-    assert summarize([4.0]) == {"avg": 4.0, "p50": 4.0, "p95": 4.0, "p99": 4.0, "samples": 1}
-    assert summarize([]) == {"avg": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "samples": 0}
+def test_percentile_single_value_and_errors() -> None:
+    assert percentile([4.0], 99) == 4.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
 
 
 def test_summary_of_known_values() -> None:
