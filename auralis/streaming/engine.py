@@ -4,12 +4,13 @@
 inside FluidSynth, so the useful parallelism is the number of cores; 100 threads for 100
 listeners would only add context switches, 100 stacks and unfair scheduling (the OS knows
 nothing about which stream is about to underrun). ``workers`` threads (default: the CPU count)
-share one scheduler that always renders the stream in most need: the fewest buffered chunks,
-then a stream that plays before one not yet playing (a playing stream's next chunk has a
-deadline, a new one's first chunks only a listener waiting), then the one whose last chunk was
-taken longest ago (the earliest deadline). A stream is rendered when it holds fewer than its
-``lead_chunks`` chunks and never while its buffer is full; one worker at a time owns a stream,
-so its synth is used by one thread at a time.
+share one scheduler that always renders the stream in most need: the earliest deadline, the
+time the chunk to render will be taken if chunks go every 100 ms from the stream's last pop
+(from its creation before the first pop), so fewer buffered chunks and a longer wait both come
+first, and a playing stream's next chunk is not put behind a crowd of new streams that arrived
+after it (nor a new stream starved by playing ones). A stream is rendered when it holds fewer
+than its ``lead_chunks`` chunks and never while its buffer is full; one worker at a time owns a
+stream, so its synth is used by one thread at a time.
 
 **Render lead by measured headroom.** `open_stream` with a ``short_lead`` starts the stream at
 that lead when the workers' measured load leaves room for it, else at ``lead_chunks``

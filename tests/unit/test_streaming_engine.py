@@ -373,13 +373,18 @@ def test_short_lead_by_measured_headroom(soundfont_path: Path) -> None:
         StreamEngine(soundfont_path, workers=1, short_lead_max_load=1.5)
 
 
-def test_a_playing_stream_renders_before_one_not_yet_playing(engine: StreamEngine) -> None:
-    s_new = engine.open_stream(MusicParams(), seed=21, lead_chunks=1)
+def test_earliest_deadline_first(engine: StreamEngine) -> None:
+    """A stream's priority is when its next chunk to render will be taken: from its last pop,
+    or from its creation before it plays; more buffered chunks put it a period later each."""
     s_old = engine.open_stream(MusicParams(), seed=22, lead_chunks=1)
-    wait_for(lambda: s_new.depth == 1 and s_old.depth == 1)
+    wait_for(lambda: s_old.depth == 1)
     pop_n(s_old, 1)
-    # at the same depth, the one playing (its next chunk has a deadline) goes first, however
-    # recently it was popped
-    assert s_old._priority()[1:] < s_new._priority()[1:]
+    s_new = engine.open_stream(MusicParams(), seed=21, lead_chunks=1)
+    # s_old popped before s_new was created: with the same depth its chunk is due first
+    assert s_old._last_pop <= s_new._created_mono
+    assert s_old._last_pop + CHUNK_SECONDS <= s_new._created_mono + CHUNK_SECONDS
+    wait_for(lambda: s_new.depth == 1 and s_old.depth == 1)
+    assert s_old._priority() == pytest.approx(s_old._last_pop + 2 * CHUNK_SECONDS)
+    assert s_new._priority() == pytest.approx(s_new._created_mono + 2 * CHUNK_SECONDS)
     s_new.close()
     s_old.close()
