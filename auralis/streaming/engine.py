@@ -6,9 +6,9 @@ listeners would only add context switches, 100 stacks and unfair scheduling (the
 nothing about which stream is about to underrun). ``workers`` threads (default: the CPU count)
 share one scheduler that always renders the stream in most need: the earliest deadline, the
 time the chunk to render will be taken if chunks go every 100 ms from the stream's last pop
-(from its creation before the first pop), so fewer buffered chunks and a longer wait both come
-first, and a playing stream's next chunk is not put behind a crowd of new streams that arrived
-after it (nor a new stream starved by playing ones). A stream is rendered when it holds fewer
+(from a period after its creation before the first pop), so fewer buffered chunks and a longer
+wait both come first, a playing stream's next chunk is not put behind the first chunks of a
+crowd of new streams, and a new stream is not starved by playing ones. A stream is rendered when it holds fewer
 than its ``lead_chunks`` chunks and never while its buffer is full; one worker at a time owns a
 stream, so its synth is used by one thread at a time.
 

@@ -230,9 +230,11 @@ class ListenerStream:
 
     def _priority(self) -> float:
         """Lower renders first: the time the chunk to render now will be taken, if chunks go
-        every period from the last pop (from the stream's creation before its first pop, so a
-        new listener waits its turn with the others): the earliest deadline first."""
-        anchor = self._last_pop if self._played else self._created_mono
+        every period from the last pop: the earliest deadline first. Before its first pop a
+        stream counts from one period after its creation: a playing stream's next chunk (a
+        listener would hear the gap) goes before the first chunks of streams that arrived less
+        than a period before it was due, and a new stream still gets its turn after waiting."""
+        anchor = self._last_pop if self._played else self._created_mono + CHUNK_SECONDS
         return anchor + (len(self._buf) + 1) * CHUNK_SECONDS
 
     def _render_next(self) -> float:
