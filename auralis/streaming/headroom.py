@@ -19,14 +19,17 @@ other processes or a GIL held by other threads shows up as a slower chunk. From 
 over the next chunk period if the stream started now. It is the larger of the busy share and
 the steady load of every stream plus the new one (streams x chunk cost / period / capacity),
 plus the work already waiting: the chunks streams are missing below their lead and the starts
-not done yet (new streams registered but without a synth), and the new stream's own start. A
-crowd arriving in the same second therefore sees itself: each new stream counts the starts
-before it, which are work due now, long before the busy share could show them. With no cost
-measured yet (a fresh engine) only an idle engine (no stream at all) counts as having
-headroom; otherwise the load is unknown and the stream starts at the configured lead.
+not done yet (new streams registered but without a synth), and the new stream's own start.
+With no cost measured yet (a fresh engine) only an idle engine (no stream at all) counts as
+having headroom; otherwise the load is unknown and the stream starts at the configured lead.
 
 A stream starts at the short lead when the projected load is at most the limit
-(`AURALIS_LEAD_SHORT_MAX_LOAD`, docs/server.md).
+(`AURALIS_LEAD_SHORT_MAX_LOAD`, docs/server.md) **and no other stream is in its start
+transient**: none registered without its first chunk, and no start finished within the window.
+Starts come in crowds (a page reload storm, a test's 20 listeners, a station's fans after a
+post), a crowd's starts are work due now that no busy share shows yet, and a stream at lead 1
+has only ~100 ms of slack against them; so of a crowd arriving together only the first gets the
+short lead, the others the configured one.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class Measured:
     chunk_s: float | None
     #: Moving average of a stream's start (synth creation and first chunk), seconds; None before the first.
     start_s: float | None
+    #: Starts (synth creation and first chunk) the workers finished within the window.
+    recent_starts: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ def short_lead_allowed(
     at most `max_load` (0 or less: never)."""
     if max_load <= 0:
         return False
+    if backlog.starting or measured.recent_starts:
+        return False  # streams in their start transient: a crowd arriving gets the long lead
     load = projected_load(measured, backlog, capacity=capacity, period_s=period_s)
     return load is not None and load <= max_load
 
@@ -120,6 +127,7 @@ class RenderLoad:
         self._clock = clock
         self._lock = threading.Lock()
         self._intervals: deque[tuple[float, float]] = deque()  # (end time, busy seconds)
+        self._starts: deque[float] = deque()  # end times of the starts within the window
         self._busy = 0.0  # sum of the intervals kept
         self._chunk_s: float | None = None
         self._start_s: float | None = None
@@ -135,6 +143,7 @@ class RenderLoad:
             self._busy += busy_s
             self._expire(now)
             if start:
+                self._starts.append(now)
                 self._start_s = busy_s if self._start_s is None else self._start_s + COST_WEIGHT * (busy_s - self._start_s)
             else:
                 self._chunk_s = busy_s if self._chunk_s is None else self._chunk_s + COST_WEIGHT * (busy_s - self._chunk_s)
@@ -143,6 +152,8 @@ class RenderLoad:
         cutoff = now - self.window_s
         while self._intervals and self._intervals[0][0] < cutoff:
             self._busy -= self._intervals.popleft()[1]
+        while self._starts and self._starts[0] < cutoff:
+            self._starts.popleft()
         if not self._intervals:
             self._busy = 0.0  # no float residue
 
@@ -151,4 +162,5 @@ class RenderLoad:
         with self._lock:
             self._expire(now)
             share = max(0.0, self._busy) / (self.window_s * self.capacity)
-            return Measured(busy_share=share, chunk_s=self._chunk_s, start_s=self._start_s)
+            return Measured(busy_share=share, chunk_s=self._chunk_s, start_s=self._start_s,
+                            recent_starts=len(self._starts))

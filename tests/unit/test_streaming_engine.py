@@ -359,6 +359,9 @@ def test_short_lead_by_measured_headroom(soundfont_path: Path) -> None:
         pop_n(first, 10)  # chunk and start costs measured
         m = eng.load.measured()
         assert m.chunk_s is not None and m.start_s is not None and m.chunk_s > 0
+        # the crowd's starts finished within the window: still the long lead; later, the short
+        eng.load.window_s = 0.05
+        wait_for(lambda: eng.load.measured().recent_starts == 0)
         later = eng.open_stream(MusicParams(), seed=2, lead_chunks=3, short_lead=1)
         assert later.lead_chunks == 1
         wait_for(lambda: later.depth == 1)

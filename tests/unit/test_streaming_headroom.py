@@ -64,15 +64,20 @@ def test_the_measured_busy_share_counts_when_it_is_higher_than_the_projection() 
 
 def test_a_crowd_arriving_together_sees_the_starts_before_it() -> None:
     """Streams arriving in the same second: the busy share (an old measurement) still says
-    idle, but each new stream counts the starts registered before it."""
+    idle, but each new stream sees the starts registered before it, or finished within the
+    window: only the first of the crowd gets the short lead."""
     m = Measured(busy_share=0.0, chunk_s=0.002, start_s=0.010)
     grants = []
     for k in range(20):  # stream k finds k streams registered, none started yet
         grants.append(allowed(m, Backlog(streams=k, starting=k, missing_chunks=0)))
-    # starts cost 10 ms each: (k + 1) x 10 ms / 200 ms + steady <= 0.5 only for the first few
-    assert grants[:5] == [True] * 5
-    assert not any(grants[9:])
-    assert sum(grants) < 10
+    assert grants == [True] + [False] * 19
+    # the earlier ones started already (within the window): still the long lead
+    started = Measured(busy_share=0.05, chunk_s=0.002, start_s=0.010, recent_starts=3)
+    assert not allowed(started, Backlog(streams=3, starting=0, missing_chunks=0))
+    # the projection alone would have allowed up to 8 (starts at 10 ms each on 2 threads)
+    loads = [projected_load(m, Backlog(streams=k, starting=k, missing_chunks=0), capacity=2, period_s=PERIOD)
+             for k in range(20)]
+    assert sum(load <= 0.5 for load in loads) == 8
 
 
 def test_missing_chunks_are_work_waiting_now() -> None:
@@ -103,6 +108,7 @@ def test_render_load_busy_share_over_its_window() -> None:
     load = RenderLoad(2, window_s=2.0, clock=clock)
     assert load.measured() == Measured(busy_share=0.0, chunk_s=None, start_s=None)
     load.record(0.020, start=True)
+    assert load.measured().recent_starts == 1
     for _ in range(99):
         clock.t += 0.01
         load.record(0.004, start=False)
@@ -114,6 +120,7 @@ def test_render_load_busy_share_over_its_window() -> None:
     clock.t += 1.505  # the start and the first 49 chunks leave the window
     m = load.measured()
     assert m.busy_share == pytest.approx(50 * 0.004 / 4.0)
+    assert m.recent_starts == 0  # the start left the window
     clock.t += 10.0  # idle: the share falls to 0, the costs are kept (what a chunk costs here)
     m = load.measured()
     assert m.busy_share == 0.0 and m.chunk_s == pytest.approx(0.004) and m.start_s == pytest.approx(0.020)
