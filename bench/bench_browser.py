@@ -1,13 +1,16 @@
 """Browser client benchmark: real headless Chromium against a real `auralis serve`.
 
-    .venv/bin/python bench/bench_browser.py [--format opus] [--leads 3] [--loads 10] [--seconds 60]
+    .venv/bin/python bench/bench_browser.py [--format opus] [--leads auto] [--loads 10] [--seconds 60]
         [--changes 20] [--soak 0]
 
 `--format` is the page's audio format (`opus`: WebCodecs AudioDecoder, the page's default in
 Chromium; `pcm`; `json`), asked for with the page's `?format=`. `--leads 1,2,3` repeats the
-measurements for each server render lead (`AURALIS_LEAD_CHUNKS`), a fresh server each, so the
-lead can be chosen from one run. `--soak S` then plays one listener for S seconds at the first
-lead and counts its client underruns (the worklet's own count).
+measurements for each server render lead, pinned (`AURALIS_LEAD_CHUNKS` and
+`AURALIS_LEAD_CHUNKS_SHORT`), a fresh server each, so the lead can be chosen from one run;
+`auto` (the default) leaves the server to choose each stream's lead by its measured headroom.
+`--soak S` then plays one listener for S seconds at the first lead and counts its client
+underruns (the worklet's own count). `--revisit` times the start on return visits (one browser
+context, so its HTTP cache holds the page's files) instead of first visits.
 
 1. Time to first audio: navigation start to the first audible frame at the output (the worklet's
    first non-silent frame, plus the latency the AudioContext reports), over N fresh page loads.
@@ -73,12 +76,21 @@ STEPS = ["html", "modules", "main", "audio-context", "worklet-fetch", "dcl", "fa
          "worklet-module", "worklet-ready", "first-text", "first-frame", "chunk0-decoded", "chunk1-decoded", "audible"]
 
 
-def first_audio(browser, url: str, loads: int, fmt: str) -> tuple[list[float], list[dict]]:
+def first_audio(browser, url: str, loads: int, fmt: str, revisit: bool = False) -> tuple[list[float], list[dict]]:
     """Time to first audio over `loads` fresh page loads (a fresh browser context each: nothing
-    cached), and each load's start-up timeline (TIMELINE)."""
+    cached), and each load's start-up timeline (TIMELINE). `revisit`: return visits instead, all
+    in one browser context after a first, unmeasured load (the HTTP cache holds the files, which
+    the server's ETags then answer with 304s)."""
     out, timelines = [], []
+    shared = browser.new_context() if revisit else None
+    if shared is not None:
+        page = shared.new_page()
+        page.goto(url)
+        page.wait_for_function(f"(() => {{ const s = {SNAP}; return s && s.firstAudioMs !== null; }})()",
+                               timeout=15000, polling=20)
+        page.close()
     for _ in range(loads):
-        ctx = browser.new_context()
+        ctx = shared or browser.new_context()
         page = ctx.new_page()
         page.goto(url)
         page.wait_for_function(f"(() => {{ const s = {SNAP}; return s && s.firstAudioMs !== null; }})()",
@@ -90,7 +102,12 @@ def first_audio(browser, url: str, loads: int, fmt: str) -> tuple[list[float], l
         t["audible"] = s["firstAudioMs"]
         t["output_latency"] = s["outputLatencyMs"]
         timelines.append(t)
-        ctx.close()
+        if shared is None:
+            ctx.close()
+        else:
+            page.close()
+    if shared is not None:
+        shared.close()
     return out, timelines
 
 
@@ -179,26 +196,39 @@ def row(name: str, values: list[float], target: str = "", fmt: str = "8.0f") -> 
             f"{max(values):{fmt}}  {target}")
 
 
+def lead_env(lead: str) -> dict[str, str]:
+    """The server's render-lead settings: pinned to `lead` chunks, or its own choice (auto)."""
+    if lead == "auto":
+        return {}
+    return {"AURALIS_LEAD_CHUNKS": lead, "AURALIS_LEAD_CHUNKS_SHORT": lead}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--format", default="opus", choices=["opus", "pcm", "json"])
-    ap.add_argument("--leads", default="3", help="server render leads (chunks) to measure, comma-separated")
+    ap.add_argument("--leads", default="auto",
+                    help="server render leads (chunks) to measure, comma-separated; auto: the server's choice")
     ap.add_argument("--loads", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--changes", type=int, default=20)
     ap.add_argument("--start-burst", type=int, default=None,
                     help="the server's start burst (AURALIS_START_BURST; default: the server's default)")
     ap.add_argument("--breakdown", action="store_true", help="print the time to first audio step by step")
+    ap.add_argument("--revisit", action="store_true",
+                    help="time to first audio on return visits (one browser context, its HTTP cache kept)")
     ap.add_argument("--soak", type=float, default=0.0, help="seconds of one listener at the first lead (0: none)")
     a = ap.parse_args()
-    leads = [int(x) for x in a.leads.split(",")]
+    leads = [x.strip() for x in a.leads.split(",")]
+    for x in leads:
+        if x != "auto" and not x.isdigit():
+            ap.error(f"--leads: {x!r} is neither a chunk count nor auto")
     burst_env = {} if a.start_burst is None else {"AURALIS_START_BURST": str(a.start_burst)}
     ok = True
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             for lead in leads:
-                env = {"AURALIS_LEAD_CHUNKS": str(lead), "AURALIS_LOG_LEVEL": "warning", **burst_env}
+                env = {**lead_env(lead), "AURALIS_LOG_LEVEL": "warning", **burst_env}
                 print(f"\n== format {a.format}, render lead {lead} chunks, start burst "
                       f"{a.start_burst or 'default'}: Chromium headless")
                 print(f"{'measure':48} {'n':>4} {'p50':>8} {'p95':>8} {'max':>8}  target")
@@ -210,8 +240,9 @@ def main() -> int:
                         page.goto(url)
                         page.wait_for_timeout(1500)
                         page.close()
-                        tta, timelines = first_audio(browser, url, a.loads, a.format)
-                    print(row("time to first audio (ms)", tta, "p95 <= 500"))
+                        tta, timelines = first_audio(browser, url, a.loads, a.format, a.revisit)
+                    print(row("time to first audio, return visits (ms)" if a.revisit else "time to first audio (ms)",
+                              tta, "p95 <= 500"))
                     if a.breakdown:
                         print_timeline(timelines, per_load=True)
                     met = met and pct(tta, 95) <= 500
@@ -236,7 +267,7 @@ def main() -> int:
                 print("all targets met" if met else "TARGET MISSED")
                 ok = ok and met
             if a.soak > 0:
-                env = {"AURALIS_LEAD_CHUNKS": str(leads[0]), "AURALIS_LOG_LEVEL": "warning", **burst_env}
+                env = {**lead_env(leads[0]), "AURALIS_LOG_LEVEL": "warning", **burst_env}
                 with running_server(env=env) as srv:
                     res = session(browser, f"{srv.url}/?format={a.format}", a.soak, 0, a.format)
                     e2e = srv.metrics()["end_to_end_latency_ms"]

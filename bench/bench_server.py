@@ -207,7 +207,7 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=60.0, help="measured seconds per level (default 60)")
     ap.add_argument("--levels", default="20,40,60,80,100,120,140", help="listener counts, ascending")
     ap.add_argument("--format", default="json", choices=["json", "pcm", "opus"], help="what every listener asks for")
-    ap.add_argument("--lead-chunks", type=int, default=None, help="AURALIS_LEAD_CHUNKS (server default if unset)")
+    ap.add_argument("--lead-chunks", type=int, default=None, help="pin every stream's render lead (AURALIS_LEAD_CHUNKS and _SHORT); unset: the server chooses by headroom")
     ap.add_argument("--workers", default="1", help="worker counts compared in this run, e.g. 1,2 (default 1)")
     ap.add_argument("--half", action="store_true",
                     help="then time /api/metrics with half the capacity connected (target: p99 <= 5 ms)")
@@ -215,8 +215,8 @@ def main() -> int:
     levels = [int(x) for x in args.levels.split(",")]
     cap = str(max(levels) + 10)
     env = {"AURALIS_MAX_CONNECTIONS": cap, "AURALIS_MAX_PERSONAL_STREAMS": cap, "AURALIS_LOG_LEVEL": "warning"}
-    if args.lead_chunks is not None:
-        env["AURALIS_LEAD_CHUNKS"] = str(args.lead_chunks)
+    if args.lead_chunks is not None:  # pinned: every stream at this lead
+        env["AURALIS_LEAD_CHUNKS"] = env["AURALIS_LEAD_CHUNKS_SHORT"] = str(args.lead_chunks)
     rows, summary = [], []
     for workers in (int(w) for w in args.workers.split(",")):
         extra = ["--workers", str(workers)] if workers > 1 else []

@@ -43,6 +43,8 @@ if [ "$WANT_TEST" = 1 ]; then
   command -v node >/dev/null 2>&1 || { apt_pkgs+=(nodejs); brew_pkgs+=(node); }
   # ffmpeg/ffprobe: an independent decoder the tests check our Opus and recordings with
   command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || { apt_pkgs+=(ffmpeg); brew_pkgs+=(ffmpeg); }
+  # strace: bench/bench_metrics_path.py counts the event loop's system calls per /api/metrics (Linux)
+  if [ "$(uname -s)" = Linux ]; then command -v strace >/dev/null 2>&1 || apt_pkgs+=(strace); fi
 fi
 
 if [ "${#apt_pkgs[@]}" -gt 0 ] || [ "${#brew_pkgs[@]}" -gt 0 ]; then

@@ -35,6 +35,7 @@ from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 import numpy as np
 
 from auralis.monitoring.board import WorkerBoard
+from auralis.monitoring.memory import ResidentMemory
 from auralis.monitoring.merge import families_of, merge_families, merge_status, sum_counts, window_values
 
 from auralis.monitoring.models import (
@@ -84,6 +85,7 @@ class Monitor:
         self._device = device
         self._process = psutil.Process()
         self._process_started = self._process.create_time()
+        self._memory = ResidentMemory()  # RSS with one pread: the loop gives up the GIL once
         self.synthesis = RollingWindow(window_samples, window_age_s)
         self.network = RollingWindow(window_samples, window_age_s)
         self.end_to_end = RollingWindow(window_samples, window_age_s)
@@ -219,7 +221,7 @@ class Monitor:
 
     def memory_usage_mb(self) -> float:
         """This process's resident memory, MiB (the server's, with workers: `metrics`)."""
-        return self._process.memory_info().rss / (1024 * 1024)
+        return self._memory.rss() / (1024 * 1024)
 
     # --- several workers -------------------------------------------------------------------------
 
@@ -259,7 +261,7 @@ class Monitor:
         figures = {
             "status": self._local_status(),
             "counters": self._local_counts(),
-            "memory_bytes": self._process.memory_info().rss,
+            "memory_bytes": self._memory.rss(),
             "gc": [gc_stats.gen0, gc_stats.gen1, gc_stats.gen2],
             "listeners": [[st, t, n] for (st, t), n in self._listener_counts().items() if n],
             "families": families_of(self.registry.collect()),
@@ -303,7 +305,7 @@ class Monitor:
         peers = self._peers()
         counts = sum_counts([self._local_counts()] + [head["counters"] for head, _ in peers])
         gc_stats = self.gc_collections()
-        rss = self._process.memory_info().rss
+        rss = self._memory.rss()
         if peers:
             gens = [gc_stats.gen0, gc_stats.gen1, gc_stats.gen2]
             for head, _ in peers:
@@ -354,7 +356,7 @@ class Monitor:
             return generate_latest(self.registry)
         peers = self._peers(families=True)
         s = self._server_status(peers)
-        rss = self._process.memory_info().rss + sum(int(head["memory_bytes"]) for head, _ in peers)
+        rss = self._memory.rss() + sum(int(head["memory_bytes"]) for head, _ in peers)
         merged = merge_families(
             [families_of(self.registry.collect())] + [head["families"] for head, _ in peers],
             replace={

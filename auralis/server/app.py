@@ -38,7 +38,6 @@ import asyncio
 import gc
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -47,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, WebSocket
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette import status
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -56,6 +55,7 @@ from auralis.monitoring.metrics import PROMETHEUS_CONTENT_TYPE
 from auralis.monitoring.models import PerformanceMetrics, SystemStatus
 from auralis.server import protocol as P
 from auralis.server.faults import install_fault_injection
+from auralis.server.client_files import ClientFiles
 from auralis.server.cluster import Cluster
 from auralis.server.cluster_counts import LocalCounts
 from auralis.server.feed import OperatorFeed, feed_router
@@ -82,34 +82,6 @@ log = logging.getLogger("auralis.server")
 
 GIL_SWITCH_INTERVAL_S = 0.001
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
-
-#: Media types of the files the client directory may serve; any other file is a 404.
-MEDIA_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "application/javascript; charset=utf-8",
-    ".mjs": "application/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": "application/json",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-    ".ico": "image/x-icon",
-}
-#: A plain file name: no separators, no leading dot, so no way out of the directory.
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
-
-
-def static_file(web_dir: Path, name: str) -> Path | None:
-    """The file `name` directly inside `web_dir` if it may be served, else None."""
-    if not _SAFE_NAME.fullmatch(name) or Path(name).suffix not in MEDIA_TYPES:
-        return None
-    path = web_dir / name
-    try:
-        if not path.is_file() or path.resolve().parent != web_dir.resolve():
-            return None
-    except OSError:
-        return None
-    return path
-
 
 #: Response header naming the worker process that served a request (``--workers N``).
 WORKER_HEADER = b"x-auralis-worker"
@@ -309,9 +281,11 @@ def create_app(
 
     @app.get("/api/metrics", response_model=PerformanceMetrics, tags=["monitoring"])
     @limiter.limit(settings.rate_limit_metrics)
-    async def get_metrics(request: Request) -> PerformanceMetrics:
+    async def get_metrics(request: Request) -> Response:
         """Latency histograms (rolling window), event counters and memory."""
-        return hub.monitor.metrics()
+        # serialized once by the model itself: FastAPI would validate the model again through
+        # `response_model` (a second build of every field) before serializing it
+        return Response(hub.monitor.metrics().model_dump_json(), media_type="application/json")
 
     app.include_router(music_router())
     app.include_router(feed_router(feed))
@@ -326,41 +300,40 @@ def create_app(
         """Prometheus exposition: Auralis histograms, counters and gauges, process and Python."""
         return Response(hub.monitor.prometheus(), media_type=PROMETHEUS_CONTENT_TYPE)
 
-    def _file(name: str) -> FileResponse:
-        path = static_file(web_dir, name)
-        if path is None:
-            raise HTTPException(status_code=404, detail="Not Found")
-        return FileResponse(path, media_type=MEDIA_TYPES[path.suffix])
+    client_files = ClientFiles(web_dir)  # in memory, strong ETags (auralis.server.client_files)
+    vendor_files = ClientFiles(web_dir / "vendor")
 
-    @app.get("/", response_class=FileResponse, tags=["client"])
+    def _file(files: ClientFiles, request: Request, name: str, cache_control: str = "no-cache") -> Response:
+        response = files.response(request, name, cache_control)
+        if response is None:
+            raise HTTPException(status_code=404, detail="Not Found")
+        return response
+
+    @app.get("/", response_class=HTMLResponse, tags=["client"])
     @app.head("/", include_in_schema=False)
-    async def root() -> FileResponse:
+    async def root(request: Request) -> Response:
         """The listening page."""
-        page = _file("index.html")
-        if production:  # http-api.md: no-cache in development, max-age=3600 in production
-            page.headers["Cache-Control"] = "max-age=3600"
-        return page
+        # http-api.md: no-cache in development, max-age=3600 in production
+        return _file(client_files, request, "index.html", "max-age=3600" if production else "no-cache")
 
-    @app.get("/debug", response_class=FileResponse, tags=["client"])
+    @app.get("/debug", response_class=HTMLResponse, tags=["client"])
     @app.head("/debug", include_in_schema=False)
-    async def debug() -> FileResponse:
+    async def debug(request: Request) -> Response:
         """The metrics dashboard."""
-        return _file("debug.html")
+        return _file(client_files, request, "debug.html")
 
-    @app.get("/client/{filename}", response_class=FileResponse, tags=["client"])
+    @app.get("/client/{filename}", response_class=Response, tags=["client"])
     @app.head("/client/{filename}", include_in_schema=False)
-    async def client_file(filename: str) -> FileResponse:
-        """A client asset (JavaScript, CSS, HTML) from the client directory; 404 otherwise."""
-        return _file(filename)
+    async def client_file(request: Request, filename: str) -> Response:
+        """A client asset (JavaScript, CSS, HTML) from the client directory; 404 otherwise.
+        `ETag` (strong) and `Cache-Control: no-cache`: a client holding the file gets 304."""
+        return _file(client_files, request, filename)
 
-    @app.get("/client/vendor/{filename}", response_class=FileResponse, tags=["client"])
+    @app.get("/client/vendor/{filename}", response_class=Response, tags=["client"])
     @app.head("/client/vendor/{filename}", include_in_schema=False)
-    async def vendor_file(filename: str) -> FileResponse:
+    async def vendor_file(request: Request, filename: str) -> Response:
         """A vendored library (auralis/web/vendor: hls.js), pinned; 404 otherwise."""
-        path = static_file(web_dir / "vendor", filename)
-        if path is None:
-            raise HTTPException(status_code=404, detail="Not Found")
-        return FileResponse(path, media_type=MEDIA_TYPES[path.suffix])
+        return _file(vendor_files, request, filename)
 
     @app.websocket("/ws/stream")
     async def stream(ws: WebSocket) -> None:

@@ -123,7 +123,10 @@ class Hub:
             # The engine first: its anchor synth keeps the samples in FluidSynth's cache, so the
             # validation's synth shares them instead of loading (and fragmenting) a second copy.
             engine = StreamEngine(
-                path, workers=self.settings.render_workers, on_render=self.monitor.observe_synthesis
+                path,
+                workers=self.settings.render_workers,
+                on_render=self.monitor.observe_synthesis,
+                short_lead_max_load=self.settings.lead_short_max_load,
             )
             try:
                 info = validate_soundfont(path, programs=engine.config.programs)

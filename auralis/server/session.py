@@ -13,7 +13,8 @@ Each connection runs three tasks of its own, so no client can hold up another:
 
 A chunk that is due when none is ready is a server underrun: the listener gets `status
 buffering`, then `status connected` when chunks flow again, and its stream renders one chunk
-further ahead from then on (`lead_chunks` at the start, at most `lead_chunks_max`).
+further ahead from then on (`lead_chunks_short` at the start when the render threads have
+measured headroom, else `lead_chunks`; at most `lead_chunks_max`).
 """
 
 from __future__ import annotations
@@ -147,14 +148,14 @@ class ListenerSession:
             )
             log.info(
                 "listener connected",
-                extra={"event": "ws_connect", "client_id": self.client_id, "listeners": len(hub.sessions)},
+                extra={"event": "ws_connect", "client_id": self.client_id, "listeners": len(hub.sessions),
+                       "lead_chunks": self.stream.lead_chunks},
             )
-            # the first chunk leaves as soon as it is rendered (time to first audio), the rest of
-            # the start burst as each is rendered
             # the burst leaves once it is rendered: the stream's first chunks then have their
-            # render lead of slack (20 streams starting together on 2 cores underran with one)
+            # render lead of slack (20 streams starting together on 2 cores underran with one);
+            # the lead is the one the engine chose for this stream (short with measured headroom)
             pacer = Pacer(self.stream, self, burst=self.settings.start_burst, period_s=CHUNK_SECONDS,
-                          ready_chunks=min(self.settings.start_burst, self.settings.lead_chunks))
+                          ready_chunks=min(self.settings.start_burst, self.stream.lead_chunks))
             self._writer = asyncio.create_task(self.outbox.run())
             self._pacer = asyncio.create_task(self._pace(pacer))
             self._receiver = asyncio.create_task(self._receive_loop())
@@ -234,6 +235,7 @@ class ListenerSession:
                         self.params,
                         self.seed,
                         lead_chunks=self.settings.lead_chunks,
+                        short_lead=self.settings.lead_chunks_short,
                         capacity=self.settings.ring_capacity,
                         encoder=hub.new_encoder(self.format),
                         limit=self.settings.max_personal_streams,

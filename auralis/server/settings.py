@@ -83,9 +83,21 @@ class Settings(BaseSettings):
     )
     lead_chunks: int = Field(
         3, ge=1, le=50,
-        description="Chunks each listener's stream renders ahead when it starts (its render lead, 100 ms "
-        "each; end-to-end latency grows by 100 ms per chunk, see docs/benchmarks.md); each server "
-        "underrun raises it by one, up to lead_chunks_max",
+        description="Chunks each listener's stream renders ahead when it starts without measured "
+        "headroom (its render lead, 100 ms each; end-to-end latency grows by 100 ms per chunk, see "
+        "docs/benchmarks.md); each server underrun raises it by one, up to lead_chunks_max",
+    )
+    lead_chunks_short: int = Field(
+        1, ge=1, le=50,
+        description="The render lead a new WebSocket listener's stream starts at when the render "
+        "threads have measured headroom for it (projected load at most lead_short_max_load); "
+        "equal to lead_chunks or more: every stream starts at lead_chunks",
+    )
+    lead_short_max_load: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="The most projected render load (share of the render threads' capacity over the "
+        "next chunk period, measured: busy share, chunk and start costs, work waiting) at which a new "
+        "stream starts at lead_chunks_short; 0 turns the short lead off",
     )
     lead_chunks_max: int = Field(
         3, ge=1, le=50,

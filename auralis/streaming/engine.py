@@ -4,10 +4,19 @@
 inside FluidSynth, so the useful parallelism is the number of cores; 100 threads for 100
 listeners would only add context switches, 100 stacks and unfair scheduling (the OS knows
 nothing about which stream is about to underrun). ``workers`` threads (default: the CPU count)
-share one scheduler that always renders the stream in most need: the fewest buffered chunks,
-then the one whose last chunk was taken longest ago (the earliest deadline). A stream is
-rendered when it holds fewer than its ``lead_chunks`` chunks and never while its buffer is
-full; one worker at a time owns a stream, so its synth is used by one thread at a time.
+share one scheduler that always renders the stream in most need: the earliest deadline, the
+time the chunk to render will be taken if chunks go every 100 ms from the stream's last pop
+(from a period after its creation before the first pop), so fewer buffered chunks and a longer
+wait both come first, a playing stream's next chunk is not put behind the first chunks of a
+crowd of new streams, and a new stream is not starved by playing ones. A stream is rendered when it holds fewer
+than its ``lead_chunks`` chunks and never while its buffer is full; one worker at a time owns a
+stream, so its synth is used by one thread at a time.
+
+**Render lead by measured headroom.** `open_stream` with a ``short_lead`` starts the stream at
+that lead when the workers' measured load leaves room for it, else at ``lead_chunks``
+(`auralis.streaming.headroom`: the workers' busy share, a chunk's and a start's measured cost,
+and the work waiting now, counted under the engine's lock together with the registration, so
+streams arriving together each see the starts before them).
 
 **Shared SoundFont memory.** The engine keeps one idle "anchor" synth with the SoundFont
 loaded for its whole life, so FluidSynth's sample cache always holds the samples and every
@@ -30,6 +39,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +49,9 @@ from auralis.audio.renderer import RenderConfig, Renderer
 from auralis.audio.soundfont import SoundFontError, check_soundfont_file
 from auralis.audio.stereo import check_stereo_image
 from auralis.music.params import MusicParams
+from auralis.streaming.chunk import CHUNK_SECONDS
 from auralis.streaming.encoders import Encoder
+from auralis.streaming.headroom import Backlog, RenderLoad, short_lead_allowed, usable_cores
 from auralis.streaming.stream import ListenerStream
 from auralis.streaming.shared_soundfont import load_anchor  # noqa: I001
 
@@ -69,6 +81,7 @@ class StreamEngine:
         on_render: Callable[[float], None] | None = None,
         config: RenderConfig = RenderConfig(),
         join_timeout_s: float = 5.0,
+        short_lead_max_load: float = 0.5,
     ) -> None:
         self.soundfont = Path(soundfont)
         self.config = config
@@ -78,6 +91,12 @@ class StreamEngine:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
         self.workers = n
+        if not 0.0 <= short_lead_max_load <= 1.0:
+            raise ValueError(f"short_lead_max_load must be within 0..1, got {short_lead_max_load!r}")
+        #: The most projected render load at which `open_stream` grants a ``short_lead``.
+        self.short_lead_max_load = short_lead_max_load
+        #: The workers' measured busy intervals (`auralis.streaming.headroom`).
+        self.load = RenderLoad(capacity=min(n, usable_cores()))
         check_soundfont_file(self.soundfont)  # a precise SoundFontError for a wrong file
         # refuse an anti-phase mix before any stream starts (ValueError saying why)
         check_stereo_image(self.soundfont, config.synth_settings(), config.voices)
@@ -115,11 +134,17 @@ class StreamEngine:
         capacity: int = 20,
         encoder: Encoder | None = None,
         limit: int | None = None,
+        short_lead: int | None = None,
     ) -> ListenerStream:
         """A new stream; rendering starts at once (its synth is created by a worker). With an
         ``encoder``, each chunk also carries its wire frame, encoded by the worker. With a
         ``limit``, raises `StreamLimitReached` (changing nothing) when that many streams are
-        already active: the check and the registration are one step under the engine's lock."""
+        already active: the check and the registration are one step under the engine's lock.
+        With a ``short_lead`` (below ``lead_chunks``), the stream starts at that lead when the
+        workers have measured headroom for it (`auralis.streaming.headroom`), decided in that
+        same step; its ``lead_chunks`` says which it got."""
+        if short_lead is not None and (not isinstance(short_lead, int) or not 1 <= short_lead):
+            raise ValueError(f"short_lead must be a positive integer, got {short_lead!r}")
         if self._closed:
             raise RuntimeError("the stream engine is closed")
         self._check_limit(limit)  # a refused listener costs no composer
@@ -128,6 +153,14 @@ class StreamEngine:
         )
         with self._cond:
             self._check_limit(limit)  # again, atomically with the registration
+            if short_lead is not None and short_lead < stream.lead_chunks and short_lead_allowed(
+                self.load.measured(),
+                self._backlog(),
+                capacity=self.load.capacity,
+                period_s=CHUNK_SECONDS,
+                max_load=self.short_lead_max_load,
+            ):
+                stream.lead_chunks = short_lead
             group = min(self._groups, key=lambda g: g.members)
             group.members += 1
             stream._group = group
@@ -143,6 +176,13 @@ class StreamEngine:
     def _active_count(self) -> int:
         """Active streams; the caller holds ``self._cond``."""
         return sum(1 for s in self._streams if s.active)
+
+    def _backlog(self) -> Backlog:
+        """Render work waiting now; the caller holds ``self._cond``."""
+        active = [s for s in self._streams if s.active]
+        starting = [s for s in active if s._renderer is None]
+        missing = sum(max(0, s.lead_chunks - s.depth) for s in active if s._renderer is not None)
+        return Backlog(streams=len(active), starting=len(starting), missing_chunks=missing)
 
     def _check_limit(self, limit: int | None) -> None:
         with self._cond:  # re-entrant: a Condition over an RLock
@@ -278,6 +318,8 @@ class StreamEngine:
                     return
             group = stream._group
             ms = None
+            starting = stream._renderer is None
+            t0 = time.perf_counter()
             try:
                 ms = stream._render_next()
             except BaseException as exc:  # noqa: BLE001 - isolate any failure to its stream
@@ -300,6 +342,8 @@ class StreamEngine:
                         group.busy = False
                         cond.notify_all()
                         break
+            if ms is not None:  # the worker's busy time on it, encoding included: the headroom's input
+                self.load.record(time.perf_counter() - t0, start=starting)
             if ms is not None and self.on_render is not None:
                 try:
                     self.on_render(ms)

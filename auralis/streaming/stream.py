@@ -20,7 +20,7 @@ from auralis.audio.renderer import Renderer, to_pcm16
 from auralis.music.events import marker_chord, marker_section
 from auralis.music.params import MusicParams
 from auralis.music.timeline import Change, Timeline
-from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, SAMPLE_RATE, Chunk
+from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, CHUNK_SECONDS, SAMPLE_RATE, Chunk
 from auralis.streaming.encoders import Encoder
 
 
@@ -100,6 +100,7 @@ class ListenerStream:
         self._last_pop = 0.0
         self.overflows = 0
         self.created_at = time.time()
+        self._created_mono = time.monotonic()
 
     # -- consumer side (event loop) ----------------------------------------------------------
     def pop(self) -> Chunk | None:
@@ -227,9 +228,14 @@ class ListenerStream:
             and len(self._buf) < self.lead_chunks
         )
 
-    def _priority(self) -> tuple[int, float]:
-        """Lower renders first: fewest buffered chunks, then the longest since a pop."""
-        return (len(self._buf), self._last_pop)
+    def _priority(self) -> float:
+        """Lower renders first: the time the chunk to render now will be taken, if chunks go
+        every period from the last pop: the earliest deadline first. Before its first pop a
+        stream counts from one period after its creation: a playing stream's next chunk (a
+        listener would hear the gap) goes before the first chunks of streams that arrived less
+        than a period before it was due, and a new stream still gets its turn after waiting."""
+        anchor = self._last_pop if self._played else self._created_mono + CHUNK_SECONDS
+        return anchor + (len(self._buf) + 1) * CHUNK_SECONDS
 
     def _render_next(self) -> float:
         """Render and buffer the next chunk; returns its render time in ms. Runs in a worker."""

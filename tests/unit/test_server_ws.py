@@ -230,3 +230,24 @@ def test_a_server_underrun_raises_that_streams_render_lead(soundfont_path: Path)
             session.starving()
             assert session.stream.lead_chunks == 2  # lead_chunks_max
         assert 'auralis_buffer_underruns_total{source="server"} 2.0' in c.get("/metrics").text
+
+
+@pytest.mark.parametrize(("max_load", "lead"), [(0.5, 1), (0.0, 3)])
+def test_a_listener_starts_at_the_short_lead_when_the_render_threads_have_headroom(
+    soundfont_path: Path, max_load: float, lead: int
+) -> None:
+    """An idle server has measured headroom: the first listener's stream starts at
+    `lead_chunks_short`; with no load allowed (`lead_short_max_load` 0) at `lead_chunks`. Either
+    way the audio starts without a server underrun."""
+    app = create_app(Settings(soundfont=soundfont_path, lead_chunks=3, lead_chunks_short=1,
+                              lead_short_max_load=max_load))
+    with TestClient(app) as c:
+        _wait(lambda: c.get("/api/status").json()["soundfont_loaded"])
+        hub: Hub = c.app.state.hub
+        with c.websocket_connect("/ws/stream?seed=7") as ws:
+            client_id = ws.receive_json()["client_id"]
+            seqs = [_next(ws, "audio")["seq"] for _ in range(5)]
+            assert seqs == list(range(5))
+            session = next(s for s in hub.sessions if s.client_id == client_id)
+            assert session.stream.lead_chunks == lead
+        assert 'auralis_buffer_underruns_total{source="server"} 0.0' in c.get("/metrics").text

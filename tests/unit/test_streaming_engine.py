@@ -343,3 +343,51 @@ def test_engine_refuses_a_wrong_file_clearly(tmp_path: Path) -> None:
     bad.write_bytes(b"ID3\x04" + bytes(100))
     with pytest.raises(SoundFontError, match=r"song\.sf2.*not a RIFF file"):
         StreamEngine(bad)
+
+
+def test_short_lead_by_measured_headroom(soundfont_path: Path) -> None:
+    """A fresh engine: the first stream starts at the short lead (nothing renders, nothing
+    waits); streams arriving while it starts find no measured cost and start at the configured
+    lead; once costs are measured and the engine is quiet, a new stream gets the short lead."""
+    with StreamEngine(soundfont_path, workers=2) as eng:
+        first = eng.open_stream(MusicParams(), seed=1, lead_chunks=3, short_lead=1)
+        crowd = [eng.open_stream(MusicParams(), seed=10 + i, lead_chunks=3, short_lead=1) for i in range(5)]
+        assert first.lead_chunks == 1
+        assert [s.lead_chunks for s in crowd] == [3] * 5
+        for s in crowd:
+            s.close()
+        pop_n(first, 10)  # chunk and start costs measured
+        m = eng.load.measured()
+        assert m.chunk_s is not None and m.start_s is not None and m.chunk_s > 0
+        # the crowd's starts finished within the window: still the long lead; later, the short
+        eng.load.window_s = 0.05
+        wait_for(lambda: eng.load.measured().recent_starts == 0)
+        later = eng.open_stream(MusicParams(), seed=2, lead_chunks=3, short_lead=1)
+        assert later.lead_chunks == 1
+        wait_for(lambda: later.depth == 1)
+        # with no room allowed (limit 0) every stream gets the configured lead
+        eng.short_lead_max_load = 0.0
+        pinned = eng.open_stream(MusicParams(), seed=3, lead_chunks=3, short_lead=1)
+        assert pinned.lead_chunks == 3
+        wait_for(lambda: pinned.depth == 3)
+        for s in (first, later, pinned):
+            s.close()
+    with pytest.raises(ValueError, match="short_lead_max_load"):
+        StreamEngine(soundfont_path, workers=1, short_lead_max_load=1.5)
+
+
+def test_earliest_deadline_first(engine: StreamEngine) -> None:
+    """A stream's priority is when its next chunk to render will be taken: from its last pop,
+    or from a period after its creation before it plays; each buffered chunk adds a period."""
+    s_old = engine.open_stream(MusicParams(), seed=22, lead_chunks=1)
+    wait_for(lambda: s_old.depth == 1)
+    pop_n(s_old, 1)
+    s_new = engine.open_stream(MusicParams(), seed=21, lead_chunks=1)
+    # s_old popped before s_new was created: with the same depth its chunk is due first
+    assert s_old._last_pop <= s_new._created_mono
+    assert s_old._last_pop + CHUNK_SECONDS <= s_new._created_mono + CHUNK_SECONDS
+    wait_for(lambda: s_new.depth == 1 and s_old.depth == 1)
+    assert s_old._priority() == pytest.approx(s_old._last_pop + 2 * CHUNK_SECONDS)
+    assert s_new._priority() == pytest.approx(s_new._created_mono + 3 * CHUNK_SECONDS)  # a period of grace
+    s_new.close()
+    s_old.close()

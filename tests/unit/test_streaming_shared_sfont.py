@@ -90,6 +90,11 @@ def test_churn_while_rendering_deletes_every_synth_once(
         churn.append(eng.open_stream(MusicParams(), seed=1000 + k, lead_chunks=2))
         if rng.random() < 0.5:
             time.sleep(rng.random() * 0.01)  # let some render, some never start
+        if k % 5 == 0:  # and some surely own a synth when closed (the scheduler serves the
+            # earliest deadline: a new stream waits behind the steady ones popped before it)
+            deadline = time.monotonic() + 5.0
+            while churn[-1]._renderer is None and churn[-1].error is None and time.monotonic() < deadline:
+                time.sleep(0.001)
         while len(churn) > rng.randint(0, 12):
             victim = churn.pop(rng.randrange(len(churn)))
             borrowers_seen += victim._renderer is not None
