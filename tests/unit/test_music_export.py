@@ -58,10 +58,10 @@ def test_layout_markers_tempo_and_key_signatures(tmp_path: Path) -> None:
     events = piece_with_changes()
     path = write_midi(events, tmp_path / "piece.mid")
     mid = mido.MidiFile(path)
-    assert mid.type == 1 and len(mid.tracks) == 4
-    assert [t.name for t in mid.tracks] == ["auralis", "melody (piano)", "pad", "bass drone"]
+    assert mid.type == 1 and len(mid.tracks) == 6
+    assert [t.name for t in mid.tracks] == ["auralis", "melody", "pad", "bass", "texture", "bell"]
     programs = {m.channel: m.program for t in mid.tracks for m in t if m.type == "program_change"}
-    assert programs == {0: 0, 1: 89, 2: 43}
+    assert programs == {0: 0, 1: 89, 2: 43, 3: 46, 4: 8}  # the classic palette's
     for i, track in enumerate(mid.tracks[1:]):
         channels = {m.channel for m in track if m.type in ("note_on", "note_off")}
         assert channels == {i}
