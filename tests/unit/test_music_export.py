@@ -9,7 +9,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from auralis.music.composer import Composer
+from auralis.music.composer import Composer, compose
 from auralis.music.events import Event
 from auralis.music.export import compose_midi, write_midi
 from auralis.music.params import MusicParams
@@ -119,8 +119,11 @@ def test_cli_compose_end_to_end(tmp_path: Path) -> None:
     mid = mido.MidiFile(out)
     assert mid.length == pytest.approx(60.0, abs=0.01)
     notes = [m for t in mid.tracks for m in t if m.type == "note_on"]
-    # Every voice plays: melody phrases (with rests, issue 14), the pad and the bass.
-    assert {m.channel for m in notes} == {0, 1, 2}
+    # Every voice plays: melody phrases (with rests, issue 14), the pad and the bass, and the
+    # palette's added voices (texture 3, bell 4) that the orchestra brings into these sections.
+    sounding = {e.channel for e in compose(1, seed=3) if e.kind == "note_on"}
+    assert {0, 1, 2} < sounding <= {0, 1, 2, 3, 4}
+    assert {m.channel for m in notes} == sounding
     assert sum(1 for m in notes if m.channel == 0) >= 5
     # Same seed, same file; the preset and flags are applied.
     again = tmp_path / "y.mid"
