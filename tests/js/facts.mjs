@@ -618,7 +618,7 @@ export const FACTS = {
             103
           ],
           "pan": 0.1,
-          "level": 1.0
+          "level": 0.6
         },
         {
           "role": "pad",
