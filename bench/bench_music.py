@@ -142,11 +142,18 @@ def main() -> None:
             total, bad = A.clashes(ev, spb)
             distinct, long_share = A.inter_onsets(mel, spb)
             bc = A.boundary_changes(ev)
+            deg = A.scale_degrees(ev, mel)
+            parts = A.recurrence_parts(mel, spb, deg)
             for k, v in (
                 ("silent", A.silent_share(mel, T)),
                 ("in37", A.share_in_short_phrases(mel, spb)),
                 ("rest5", A.long_rests_per_minute(mel, T)),
-                ("recur", A.recurrence(mel, spb, A.scale_degrees(ev, mel))),
+                ("split", A.split_deviation(ev, mel)),
+                ("recur", A.recurrence(mel, spb, deg)),
+                ("rhythm", parts.rhythm),
+                ("intervals", parts.intervals),
+                ("inside", parts.inside),
+                ("inside_recur", parts.inside_recur),
                 ("clash", total / (T / 60)),
                 ("bad", bad / (T / 60)),
                 ("distinct", distinct),
@@ -156,15 +163,21 @@ def main() -> None:
             ):
                 m.setdefault(k, []).append(v)
             feats.append(A.window_features(ev, spb))
+        put("70/25/5: worst window (10 min or 100 notes), points off", "<= 3", fmt(m["split"]))
         put("melody silent share", ">= 40%", fmt(m["silent"], True))
         put("notes in 3-7-note phrases", ">= 60%", fmt(m["in37"], True))
         put("rests >= 5 s per minute", ">= 1.5", fmt(m["rest5"]))
         put("4-gram recurrence within 32 notes", ">= 20%", fmt(m["recur"], True))
+        put("(recurrence of the rhythm alone; of the intervals alone)", "", f"{fmt(m['rhythm'], True)}; {fmt(m['intervals'], True)}")
+        put("(4-grams inside one phrase; their recurrence)", "", f"{fmt(m['inside'], True)}; {fmt(m['inside_recur'], True)}")
         put("minor 2nd/9th above held notes per minute (not short+weak)", "<= 0.5 (0)", f"{fmt(m['clash'])} ({fmt(m['bad'])})")
         put("distinct IOIs (1/4-beat grid); share of IOIs >= 3 beats", ">= 6; >= 30%", f"{min(m['distinct']):.0f}-{max(m['distinct']):.0f}; {fmt(m['long'], True)}")
         put("velocity lag-1 autocorrelation", ">= 0.5", fmt(m["vac"]))
         put("section boundaries changing >= 2 features", ">= 90%", fmt(m["bound"], True))
         put("between/within seed variance (median of 10)", ">= 4", f"{A.between_within(feats):.2f}")
+        ratios = A.between_within_features(feats)
+        put("(features at >= 4: between/within)", "", ", ".join(
+            f"{name} {r:.1f}" for name, r in sorted(zip(A.FEATURES, ratios), key=lambda x: -x[1]) if r >= 4) or "none")
         if minutes > 0:
             x = render(p, minutes)
             cen, low = spectrum(x)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import json
 import multiprocessing as mp
 import os
 import socket
@@ -290,7 +291,54 @@ def run_level(port: int, server: psutil.Process, n: int, procs: int, seconds: fl
         "ws_p99_inter_arrival_ms": max(inter) * 1000 if inter else None,
         "metrics_p99_ms": metrics_ms[int(0.99 * (len(metrics_ms) - 1))] if metrics_ms else None,
         "clients_cpu_pct": sum(r["cpu_s"] for r in results) / (seconds + warmup) * 100.0,
+        "window": (t_start, t_end),
     }
+
+
+def _pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[int(q * (len(values) - 1))] if values else float("nan")
+
+
+def probe_summary(path: Path, window: tuple[float, float]) -> dict:
+    """What `serve_probed.py` recorded inside the server during one level's window (wall-clock
+    times; "CPU" is the thread's own CPU time over the same span: the rest is waiting for a core
+    or for the GIL)."""
+    data: dict = {"gc": [], "lag": [], "requests": [], "heaps": []}
+    for line in path.read_text().splitlines():
+        name, row = json.loads(line)
+        if name == "state":
+            data.update(row)
+        else:
+            data[name].append(row)
+    t0, t1 = window
+    gcs = [e[1:] for e in data["gc"] if t0 <= e[0] <= t1]
+    lags = [e[1:] for e in data["lag"] if t0 <= e[0] <= t1]
+    reqs = [(ms, turns) for t, ms, turns in data["requests"] if t0 <= t <= t1]
+    out: dict = {"objects frozen at start-up": data.get("frozen"), "gc thresholds": data.get("thresholds")}
+    for gen in (0, 1, 2):
+        pauses = [(ms, cpu) for g, ms, cpu in gcs if g == gen]
+        out[f"gc{gen}"] = (f"{len(pauses)} x, max {max((m for m, _ in pauses), default=0):.1f} ms "
+                           f"(CPU {max((c for _, c in pauses), default=0):.1f}), "
+                           f"{sum(m for m, _ in pauses):.0f} ms in all (CPU {sum(c for _, c in pauses):.0f})")
+    out["loop turn p50 / p99 / max (ms)"] = " / ".join(f"{_pct([e[1] for e in lags], q):.2f}" for q in (0.5, 0.99, 1.0))
+    out["loop turn CPU p50 / p99 / max (ms)"] = " / ".join(f"{_pct([e[2] for e in lags], q):.2f}" for q in (0.5, 0.99, 1.0))
+    out["timer lateness p99 / max (ms)"] = " / ".join(f"{_pct([e[0] for e in lags], q):.2f}" for q in (0.99, 1.0))
+    out["metrics in the server p50 / p99 / max (ms)"] = " / ".join(f"{_pct([m for m, _ in reqs], q):.2f}" for q in (0.5, 0.99, 1.0))
+    out["metrics: turns of the loop after the first, max"] = f"{max((n for _, n in reqs), default=0)}"
+    return out
+
+
+def idle_metrics(port: int, n: int = 200) -> tuple[float, float]:
+    """(p50, p99) ms of `n` sequential ``/api/metrics`` requests: the handler's own cost on an
+    idle server (no listeners)."""
+    took = []
+    with httpx.Client(timeout=30) as c:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            c.get(f"http://127.0.0.1:{port}/api/metrics").raise_for_status()
+            took.append((time.perf_counter() - t0) * 1000)
+    return _pct(took, 0.5), _pct(took, 0.99)
 
 
 def print_targets(r: dict) -> bool:
@@ -317,6 +365,11 @@ def run_server(workers: int, levels: list[int], args: argparse.Namespace) -> lis
     }
     log = tempfile.NamedTemporaryFile(prefix="bench-stations-", suffix=".log", delete=False)
     cmd = [sys.executable, "-m", "auralis.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    probe = None
+    if args.probe and workers == 1:  # the probes follow one process
+        probe = Path(tempfile.mkdtemp(prefix="bench-stations-probe-")) / "probe.json"
+        env["AURALIS_PROBE_FILE"] = str(probe)
+        cmd[1:3] = [str(ROOT / "bench" / "serve_probed.py")]
     if workers > 1:
         cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -338,11 +391,19 @@ def run_server(workers: int, levels: list[int], args: argparse.Namespace) -> lis
         # RSS growth of a level is what its listeners cost, not the station's start
         run_level(port, server, 20 * workers, 1, 2.0, 1.0)
         time.sleep(1.0)
+        p50, p99 = idle_metrics(port)
+        print(f"    /api/metrics with no listener (200 requests, the handler's own cost): "
+              f"p50 {p50:.2f} ms, p99 {p99:.2f} ms", flush=True)
         for n in levels:
             r = run_level(port, server, n, args.procs, args.seconds, args.warmup)
             r["workers"] = workers
-            print(" | ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()), flush=True)
+            print(" | ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items() if k != "window"),
+                  flush=True)
             r["pass"] = print_targets(r)
+            if probe is not None:
+                time.sleep(2.5)  # the probe writes its file every 2 s
+                for k, v in probe_summary(probe, r["window"]).items():
+                    print(f"    probe: {k}: {v}")
             rows.append(r)
             time.sleep(3)
         print(f"load after: {os.getloadavg()[0]:.1f}")
@@ -360,6 +421,9 @@ def main() -> int:
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--procs", type=int, default=4)
     ap.add_argument("--workers", default="1", help="worker counts to compare in this run, e.g. 1,2")
+    ap.add_argument("--probe", action="store_true",
+                    help="with one worker: GC pauses, loop turns and /api/metrics inside the server "
+                         "(bench/serve_probed.py)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     rows = []

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from auralis.music.events import BASS_CHANNEL, MELODY_CHANNEL, PAD_CHANNEL, Event
-from auralis.music.theory import pc_from_name, scale_pcs
+from auralis.music.theory import QUALITIES, pc_from_name, scale_pcs
 
 PHRASE_REST_BEATS, PHRASE_REST_S = 2.0, 3.0
 LONG_REST_S = 5.0
 GRAM, RECUR_WINDOW = 4, 32
 SHORT_BEATS = 0.5  # a clash this short, on a weak position, is a passing or neighbour tone
+SPLIT = (("chord", 70.0), ("scale", 25.0), ("chromatic", 5.0))  # the melody's 70/25/5 rule
+SPLIT_WINDOW_S, SPLIT_WINDOW_NOTES = 600.0, 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,19 +105,114 @@ def scale_degrees(events: Sequence[Event], mel: Sequence[Note]) -> list[float]:
     return out
 
 
+def gram_keys(
+    mel: Sequence[Note], spb: float, degrees: Sequence[float] | None = None
+) -> list[tuple[tuple[float, ...], tuple[float, ...]]]:
+    """Each 4-gram of the melody as (its 3 intervals, its 3 inter-onset intervals on the
+    quarter-beat grid). Intervals in scale steps when `degrees` (see :func:`scale_degrees`) is
+    given, otherwise in semitones."""
+    pos = list(degrees) if degrees is not None else [float(n.pitch) for n in mel]
+    return [
+        (
+            tuple(pos[i + k + 1] - pos[i + k] for k in range(GRAM - 1)),
+            tuple(quarter_beats(mel[i + k + 1].start - mel[i + k].start, spb) for k in range(GRAM - 1)),
+        )
+        for i in range(len(mel) - GRAM + 1)
+    ]
+
+
+def _recurs(keys: Sequence[object]) -> list[bool]:
+    """For each key, whether it recurs within the next RECUR_WINDOW keys."""
+    return [g in keys[i + 1 : i + 1 + RECUR_WINDOW] for i, g in enumerate(keys)]
+
+
 def recurrence(mel: Sequence[Note], spb: float, degrees: Sequence[float] | None = None) -> float:
     """Share of interval+rhythm 4-grams (3 intervals, 3 inter-onset intervals on the
     quarter-beat grid) that recur within the next 32 notes. Intervals are counted in scale steps
     when `degrees` (see :func:`scale_degrees`) is given, so a motif restated on another chord of
     the mode counts as the same cell; otherwise in semitones."""
-    pos = list(degrees) if degrees is not None else [float(n.pitch) for n in mel]
-    keys = [
-        tuple(pos[i + k + 1] - pos[i + k] for k in range(GRAM - 1))
-        + tuple(quarter_beats(mel[i + k + 1].start - mel[i + k].start, spb) for k in range(GRAM - 1))
-        for i in range(len(mel) - GRAM + 1)
-    ]
-    hits = sum(1 for i, g in enumerate(keys) if g in keys[i + 1 : i + 1 + RECUR_WINDOW])
-    return hits / max(1, len(keys))
+    keys = [iv + rh for iv, rh in gram_keys(mel, spb, degrees)]
+    return sum(_recurs(keys)) / max(1, len(keys))
+
+
+@dataclass(frozen=True, slots=True)
+class RecurrenceParts:
+    """Where 4-gram recurrence is lost (see :func:`recurrence_parts`)."""
+
+    rhythm: float  # recurrence of the 3 inter-onset intervals alone
+    intervals: float  # recurrence of the 3 intervals alone
+    inside: float  # share of 4-grams whose 4 notes lie in one phrase
+    inside_recur: float  # recurrence (intervals and rhythm) of those
+
+
+def recurrence_parts(mel: Sequence[Note], spb: float, degrees: Sequence[float] | None = None) -> RecurrenceParts:
+    """The 4-gram recurrence taken apart: rhythm alone, intervals alone, and the 4-grams inside
+    one phrase (a 4-gram across a rest holds the rest's length, which a restatement does not
+    repeat: a phrase of n notes holds n - 3 inside ones)."""
+    grams = gram_keys(mel, spb, degrees)
+    if not grams:
+        return RecurrenceParts(0.0, 0.0, 0.0, 0.0)
+    phrase_of: list[int] = []
+    for k, ph in enumerate(phrases(mel, spb)):
+        phrase_of += [k] * len(ph)
+    inside = [phrase_of[i] == phrase_of[i + GRAM - 1] for i in range(len(grams))]
+    both = _recurs([iv + rh for iv, rh in grams])
+    n = len(grams)
+    return RecurrenceParts(
+        rhythm=sum(_recurs([rh for _, rh in grams])) / n,
+        intervals=sum(_recurs([iv for iv, _ in grams])) / n,
+        inside=sum(inside) / n,
+        inside_recur=sum(b for b, i in zip(both, inside) if i) / max(1, sum(inside)),
+    )
+
+
+def categories(events: Sequence[Event], mel: Sequence[Note]) -> list[str]:
+    """Each melody note's category ("chord", "scale" or "chromatic") against the chord (from the
+    ``chord`` markers) and the key and mode (``context`` markers) in force when it starts."""
+    marks: list[tuple[float, frozenset[int], frozenset[int]]] = []
+    scale: frozenset[int] = frozenset(range(12))
+    for e in events:
+        if e.kind != "marker":
+            continue
+        words = e.text.split()
+        if words[0] == "context":
+            scale = frozenset(scale_pcs(pc_from_name(words[1]), words[2]))
+        elif words[0] == "chord":
+            root = pc_from_name(words[1])
+            marks.append((e.time, frozenset((root + i) % 12 for i in QUALITIES[words[2]]), scale))
+    out: list[str] = []
+    j = -1
+    for n in mel:
+        while j + 1 < len(marks) and marks[j + 1][0] <= n.start:
+            j += 1
+        chord, sc = (marks[j][1], marks[j][2]) if j >= 0 else (frozenset(), scale)
+        pc = n.pitch % 12
+        out.append("chord" if pc in chord else "scale" if pc in sc else "chromatic")
+    return out
+
+
+def split_deviation(events: Sequence[Event], mel: Sequence[Note]) -> float:
+    """The 70/25/5 rule's worst window: the largest distance (in points) of a category's share
+    from its target over every window starting at a note that spans 10 minutes, or 100 notes
+    where 10 minutes hold fewer (windows that would run past the end are not counted)."""
+    cats = categories(events, mel)
+    times = [n.start for n in mel]
+    prefix = {name: [0] for name, _ in SPLIT}
+    for c in cats:
+        for name, counts in prefix.items():
+            counts.append(counts[-1] + (c == name))
+    end = duration(events)
+    worst, j = 0.0, 0
+    for i, start in enumerate(times):
+        if start + SPLIT_WINDOW_S > end:
+            break
+        while j < len(times) and (times[j] < start + SPLIT_WINDOW_S or j - i < SPLIT_WINDOW_NOTES):
+            j += 1
+        if j - i < SPLIT_WINDOW_NOTES:
+            break
+        for name, target in SPLIT:
+            worst = max(worst, abs(100.0 * (prefix[name][j] - prefix[name][i]) / (j - i) - target))
+    return worst
 
 
 def clashes(events: Sequence[Event], spb: float) -> tuple[int, int]:
@@ -231,12 +328,24 @@ def window_features(events: Sequence[Event], spb: float, window: float = 300.0) 
     return rows
 
 
-def between_within(per_seed: Sequence[Sequence[Sequence[float]]]) -> float:
-    """Median over features of (variance of the seeds' means) / (mean within-seed variance)."""
+FEATURES = (
+    "melody pitch", "notes/min", "note length", "velocity", "silent share", "interval",
+    "steps", "pad pitch", "bass share", "phrase length",
+)  # the ten columns of window_features
+
+
+def between_within_features(per_seed: Sequence[Sequence[Sequence[float]]]) -> list[float]:
+    """Per feature (see FEATURES): the variance of the seeds' means over the mean within-seed
+    variance of the windows."""
     ratios = []
     for f in range(len(per_seed[0][0])):
         means = [statistics.fmean(r[f] for r in rows) for rows in per_seed]
         within = statistics.fmean(statistics.pvariance([r[f] for r in rows]) for rows in per_seed)
         between = statistics.pvariance(means)
         ratios.append(between / within if within > 0 else float("inf"))
-    return statistics.median(ratios)
+    return ratios
+
+
+def between_within(per_seed: Sequence[Sequence[Sequence[float]]]) -> float:
+    """Median over features of (variance of the seeds' means) / (mean within-seed variance)."""
+    return statistics.median(between_within_features(per_seed))

@@ -16,10 +16,16 @@ wakes the waiting readers with one ``loop.call_soon_threadsafe`` per item (not o
 Readers live on the event loop: ``await reader.next()`` (or ``async for``) returns the next item
 or waits; :meth:`Reader.poll` never waits.
 
-**Waking in batches.** Each waiting reader waits on a future of its own (cancelling one reader
-touches no other). The wake-up resolves them `wake_batch` at a time, one batch per turn of the
-event loop: with a thousand listeners, the loop polls for I/O (an ``/api/metrics`` request, a
-ping) between batches instead of running a thousand readers before it looks again.
+**Waking in batches, on a time budget.** Each waiting reader waits on a future of its own
+(cancelling one reader touches no other). The wake-up resolves them a batch per turn of the event
+loop: with a thousand listeners, the loop polls for I/O (an ``/api/metrics`` request, a ping)
+between batches instead of running a thousand readers before it looks again. A reader woken in
+one turn runs (reads, writes to its socket) in the next, so the batch is sized from the turn
+before: the time from one batch to the next, over the readers the previous batch woke, is what a
+reader costs now, and the next batch holds as many as fit in ``wake_budget_s`` (1 ms; between
+`MIN_WAKE_BATCH` and `MAX_WAKE_BATCH`, starting from ``wake_batch``). Everything else that turn
+ran (another fan-out's readers, a request) counts in it too, so the turns stay near the budget
+whatever shares them, and a request waits a few short turns, not a few long ones.
 
 **Stream header.** :attr:`FanOut.header` caches bytes that every late joiner must get before
 the items (the Ogg Opus identification and comment pages, Icecast-style). The writer sets it
@@ -33,6 +39,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections.abc import Callable
 from collections.abc import AsyncIterator
 from typing import Generic, TypeVar
 
@@ -40,8 +48,16 @@ T = TypeVar("T")
 
 __all__ = ["FanOut", "Reader", "ReaderDropped", "SourceClosed"]
 
-#: Waiting readers woken per turn of the event loop.
+#: Waiting readers woken in the first turn of the event loop after the first publish (later
+#: batches are sized by the time budget).
 WAKE_BATCH = 32
+#: Time budget of one turn of the event loop while readers are woken, seconds.
+WAKE_BUDGET_S = 0.001
+#: Bounds of a batch sized by the budget: at least this many per turn, so the wake-up always
+#: moves on, however long other work makes the turns ...
+MIN_WAKE_BATCH = 4
+#: ... and at most this many, whatever a quiet turn suggests.
+MAX_WAKE_BATCH = 256
 
 
 class ReaderDropped(Exception):
@@ -66,14 +82,22 @@ class FanOut(Generic[T]):
 
     def __init__(
         self, capacity: int = 50, *, loop: asyncio.AbstractEventLoop | None = None,
-        wake_batch: int = WAKE_BATCH,
+        wake_batch: int = WAKE_BATCH, wake_budget_s: float | None = WAKE_BUDGET_S,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
+        """``wake_budget_s`` None: every batch holds ``wake_batch`` readers (no time budget).
+        ``clock`` times the turns (a test passes its own)."""
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
         if isinstance(wake_batch, bool) or not isinstance(wake_batch, int) or wake_batch < 1:
             raise ValueError(f"wake_batch must be a positive integer, got {wake_batch!r}")
+        if wake_budget_s is not None and not wake_budget_s > 0:
+            raise ValueError(f"wake_budget_s must be positive or None, got {wake_budget_s!r}")
         self.capacity = capacity
-        self.wake_batch = wake_batch
+        self.wake_batch = wake_batch  # the size of the next batch (adapted under a budget)
+        self.wake_budget_s = wake_budget_s
+        self._clock = clock
+        self._last_batch: tuple[float, int] | None = None  # (when, readers woken) this wake-up
         self._ring: list[tuple[int, T] | None] = [None] * capacity
         self._head = 0  # index of the next item to publish (= items published so far)
         self._loop = loop  # the readers' loop (bound by the first reader that waits)
@@ -172,17 +196,37 @@ class FanOut(Generic[T]):
         re-checks the ring. Readers that wait again meanwhile wait for the next item."""
         self._wake_scheduled = False
         waiters, self._waiters = self._waiters, []
+        self._last_batch = None
         self._wake_from(waiters, 0)
 
     def _wake_from(self, waiters: list[asyncio.Future[None]], start: int) -> None:
+        if self.wake_budget_s is not None:
+            now = self._clock()
+            if self._last_batch is not None:
+                self._size_batch(now - self._last_batch[0], self._last_batch[1])
+            self._last_batch = (now, 0)
         end = start + self.wake_batch
+        woken = 0
         for waiter in waiters[start:end]:
             if not waiter.done():
                 waiter.set_result(None)
+                woken += 1
         if end < len(waiters):
+            if self._last_batch is not None:
+                self._last_batch = (self._last_batch[0], woken)
             loop = self._loop
             if loop is not None and not loop.is_closed():
                 loop.call_soon(self._wake_from, waiters, end)
+
+    def _size_batch(self, turn_s: float, woken: int) -> None:
+        """The next batch, from the last turn: it ran the `woken` readers of the previous batch
+        (and whatever else was ready) in `turn_s`."""
+        if woken == 0 or self.wake_budget_s is None:
+            return
+        per_reader = max(turn_s, 1e-9) / woken
+        size = int(self.wake_budget_s / per_reader)
+        # at most double per turn: one quiet turn does not make the next one long
+        self.wake_batch = max(MIN_WAKE_BATCH, min(MAX_WAKE_BATCH, 2 * self.wake_batch, size))
 
     def _wait_future(self) -> asyncio.Future[None]:
         """(on the loop) A future of the calling reader's own that the next publish or close

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.support.reliability import StreamLog, connect, read_until
+from tests.support.reliability import StreamLog, connect, fault_one_of, read_until
 from tests.support.server import REPO_ROOT, free_port, running_server
 
 pytestmark = pytest.mark.slow
@@ -61,29 +61,8 @@ def test_bad_soundfont_keeps_http_up_and_tells_listeners(tmp_path, case):
 
 
 def test_injected_synthesis_fault_hits_one_listener_only():
-    async def scenario(srv) -> tuple[list[StreamLog], dict]:
-        logs = [StreamLog() for _ in range(3)]
-        conns = [await connect(srv.ws_url, f"?seed={i}") for i in range(3)]
-        end = time.monotonic() + 60
-        tasks = [asyncio.create_task(read_until(ws, log, end)) for ws, log in zip(conns, logs)]
-        while any(len(log.seqs) < 10 for log in logs):
-            await asyncio.sleep(0.05)
-        async with httpx.AsyncClient() as client:
-            r = await client.post(f"{srv.url}/debug/fault/{logs[0].client_id}")
-            assert r.status_code == 202
-            mark = [len(log.seqs) for log in logs]
-            while logs[0].close_code is None or any(len(log.seqs) < m + 30 for log, m in zip(logs[1:], mark[1:])):
-                await asyncio.sleep(0.05)
-            status = (await client.get(f"{srv.url}/api/status")).json()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for ws in conns:
-            await ws.close()
-        return logs, status
-
     with running_server(env={"AURALIS_FAULT_INJECTION": "1"}) as srv:
-        logs, status = asyncio.run(asyncio.wait_for(scenario(srv), 60))
+        logs, status = asyncio.run(asyncio.wait_for(fault_one_of(srv, [f"?seed={i}" for i in range(3)], "", 30), 60))
         assert "fault injected" in srv.logs()
         assert httpx.post(f"{srv.url}/debug/fault/nobody").status_code == 404
     hit, *others = logs

@@ -21,7 +21,7 @@ import pytest
 import websockets
 
 from auralis.streaming import frames as F
-from tests.support.reliability import StreamLog, connect, read_until
+from tests.support.reliability import connect, fault_one_of, first_chunks
 from tests.support.server import REPO_ROOT, ServerProcess, running_server
 
 N = 60  # chunks per listener: 6 s
@@ -31,22 +31,6 @@ N = 60  # chunks per listener: 6 s
 def server() -> ServerProcess:
     with running_server() as srv:
         yield srv
-
-
-async def listen(url: str, query: str, n: int) -> tuple[list[dict], list[Any]]:
-    """The text messages and the audio (dicts for json `audio`, F.Frame for binary) of the
-    first `n` chunks."""
-    texts: list[dict] = []
-    audio: list[Any] = []
-    async with await connect(url, query) as ws:
-        while len(audio) < n:
-            msg = await asyncio.wait_for(ws.recv(), 20)
-            if isinstance(msg, bytes):
-                audio.append(F.unpack_frame(msg))
-            else:
-                m = json.loads(msg)
-                (audio if m["type"] == "audio" else texts).append(m)
-    return texts, audio
 
 
 def decode_opus(frames: list[F.Frame]) -> np.ndarray:
@@ -66,7 +50,7 @@ def test_three_formats_carry_the_same_music(server: ServerProcess) -> None:
     q = "?seed=77&bpm=90&format="
 
     async def all_three() -> list:
-        return await asyncio.gather(*(listen(server.ws_url, q + fmt, N) for fmt in ("json", "pcm", "opus")))
+        return await asyncio.gather(*(first_chunks(server.ws_url, q + fmt, N) for fmt in ("json", "pcm", "opus")))
 
     results = asyncio.run(asyncio.wait_for(all_three(), 60))
     (jt, ja), (pt, pa), (ot, oa) = results
@@ -132,29 +116,9 @@ def test_binary_frame_from_a_client_is_invalid_and_audio_goes_on(server: ServerP
 
 
 def test_encoder_exception_ends_that_stream_only() -> None:
-    async def scenario(srv: ServerProcess) -> tuple[list[StreamLog], dict]:
-        logs = [StreamLog() for _ in range(3)]
-        conns = [await connect(srv.ws_url, f"?seed={i}&format={fmt}") for i, fmt in enumerate(("opus", "opus", "pcm"))]
-        end = time.monotonic() + 60
-        tasks = [asyncio.create_task(read_until(ws, log, end)) for ws, log in zip(conns, logs)]
-        while any(len(log.seqs) < 10 for log in logs):
-            await asyncio.sleep(0.05)
-        async with httpx.AsyncClient() as client:
-            r = await client.post(f"{srv.url}/debug/fault/{logs[0].client_id}?stage=encode")
-            assert r.status_code == 202
-            mark = [len(log.seqs) for log in logs]
-            while logs[0].close_code is None or any(len(log.seqs) < m + 20 for log, m in zip(logs[1:], mark[1:])):
-                await asyncio.sleep(0.05)
-            status = (await client.get(f"{srv.url}/api/status")).json()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for ws in conns:
-            await ws.close()
-        return logs, status
-
+    queries = [f"?seed={i}&format={fmt}" for i, fmt in enumerate(("opus", "opus", "pcm"))]
     with running_server(env={"AURALIS_FAULT_INJECTION": "1"}) as srv:
-        logs, status = asyncio.run(asyncio.wait_for(scenario(srv), 90))
+        logs, status = asyncio.run(asyncio.wait_for(fault_one_of(srv, queries, "?stage=encode", 20), 90))
         assert "injected encoder fault" in srv.logs()
     hit, *others = logs
     assert [e["code"] for e in hit.errors] == ["INTERNAL_ERROR"] and hit.errors[0]["recoverable"] is False

@@ -23,7 +23,7 @@ import websockets
 
 from auralis.streaming import frames as F
 from tests.support.production import auth_headers, make_token, production_env
-from tests.support.reliability import connect
+from tests.support.reliability import connect, first_chunks
 from tests.support.server import ServerProcess, running_server
 
 FFMPEG = "/usr/bin/ffmpeg"
@@ -36,22 +36,15 @@ def server() -> ServerProcess:
 
 
 async def station_frames(ws_url: str, query: str, n: int, *, steer: bool = False) -> tuple[list[dict], list[Any]]:
-    """Text messages and the first `n` audio frames (F.Frame for binary, dicts for json)."""
-    texts: list[dict] = []
-    audio: list[Any] = []
-    async with await connect(ws_url, query) as ws:
-        while len(audio) < n:
-            msg = await asyncio.wait_for(ws.recv(), 20)
-            if isinstance(msg, bytes):
-                audio.append(F.unpack_frame(msg))
-            else:
-                m = json.loads(msg)
-                (audio if m["type"] == "audio" else texts).append(m)
-            if steer and len(audio) == 5:
-                steer = False
-                await ws.send(json.dumps({"type": "update_params", "params": {"bpm": 80}}))
-                await ws.send(json.dumps({"type": "select_preset", "preset": "sleep"}))
-    return texts, audio
+    """Text messages and the first `n` audio frames; with `steer`, tries to steer the station
+    after the 5th (it must be refused)."""
+
+    async def try_to_steer(ws: Any, count: int) -> None:
+        if count == 5:
+            await ws.send(json.dumps({"type": "update_params", "params": {"bpm": 80}}))
+            await ws.send(json.dumps({"type": "select_preset", "preset": "sleep"}))
+
+    return await first_chunks(ws_url, query, n, try_to_steer if steer else None)
 
 
 def test_ws_listeners_share_identical_bytes(server: ServerProcess) -> None:

@@ -26,6 +26,7 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -152,6 +153,53 @@ async def connect(ws_url: str, query: str = "", **kwargs: Any) -> Any:
     return await websockets.connect(
         f"{ws_url}/ws/stream{query}", compression=None, max_queue=256, open_timeout=20, **kwargs
     )
+
+
+async def first_chunks(
+    ws_url: str, query: str, n: int, on_audio: Callable[[Any, int], Awaitable[None]] | None = None
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The text messages and the audio (dicts for json `audio`, `Frame`s for binary) of the first
+    `n` chunks of one connection; `on_audio(ws, count)` runs after each audio chunk (to steer)."""
+    texts: list[dict[str, Any]] = []
+    audio: list[Any] = []
+    async with await connect(ws_url, query) as ws:
+        while len(audio) < n:
+            msg = await asyncio.wait_for(ws.recv(), 20)
+            if isinstance(msg, bytes):
+                audio.append(unpack_frame(msg))
+            else:
+                m = json.loads(msg)
+                (audio if m["type"] == "audio" else texts).append(m)
+                if m["type"] != "audio":
+                    continue
+            if on_audio is not None:
+                await on_audio(ws, len(audio))
+    return texts, audio
+
+
+async def fault_one_of(srv: Any, queries: list[str], fault_query: str, after: int) -> tuple[list[StreamLog], dict[str, Any]]:
+    """Connect one listener per query, inject a fault (POST /debug/fault/ID`fault_query`) into the
+    first once every listener has 10 chunks, and record until the first is closed and the others
+    have `after` more chunks; returns the logs and /api/status then."""
+    logs = [StreamLog() for _ in queries]
+    conns = [await connect(srv.ws_url, q) for q in queries]
+    end = time.monotonic() + 60
+    tasks = [asyncio.create_task(read_until(ws, log, end)) for ws, log in zip(conns, logs)]
+    while any(len(log.seqs) < 10 for log in logs):
+        await asyncio.sleep(0.05)
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{srv.url}/debug/fault/{logs[0].client_id}{fault_query}")
+        assert r.status_code == 202
+        mark = [len(log.seqs) for log in logs]
+        while logs[0].close_code is None or any(len(log.seqs) < m + after for log, m in zip(logs[1:], mark[1:])):
+            await asyncio.sleep(0.05)
+        status = (await client.get(f"{srv.url}/api/status")).json()
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for ws in conns:
+        await ws.close()
+    return logs, status
 
 
 # --------------------------------------------------------------------------------------------

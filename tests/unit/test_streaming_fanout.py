@@ -142,11 +142,11 @@ def test_cancelling_one_waiting_reader_leaves_the_others_waiting() -> None:
 
 
 def test_waiting_readers_are_woken_a_batch_per_turn_of_the_loop() -> None:
-    """Eight waiting readers, batches of three: woken over three turns (3, 3, 2), so the loop
-    polls for I/O between batches; every reader gets the item."""
+    """Eight waiting readers, batches of three (no time budget): woken over three turns
+    (3, 3, 2), so the loop polls for I/O between batches; every reader gets the item."""
 
     async def main() -> list[int]:
-        fo: FanOut[bytes] = FanOut(4, wake_batch=3)
+        fo: FanOut[bytes] = FanOut(4, wake_batch=3, wake_budget_s=None)
         turn = 0
         woken: list[int] = []
 
@@ -167,6 +167,47 @@ def test_waiting_readers_are_woken_a_batch_per_turn_of_the_loop() -> None:
     woken = asyncio.run(main())
     counts = [woken.count(t) for t in sorted(set(woken))]
     assert counts == [3, 3, 2], woken
+
+
+def _turns_of_a_wake_up(readers: int, reader_cost: float, wake_batch: int) -> list[int]:
+    """How many readers each turn of the loop ran after one publish, when every reader's run
+    costs `reader_cost` on the fan-out's clock (a budget of 1.0)."""
+
+    async def main() -> list[int]:
+        now = [0.0]
+        fo: FanOut[bytes] = FanOut(4, wake_batch=wake_batch, wake_budget_s=1.0, clock=lambda: now[0])
+        turn = 0
+        woken: list[int] = []
+
+        async def read(r: object) -> None:
+            assert await r.next() is item  # type: ignore[attr-defined]
+            now[0] += reader_cost  # what the reader's write costs, in this turn
+            woken.append(turn)
+
+        item = b"x"
+        tasks = [asyncio.create_task(read(fo.reader())) for _ in range(readers)]
+        await asyncio.sleep(0)
+        fo.publish(item)
+        for _ in range(readers + 5):
+            await asyncio.sleep(0)
+            turn += 1
+        await asyncio.gather(*tasks)
+        return woken
+
+    woken = asyncio.run(main())
+    return [woken.count(t) for t in sorted(set(woken))]
+
+
+def test_batches_are_sized_so_a_turn_of_the_loop_takes_the_time_budget() -> None:
+    """Readers that cost 1/16 of the budget each: the batch grows from 4 (at most doubling per
+    turn) to the 16 that fit in the budget, and stays there."""
+    assert _turns_of_a_wake_up(64, 1 / 16, 4) == [4, 8, 16, 16, 16, 4]
+
+
+def test_batches_shrink_when_readers_are_slow_but_never_below_the_minimum() -> None:
+    """Readers that cost half the budget each: the batch shrinks from 32 to the minimum of 4
+    (so the wake-up still moves on), and every reader gets the item."""
+    assert _turns_of_a_wake_up(48, 1 / 2, 32) == [32, 4, 4, 4, 4]
 
 
 def test_close_with_error_drains_then_raises_and_async_for_ends_on_a_clean_close() -> None:
