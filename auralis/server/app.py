@@ -35,7 +35,6 @@ listener counts and station changes.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import sys
@@ -137,47 +136,14 @@ async def _share_with_workers(hub: Hub, stations: StationService, relay: Station
         await asyncio.sleep(PUBLISH_PERIOD_S)
 
 
-#: The collector's thresholds while serving (`gc.set_threshold`; Python's are 700, 10, 10). A
-#: waiting listener holds a few young objects (its coroutine, its wake-up future), so with a
-#: thousand listeners each young collection walks thousands of live objects (4-8 ms of CPU on the
-#: development machine) however rarely it runs, and a full one the ~180,000 objects the listeners
-#: hold (over 100 ms, with the event loop stopped). Young collections 7 times rarer (5,000) and
-#: middle ones 14 times rarer cut both to a few per minute (docs/benchmarks.md, "Station capacity").
-GC_THRESHOLDS = (5000, 20, 10)
-
-
-def tune_gc_for_serving() -> int:
-    """After start-up: one collection, then every object alive (the libraries, the app, the
-    SoundFont's presets, the station hub: ~140,000) out of the collector's reach (`gc.freeze`),
-    so a full collection walks only what was made since; and collections rarer
-    (`GC_THRESHOLDS`). Frozen objects are still freed when their last reference goes; only
-    cycles among them are never collected. Returns how many objects were frozen."""
-    t0 = time.perf_counter()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-    frozen = gc.get_freeze_count()
-    log.info(
-        "start-up heap frozen: %d objects, %.0f ms; gc thresholds %s",
-        frozen,
-        (time.perf_counter() - t0) * 1000,
-        GC_THRESHOLDS,
-        extra={"event": "gc_tuned", "objects": frozen},
-    )
-    return frozen
-
-
 def create_app(
     settings: Settings | None = None,
     *,
     web_dir: Path = WEB_DIR,
     board: WorkerBoard | None = None,
-    tune_gc: bool = False,
 ) -> FastAPI:
     """A new, independent app: its own hub (engine, listeners) and its own metrics registry.
-    With a `board` it is one worker of several (`auralis.server.workers`). With `tune_gc`
-    (a serving process: `serve`, `run_worker`; not tests, which build many apps in one process)
-    the garbage collector is tuned once the stations have started (`tune_gc_for_serving`)."""
+    With a `board` it is one worker of several (`auralis.server.workers`)."""
     settings = settings or Settings()
     hub = Hub(settings, board=board)
     worker_headers = [] if board is None else [(WORKER_HEADER, str(board.worker).encode())]
@@ -201,8 +167,6 @@ def create_app(
                 cluster.stations_ready()  # relayed station changes apply from now on
             if hls is not None and stations.hub is not None:
                 await hls.start(stations.hub)
-            if tune_gc:
-                tune_gc_for_serving()
         else:
             stations.fail(hub.load_error or "server shutting down")
 
@@ -466,7 +430,7 @@ def serve(
         configure_logging(settings.log_level, settings.resolved_log_format())
         return supervise(settings, overrides, run_worker)
     budget = _prepare_process(settings)
-    app = create_app(settings, tune_gc=True)
+    app = create_app(settings)
     server = _make_server(_uvicorn_config(settings, app, budget), app)
     log.info(
         "serving",
@@ -482,7 +446,7 @@ def run_worker(settings: Settings, board: WorkerBoard) -> None:
     from auralis.server.workers import reuseport_socket
 
     budget = _prepare_process(settings, worker=board.worker)
-    app = create_app(settings, board=board, tune_gc=True)
+    app = create_app(settings, board=board)
     server = _make_server(_uvicorn_config(settings, app, budget), app)
     sock = reuseport_socket(settings.host, settings.port)
     log.info("worker serving", extra={"event": "serve", "url": f"http://{settings.host}:{settings.port}",

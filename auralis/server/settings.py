@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         "equal to lead_chunks or more: every stream starts at lead_chunks",
     )
     lead_short_max_load: float = Field(
-        0.5, ge=0.0, le=1.0,
+        0.0, ge=0.0, le=1.0,
         description="The most projected render load (share of the render threads' capacity over the "
         "next chunk period, measured: busy share, chunk and start costs, work waiting) at which a new "
         "stream starts at lead_chunks_short; 0 turns the short lead off",
