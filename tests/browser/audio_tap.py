@@ -28,21 +28,10 @@ TAP_SCRIPT = """
         native.call(proc, mute);
         native.call(mute, ctx.destination);
         const cap = MAX_S * ctx.sampleRate;
-        tap = {
-          proc, sampleRate: ctx.sampleRate, L: new Float32Array(cap), R: new Float32Array(cap), n: 0, cap,
-          seams: [], nextTime: null,
-        };
+        tap = { proc, sampleRate: ctx.sampleRate, L: new Float32Array(cap), R: new Float32Array(cap), n: 0, cap };
         proc.onaudioprocess = (e) => {
           const l = e.inputBuffer.getChannelData(0);
           const r = e.inputBuffer.getChannelData(1);
-          // A ScriptProcessor runs on the main thread: when that thread is late, Chromium drops
-          // whole buffers, and the recording joins audio that was not contiguous. Such seams
-          // (known from the buffers' playback times) are where the recording, not the page, jumps.
-          if (tap.nextTime !== null && Math.abs(e.playbackTime - tap.nextTime) * tap.sampleRate > 1) {
-            tap.seams.push(tap.n);
-            if (tap.seams.length > 1000) tap.seams.shift();
-          }
-          tap.nextTime = e.playbackTime + l.length / tap.sampleRate;
           for (let i = 0; i < l.length; i++) {
             const j = tap.n % cap;
             tap.L[j] = l[i];
@@ -71,20 +60,18 @@ ANALYSE = """
   const rms = [];
   let peak = 0;
   const steps = new Float32Array(Math.max(0, want - 1));
-  const seams = new Set(t.seams);
   let k = 0;
   let prevL = null;
   let prevR = null;
   for (let b = 0; b + block <= want; b += block) {
     let s = 0;
     for (let i = 0; i < block; i++) {
-      const abs = t.n - want + b + i;
-      const j = abs % t.cap;
+      const j = (t.n - want + b + i) % t.cap;
       const l = t.L[j];
       const r = t.R[j];
       s += l * l + r * r;
       peak = Math.max(peak, Math.abs(l), Math.abs(r));
-      if (prevL !== null && !seams.has(abs)) steps[k++] = Math.max(Math.abs(l - prevL), Math.abs(r - prevR));
+      if (prevL !== null) steps[k++] = Math.max(Math.abs(l - prevL), Math.abs(r - prevR));
       prevL = l;
       prevR = r;
     }
@@ -95,7 +82,6 @@ ANALYSE = """
     frames: t.n, sampleRate: t.sampleRate, seconds: want / t.sampleRate, blockRms: rms, peak,
     maxStep: k ? used[k - 1] : 0,
     p999Step: k ? used[Math.floor(k * 0.999)] : 0,
-    seams: t.seams.filter((n) => n > t.n - want).length, // dropped tap buffers in the span
   };
 }
 """
