@@ -349,7 +349,7 @@ def test_short_lead_by_measured_headroom(soundfont_path: Path) -> None:
     """A fresh engine: the first stream starts at the short lead (nothing renders, nothing
     waits); streams arriving while it starts find no measured cost and start at the configured
     lead; once costs are measured and the engine is quiet, a new stream gets the short lead."""
-    with StreamEngine(soundfont_path, workers=2) as eng:
+    with StreamEngine(soundfont_path, workers=2, short_lead_max_load=0.5) as eng:
         first = eng.open_stream(MusicParams(), seed=1, lead_chunks=3, short_lead=1)
         crowd = [eng.open_stream(MusicParams(), seed=10 + i, lead_chunks=3, short_lead=1) for i in range(5)]
         assert first.lead_chunks == 1
