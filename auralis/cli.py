@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from auralis.audio.fluid import FluidSynthMissingError
+from auralis.music.palettes import DEFAULT_PALETTE, PALETTES
 from auralis.music.params import MODES, PRESETS, MusicParams
 
 
@@ -20,6 +21,8 @@ def _add_music_args(p: argparse.ArgumentParser, *, minutes_required: bool = True
     p.add_argument("--mode", choices=MODES, help="mode (default aeolian)")
     p.add_argument("--bpm", type=float, help="tempo 40-90 (default 60)")
     p.add_argument("--intensity", type=float, help="density 0.0-1.0 (default 0.5)")
+    p.add_argument("--palette", choices=list(PALETTES),
+                   help=f"instruments (default: the preset's, else {DEFAULT_PALETTE})")
 
 
 def music_params_from_args(args: argparse.Namespace) -> MusicParams:
@@ -27,7 +30,7 @@ def music_params_from_args(args: argparse.Namespace) -> MusicParams:
     params = MusicParams(key=args.key if args.key is not None else 60)
     if args.preset:
         params = params.with_preset(args.preset)
-    changes = {k: getattr(args, k) for k in ("mode", "bpm", "intensity") if getattr(args, k) is not None}
+    changes = {k: getattr(args, k) for k in ("mode", "bpm", "intensity", "palette") if getattr(args, k) is not None}
     return params.with_changes(**changes)
 
 

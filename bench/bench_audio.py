@@ -83,7 +83,8 @@ def cli_render(mid: Path, wav: Path) -> tuple[float, float]:
     """Run the fluidsynth fast renderer; (wall s, CPU s of the child)."""
     opts = []
     for k, v in RenderConfig().synth_settings().items():
-        if k != "synth.sample-rate":
+        # (the CLI's file renderer writes the first audio group only: it gets the plain mix)
+        if k not in ("synth.sample-rate", "synth.audio-channels", "synth.audio-groups"):
             opts += ["-o", f"{k}={v}"]
     cmd = ["fluidsynth", "-ni", "-q", "-F", str(wav), "-r", "44100", *opts, str(SF), str(mid)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

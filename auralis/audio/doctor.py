@@ -14,11 +14,12 @@ from auralis.audio.fluid import (
     fluidsynth_version,
     install_command,
 )
-from auralis.audio.renderer import RenderConfig
 from auralis.audio.soundfont import (
     ENV_VAR,
     SoundFontError,
+    bank0_programs,
     find_soundfont,
+    palette_programs,
     program_label,
     validate_soundfont,
 )
@@ -36,7 +37,8 @@ def run_doctor(
     ``checks`` are the higher layers' own checks (the Opus encoder, for example): each returns
     the line to print and, when something is missing, ``(what, install command)``."""
     out = out or sys.stdout
-    programs = programs or RenderConfig().programs
+    # (the palettes' programs are listed below, each palette ok or refused)
+    programs = programs or ()
     missing: list[tuple[str, str]] = []  # (what, install command)
 
     def say(line: str = "") -> None:
@@ -80,6 +82,12 @@ def run_doctor(
                 )
                 for program, preset in info.programs.items():
                     say(f"    {program_label(program)}: {preset!r}")
+                refused = _palettes(say, bank0_programs(path))
+                if refused:
+                    missing.append((
+                        f"programs of the palettes {', '.join(refused)} (they are refused; the others work)",
+                        install_command("soundfont"),
+                    ))
         else:
             say(f"  SoundFont: {path} (not loaded: FluidSynth is missing)")
     for check in checks:
@@ -96,3 +104,18 @@ def run_doctor(
         say(f"  {what}: {command}")
     say(f"(Set {ENV_VAR} to use a SoundFont elsewhere.)")
     return 1
+
+
+def _palettes(say: Callable[[str], None], bank0: dict[int, str]) -> list[str]:
+    """Print every palette's programs, ok or MISSING; return the palettes that are refused."""
+    say("  Palettes (programs in the SoundFont's bank 0):")
+    refused = []
+    for name, programs in palette_programs(bank0).items():
+        lacking = [prog for prog, preset in programs if preset is None]
+        state = f"REFUSED ({len(lacking)} missing)" if lacking else "ok"
+        say(f"    {name}: {state}")
+        for prog, preset in programs:
+            say(f"      {program_label(prog)}: " + (f"ok ({preset!r})" if preset is not None else "MISSING"))
+        if lacking:
+            refused.append(name)
+    return refused

@@ -131,7 +131,10 @@ class _Lib:
         self.program_select = proto("fluid_synth_program_select", ip, vp, ip, ip, ip, ip)
         self.all_notes_off = proto("fluid_synth_all_notes_off", ip, vp, ip)
         self.active_voices = proto("fluid_synth_get_active_voice_count", ip, vp)
-        self.write_float = proto("fluid_synth_write_float", ip, vp, ip, vp, ip, ip, vp, ip, ip)
+        self.process = proto("fluid_synth_process", ip, vp, ip, ip, vp, ip, vp)
+        self.set_reverb_roomsize = proto("fluid_synth_set_reverb_group_roomsize", ip, vp, ip, dp)
+        self.set_reverb_damp = proto("fluid_synth_set_reverb_group_damp", ip, vp, ip, dp)
+        self.set_reverb_level = proto("fluid_synth_set_reverb_group_level", ip, vp, ip, dp)
         self._log_cb_type = C.CFUNCTYPE(None, ip, cp, vp)
         self.set_log_function = proto("fluid_set_log_function", vp, ip, vp, vp)
         self._install_logging()
@@ -204,7 +207,7 @@ class FluidSynth:
 
     ``settings`` maps FluidSynth setting names to values (int, float or str). Not thread-safe
     for concurrent use by several threads beyond the guarantee that :meth:`close` never runs
-    while :meth:`write` does; one stream owns one synth.
+    while :meth:`process` does; one stream owns one synth.
     """
 
     def __init__(self, settings: Mapping[str, int | float | str]) -> None:
@@ -341,15 +344,35 @@ class FluidSynth:
             return int(self._lib.active_voices(self._handle()))
 
     # -- audio -------------------------------------------------------------------------------
-    def write(self, buf: np.ndarray, start: int, n: int) -> None:
-        """Render ``n`` stereo frames into rows ``start:start+n`` of a C-contiguous
-        float32 array of shape (frames, 2). ctypes releases the GIL during the call."""
+    def process(self, planes: np.ndarray, start: int, n: int, n_out: int, n_fx: int) -> None:
+        """Render ``n`` frames into columns ``start:start+n`` of ``planes``, a C-contiguous
+        float32 array of shape (n_out + n_fx, frames): the first ``n_out`` rows are the dry
+        outputs (left, right of each audio group: MIDI channel c plays in group
+        c % synth.audio-groups), the next ``n_fx`` rows the effects (reverb left, right of
+        effects group 0, ...). FluidSynth adds to the rows: the caller zeroes them. ctypes
+        releases the GIL during the call."""
         if n <= 0:
             return
+        rows, frames = planes.shape
+        if planes.dtype != np.float32 or not planes.flags.c_contiguous or rows != n_out + n_fx:
+            raise ValueError("planes must be C-contiguous float32 of shape (n_out + n_fx, frames)")
+        if start < 0 or start + n > frames:
+            raise ValueError(f"frames {start}..{start + n} outside 0..{frames}")
+        base = planes.ctypes.data + 4 * start
+        ptrs = (C.c_void_p * rows)(*[base + 4 * frames * r for r in range(rows)])
+        out = C.addressof(ptrs)
+        fx = out + C.sizeof(C.c_void_p) * n_out if n_fx else None
         with self.lock:
-            ptr = buf.ctypes.data
-            if self._lib.write_float(self._handle(), n, ptr, 2 * start, 2, ptr, 2 * start + 1, 2):
-                raise RuntimeError("fluid_synth_write_float failed")
+            if self._lib.process(self._handle(), n, n_fx, fx, n_out, out):
+                raise RuntimeError("fluid_synth_process failed")
+
+    def set_reverb(self, room_size: float, damping: float, level: float) -> None:
+        """Change the reverb of every effects group while playing (FluidSynth >= 2.2)."""
+        with self.lock:
+            h = self._handle()
+            self._lib.set_reverb_roomsize(h, -1, float(room_size))
+            self._lib.set_reverb_damp(h, -1, float(damping))
+            self._lib.set_reverb_level(h, -1, float(level))
 
 
 @atexit.register

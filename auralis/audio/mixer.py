@@ -12,7 +12,11 @@ services aim. A loudness ride keeps every preset near it:
 
 - the programme is K-weighted (BS.1770 pre-filter and RLB high-pass, stateful biquads);
 - its mean square is averaged in the power domain with a 12 s exponential time constant
-  (a running mean during the first 12 s), skipping blocks under the -70 LUFS absolute gate;
+  (a running mean during the first 12 s), skipping blocks under the -70 LUFS absolute gate and
+  blocks more than 10 LU under the average (BS.1770's relative gate); like BS.1770 it measures
+  400 ms blocks overlapping by 75% (the last four 100 ms chunks), so the rests of sparse music do
+  not pull the level up and short plucks do not push it down: what is ridden is the loudness a
+  meter reports (integrated, gated), as the target is stated;
 - the gain needed to bring that average to the target is applied feed-forward (no feedback
   loop, so no oscillation), clamped to +-10 dB, and moved at most 1 dB per second with a
   per-sample linear ramp: no steps and no pumping, while a whole preset's level settles within
@@ -22,11 +26,13 @@ services aim. A loudness ride keeps every preset near it:
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 from scipy.signal import sosfilt
 
 LOUDNESS_TARGET_LUFS = -20.0
+GATE_BLOCK_S = 0.4  # BS.1770's gating block
 
 
 def cc7_for_gain(gain: float) -> int:
@@ -82,6 +88,9 @@ class LoudnessRider:
         self._sos = k_weighting_sos(sample_rate)
         self._zi = np.zeros((self._sos.shape[0], 2, channels))
         self._power: float | None = None  # averaged K-weighted mean square (pre-gain)
+        self._power_all: float | None = None  # the same over every block above -70 LUFS
+        self._elapsed_all = 0.0
+        self._recent: deque[tuple[float, float]] = deque()  # (mean square, seconds), last 400 ms
         self._elapsed = 0.0
         self.gain_db = 0.0  # gain applied at the end of the last block
 
@@ -100,11 +109,19 @@ class LoudnessRider:
             return x.copy()
         dur = n / self.sample_rate
         kw, self._zi = sosfilt(self._sos, x, axis=0, zi=self._zi)
-        ms = float(np.mean(np.sum(kw * kw, axis=1)))
-        if ms > 0 and -0.691 + 10 * math.log10(ms) > -70.0:
-            self._elapsed += dur
-            alpha = max(dur / self._elapsed, 1.0 - math.exp(-dur / self.time_constant_s))
-            self._power = ms if self._power is None else self._power + alpha * (ms - self._power)
+        self._recent.append((float(np.mean(np.sum(kw * kw, axis=1))), dur))
+        while sum(d for _, d in self._recent) - self._recent[0][1] >= GATE_BLOCK_S - 1e-9:
+            self._recent.popleft()
+        ms = sum(m * d for m, d in self._recent) / sum(d for _, d in self._recent)
+        block = -0.691 + 10 * math.log10(ms) if ms > 0 else -math.inf
+        if block > -70.0:  # the absolute gate; the relative one is 10 LU under what passes it
+            self._elapsed_all += dur
+            alpha = max(dur / self._elapsed_all, 1.0 - math.exp(-dur / self.time_constant_s))
+            self._power_all = ms if self._power_all is None else self._power_all + alpha * (ms - self._power_all)
+            if block > -0.691 + 10 * math.log10(self._power_all) - 10.0:
+                self._elapsed += dur
+                alpha = max(dur / self._elapsed, 1.0 - math.exp(-dur / self.time_constant_s))
+                self._power = ms if self._power is None else self._power + alpha * (ms - self._power)
         start = self.gain_db
         if self._power:
             want = self.target_lufs - self.loudness_lufs  # type: ignore[operator]

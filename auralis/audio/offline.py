@@ -30,6 +30,8 @@ import numpy as np
 from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import RenderConfig, Renderer, to_pcm16
 from auralis.audio.soundfont import find_soundfont, validate_soundfont
+from auralis.music.events import marker_palette
+from auralis.music.palettes import PALETTES
 from auralis.music.params import MusicParams
 from auralis.music.timeline import Chase, Timeline, TimelineComposer, span_events
 
@@ -142,7 +144,7 @@ def render_offline(
         if p is not None and not p.parent.is_dir():
             raise ValueError(f"output directory {p.parent} does not exist")
     sf = find_soundfont(soundfont)
-    validate_soundfont(sf, config.programs)
+    validate_soundfont(sf, PALETTES[params.palette].programs)
 
     sr = config.sample_rate
     total = int(round(minutes * 60 * sr))
@@ -158,7 +160,7 @@ def render_offline(
     tmp_wav = wav_path.with_name(f".{wav_path.name}.{os.getpid()}.tmp")
     t0 = time.perf_counter()
     try:
-        with Renderer(sf, config) as renderer, wave.open(str(tmp_wav), "wb") as wf:
+        with Renderer(sf, config, palette=params.palette) as renderer, wave.open(str(tmp_wav), "wb") as wf:
             wf.setnchannels(2)
             wf.setsampwidth(2)
             wf.setframerate(sr)
@@ -297,7 +299,9 @@ def render_span(
     dither = TpdfDither(timeline.seed)
     dither.skip(begin)  # as the stream's dither stood at that frame
     total = end_f - begin
-    with Renderer(sf, config, start_frame=begin) as renderer:
+    # the palette in force where synthesis starts: the last marker composed before it
+    palette = next((name for name in map(marker_palette, reversed(history)) if name), timeline.params.palette)
+    with Renderer(sf, config, start_frame=begin, palette=palette) as renderer:
         pending = held.sounding(begin / sr) if begin else []
         pos = begin
         while pos < end_f:

@@ -15,32 +15,50 @@ from __future__ import annotations
 
 import os
 import struct
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from auralis.audio.fluid import FluidSynth, captured_fluid_log, install_command
-from auralis.music.events import GM_PROGRAMS
+from auralis.music.palettes import DEFAULT_PALETTE, PALETTES
 
-#: The instruments Auralis plays: Acoustic Grand Piano (0), Pad 2 (warm) (89) and the drone's
-#: Contrabass (43), from the composer's table; pass ``programs`` to check others.
-DEFAULT_PROGRAMS: tuple[int, ...] = tuple(sorted(set(GM_PROGRAMS.values())))
+#: The instruments of the default palette (auralis.music.palettes): grand piano (0), celesta (8),
+#: contrabass (43), harp (46) and warm pad (89); pass ``programs`` to check others.
+DEFAULT_PROGRAMS: tuple[int, ...] = PALETTES[DEFAULT_PALETTE].programs
 
-#: General MIDI program names for messages.
+#: General MIDI program names for messages (every program a palette uses, and a few more).
 GM_NAMES: dict[int, str] = {
     0: "Acoustic Grand Piano",
     4: "Electric Piano 1",
+    8: "Celesta",
+    9: "Glockenspiel",
+    10: "Music Box",
     11: "Vibraphone",
+    14: "Tubular Bells",
+    19: "Church Organ",
+    24: "Acoustic Guitar (nylon)",
     32: "Acoustic Bass",
+    35: "Fretless Bass",
+    38: "Synth Bass 1",
+    40: "Violin",
     42: "Cello",
     43: "Contrabass",
+    45: "Pizzicato Strings",
+    46: "Orchestral Harp",
     48: "String Ensemble 1",
+    49: "String Ensemble 2",
     52: "Choir Aahs",
+    53: "Voice Oohs",
+    75: "Pan Flute",
     88: "Pad 1 (new age)",
     89: "Pad 2 (warm)",
     91: "Pad 4 (choir)",
     92: "Pad 5 (bowed)",
     94: "Pad 7 (halo)",
     95: "Pad 8 (sweep)",
+    98: "FX 3 (crystal)",
+    108: "Kalimba",
+    112: "Tinkle Bell",
 }
 
 #: System GM fonts, most preferred first (Debian/Ubuntu, Fedora, Arch, Homebrew, MacPorts).
@@ -174,16 +192,7 @@ def validate_soundfont(
     for program in programs:
         if isinstance(program, bool) or not isinstance(program, int) or not 0 <= program <= 127:
             raise ValueError(f"GM program numbers are 0-127, got {program!r}")
-    synth = FluidSynth({"synth.polyphony": 16, "synth.reverb.active": 0, "synth.chorus.active": 0})
-    try:
-        with captured_fluid_log() as messages:
-            sfont_id = synth.sfload(path)
-        if sfont_id < 0:
-            reason = "; ".join(m for m in messages if m) or "unknown reason"
-            raise SoundFontError(f"SoundFont {path}: FluidSynth fails to load it ({reason})", path)
-        presets = synth.presets(sfont_id)
-    finally:
-        synth.close()
+    presets = _presets(path)
     bank0 = {prog: pname for bank, prog, pname in presets if bank == 0}
     missing = [p for p in programs if p not in bank0]
     if missing:
@@ -200,3 +209,50 @@ def validate_soundfont(
         preset_count=len(presets),
         programs={p: bank0[p] for p in programs},
     )
+
+
+def _presets(path: Path) -> list[tuple[int, int, str]]:
+    """(bank, program, name) of every preset; SoundFontError if FluidSynth cannot load it."""
+    synth = FluidSynth({"synth.polyphony": 16, "synth.reverb.active": 0, "synth.chorus.active": 0})
+    try:
+        with captured_fluid_log() as messages:
+            sfont_id = synth.sfload(path)
+        if sfont_id < 0:
+            reason = "; ".join(m for m in messages if m) or "unknown reason"
+            raise SoundFontError(f"SoundFont {path}: FluidSynth fails to load it ({reason})", path)
+        return synth.presets(sfont_id)
+    finally:
+        synth.close()
+
+
+def bank0_programs(path: str | os.PathLike[str]) -> dict[int, str]:
+    """The General MIDI programs (bank 0) a SoundFont has, with their preset names (listed once
+    per file version: ``bank0_programs.cache_clear()`` forgets them)."""
+    path = Path(path).expanduser()
+    size, _ = check_soundfont_file(path)
+    return dict(_bank0(path.resolve(), size, path.stat().st_mtime_ns))
+
+
+@lru_cache(maxsize=16)
+def _bank0(path: Path, size: int, mtime_ns: int) -> tuple[tuple[int, str], ...]:
+    return tuple((prog, name) for bank, prog, name in _presets(path) if bank == 0)
+
+
+bank0_programs.cache_clear = _bank0.cache_clear  # type: ignore[attr-defined]
+
+
+def palette_programs(bank0: dict[int, str]) -> dict[str, list[tuple[int, str | None]]]:
+    """Every palette's programs with the SoundFont's preset name, None where it lacks one."""
+    return {
+        name: [(prog, bank0.get(prog)) for prog in p.programs] for name, p in PALETTES.items()
+    }
+
+
+def missing_by_palette(bank0: dict[int, str]) -> dict[str, tuple[int, ...]]:
+    """The palettes the SoundFont cannot play, each with the programs it lacks."""
+    out = {}
+    for name, programs in palette_programs(bank0).items():
+        missing = tuple(prog for prog, preset in programs if preset is None)
+        if missing:
+            out[name] = missing
+    return out

@@ -14,7 +14,8 @@ were chosen by measuring every preset (docs/benchmarks.md, ``bench/bench_stereo.
   ``fluidsettings.xml`` and ``fluid_settings_getnum_range`` give them); checked when the
   :class:`~auralis.audio.renderer.RenderConfig` is built;
 - its output is anti-phase: a short test chord, one note on every voice of the mix with its
-  reverb send, rendered through the configuration's actual synth and reverb, has an L/R
+  reverb send, pan and width, rendered through the configuration's actual synth, reverb and
+  voice placement (auralis.audio.voicemix), has an L/R
   correlation below 0 (:func:`check_stereo_image`; needs the SoundFont, so it runs when a
   renderer or stream engine is built, once per configuration and SoundFont).
 """
@@ -82,15 +83,20 @@ def chord_correlation(
     voices: Iterable[Any],
 ) -> float:
     """L/R correlation of the test chord rendered with ``settings`` (FluidSynth settings) and
-    ``voices`` (channel, program, gain, reverb_send), cached per SoundFont and configuration."""
+    ``voices`` (channel, program, gain, reverb_send, pan, width), cached per SoundFont and
+    configuration."""
     from auralis.audio.fluid import FluidSynth
     from auralis.audio.mixer import cc7_for_gain
+    from auralis.audio.voicemix import VoiceMix
 
     voices = tuple(voices)
     key = (
         str(Path(soundfont).resolve()),
         tuple(sorted((k, repr(v)) for k, v in settings.items())),
-        tuple((v.channel, v.program, v.gain, v.reverb_send) for v in voices),
+        tuple(
+            (v.channel, v.program, v.gain, v.reverb_send, getattr(v, "pan", 0.0), getattr(v, "width", 1.0))
+            for v in voices
+        ),
     )
     with _checked_lock:
         if key in _checked:
@@ -108,11 +114,14 @@ def chord_correlation(
             synth.cc(v.channel, 93, 0)
             synth.noteon(v.channel, TEST_PITCH, TEST_VELOCITY)
         on, tail = int(TEST_NOTE_S * sr), int(TEST_TAIL_S * sr)
+        mix = VoiceMix(voices, int(settings.get("synth.audio-groups", 1)))
+        planes = mix.planes(on + tail)
         buf = np.zeros((on + tail, 2), dtype=np.float32)
-        synth.write(buf, 0, on)
+        synth.process(planes, 0, on, mix.n_out, mix.n_fx)
         for v in voices:
             synth.noteoff(v.channel, TEST_PITCH)
-        synth.write(buf, on, tail)
+        synth.process(planes, on, tail, mix.n_out, mix.n_fx)
+        mix.mix(planes, buf, 0, on + tail)
     finally:
         synth.close()
     corr = correlation(buf)

@@ -17,7 +17,9 @@ next one of the cycle (see `melody`), and each note is checked again when it sou
 swell through expression (CC 11).
 
 Roles: the melody, pad and bass are the voices of this composer, each on its channel of
-`events`; each has its own swell, so a further role (texture, bell) adds a channel and a swell.
+`events`, each with its own swell; the texture and bell voices are added by the orchestra (see
+`orchestration`), which changes them at every section boundary. A ``palette`` marker names the
+instruments (see `palettes`) from the start and at each change.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from auralis.music.form import BREATH, SectionTraits, SeedProfile
 from auralis.music.harmony import color, new_cycle
 from auralis.music.melody import UNKNOWN, VELOCITY_MAX, VELOCITY_MIN, MelodyLine, Sound
 from auralis.music.motifs import MAX_MOTIFS, Motif, draw_motif
+from auralis.music.orchestration import Orchestra
 from auralis.music.params import MusicParams
 from auralis.music.phrases import SHAPE_START, Phrase, plan_phrase, rest_seconds, truncated
 from auralis.music.rhythm import TICKS_PER_BEAT, humanise, phrase_lag, unit
@@ -125,6 +128,7 @@ class Composer:
             BASS_CHANNEL: Swell(random.Random(f"auralis.music.swell.bass:{seed}"), BASS_SWELL_DB),
         }
         self._expression: dict[int, int] = {}
+        self._orch = Orchestra(seed, params.palette)  # the texture and bell voices
 
     # ------------------------------------------------------------------ public API
 
@@ -205,6 +209,7 @@ class Composer:
                 self._apply_initial(self._pending)
             evs.append(Event(t0, "tempo", bpm=self._params.bpm))
             evs.append(Event(t0, "marker", text=self._context_text()))
+            evs.append(Event(t0, "marker", text=f"palette {self._params.palette}"))
         elif self._pending is not None:
             new, old = self._pending, self._params
             self._pending = None
@@ -214,6 +219,9 @@ class Composer:
                     self._spb = 60.0 / new.bpm
                     evs.append(Event(t0, "tempo", bpm=new.bpm))
                 evs.append(Event(t0, "marker", text=self._context_text()))
+                if new.palette != old.palette:
+                    evs.append(Event(t0, "marker", text=f"palette {new.palette}"))
+                    self._orch.set_palette(new.palette)
                 if (new.key, new.mode) != (old.key, old.mode):
                     self._scale = frozenset(scale_pcs(new.key, new.mode))
                     self._melody.set_context(self._scale)
@@ -230,6 +238,8 @@ class Composer:
             self._next_chord(evs, b, t0, context_changed)
         self._expression_beat(evs, t0)
         self._melody_beat(evs, b, t0, spb)
+        mel = self._mel[0] if self._mel is not None else None
+        self._orch.beat(evs, b, t0, spb, self._held(), mel, self._params.intensity)
         evs.sort(key=_order)
         self._queue.extend(evs)
         self._beat = b + 1
@@ -239,6 +249,7 @@ class Composer:
         self._params, self._pending = params, None
         self._spb = 60.0 / params.bpm
         self._scale = frozenset(scale_pcs(params.key, params.mode))
+        self._orch.set_palette(params.palette)
 
     def _context_text(self) -> str:
         return f"context {pc_name(self._params.key)} {self._params.mode}"
@@ -253,6 +264,7 @@ class Composer:
             self._section += 1
             evs.append(Event(t, "marker", text=f"section {self._section}"))
             self._new_section_traits(first=self._section == 1)
+            self._orch.section(evs, b, t, melody_on=self._traits.density != BREATH)
             # The section ends at the first chord change after this time; a chord lasts at most
             # 4 bars, so the section lasts 30-90 seconds whatever the tempo.
             latest = SECTION_SECONDS[1] - max(CHORD_BARS) * bar_sec
@@ -285,6 +297,7 @@ class Composer:
 
         self._voice_pad(evs, t, chord, fresh=new_section)
         self._voice_bass(evs, t, chord)
+        self._orch.chord(evs, t, self._held(), [self._mel[0]] if self._mel is not None else [])
 
     def _new_section_traits(self, first: bool) -> None:
         rng, prof = self._rng, self._profile

@@ -7,17 +7,12 @@ from typing import Literal
 
 EventKind = Literal["note_on", "note_off", "control", "marker", "tempo"]
 
-#: MIDI channels of the voices.
-MELODY_CHANNEL = 0  # piano
-PAD_CHANNEL = 1  # warm pad
-BASS_CHANNEL = 2  # drone / bass (further voices use 2 and up)
-
-#: General MIDI programs (0-based) of the voices, as written into MIDI files.
-GM_PROGRAMS: dict[int, int] = {
-    MELODY_CHANNEL: 0,  # Acoustic Grand Piano
-    PAD_CHANNEL: 89,  # Pad 2 (warm)
-    BASS_CHANNEL: 43,  # Contrabass: a bowed, sustained drone
-}
+#: MIDI channels of the voices (their instruments: the palette's, see auralis.music.palettes).
+MELODY_CHANNEL = 0
+PAD_CHANNEL = 1
+BASS_CHANNEL = 2  # bass or drone
+TEXTURE_CHANNEL = 3  # slow arpeggios or sustained high notes (auralis.music.texture)
+BELL_CHANNEL = 4  # sparse bell-like chord tones (auralis.music.bells)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +22,8 @@ class Event:
     - ``note_on`` / ``note_off``: ``channel``, ``pitch`` (0-127), ``velocity`` (1-127 for on).
     - ``control``: ``channel``, ``control`` (a MIDI controller number) and ``value`` (0-127);
       the composer uses expression (CC 11) for the slow swells of held voices.
-    - ``marker``: ``text`` such as ``"chord D min7"``, ``"context D dorian"``, ``"section 3"``.
+    - ``marker``: ``text`` such as ``"chord D min7"``, ``"context D dorian"``, ``"section 3"``,
+      ``"palette sleep"`` (the instruments from here on: programs, levels, pans, reverb).
     - ``tempo``: ``bpm`` in effect from ``time`` on.
     """
 
@@ -46,6 +42,13 @@ def marker_chord(ev: Event) -> str | None:
     """The chord label a ``"chord ..."`` marker names, else None."""
     if ev.kind == "marker" and ev.text.startswith("chord "):
         return ev.text[6:].strip()
+    return None
+
+
+def marker_palette(ev: Event) -> str | None:
+    """The palette name a ``"palette NAME"`` marker names, else None."""
+    if ev.kind == "marker" and ev.text.startswith("palette "):
+        return ev.text[8:].strip()
     return None
 
 

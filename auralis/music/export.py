@@ -2,8 +2,10 @@
 
 Layout (type 1 file): track 0 is the conductor track (time signature, tempo, key signature and
 the marker meta events with their exact texts); then one track per voice channel (0 melody, 1 pad,
-2 bass), each starting with its track name and General MIDI program. Seconds are converted to ticks
-through the tempo map of the events' own tempo changes, so times survive a round trip.
+2 bass, 3 texture, 4 bell), each starting with its track name and General MIDI program, the
+palette's (a ``palette`` marker gives each channel its program change at that time). Seconds are
+converted to ticks through the tempo map of the events' own tempo changes, so times survive a round
+trip.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from pathlib import Path
 import mido
 
 from auralis.music.composer import compose
-from auralis.music.events import BASS_CHANNEL, GM_PROGRAMS, MELODY_CHANNEL, PAD_CHANNEL, Event
+from auralis.music.events import Event, marker_palette
+from auralis.music.palettes import DEFAULT_PALETTE, PALETTES, ROLE_CHANNELS
 from auralis.music.params import MusicParams
 from auralis.music.theory import key_signature_name, pc_from_name
 
 TICKS_PER_BEAT = 480
-TRACK_NAMES = {MELODY_CHANNEL: "melody (piano)", PAD_CHANNEL: "pad", BASS_CHANNEL: "bass drone"}
+TRACK_NAMES = {ch: role for role, ch in ROLE_CHANNELS.items()}
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
 
@@ -34,16 +37,18 @@ def write_midi(
         (0, mido.MetaMessage("time_signature", numerator=4, denominator=4)),
     ]
     voices: dict[int, list[tuple[int, mido.Message | mido.MetaMessage]]] = {}
+    first = next((marker_palette(e) for e in evs if marker_palette(e) in PALETTES), DEFAULT_PALETTE)
+    programs = {v.channel: v.program for v in PALETTES[first].voices}  # type: ignore[index]
 
     def voice(channel: int) -> list[tuple[int, mido.Message | mido.MetaMessage]]:
         if channel not in voices:
             voices[channel] = [
                 (0, mido.MetaMessage("track_name", name=TRACK_NAMES.get(channel, f"voice {channel}"))),
-                (0, mido.Message("program_change", channel=channel, program=GM_PROGRAMS.get(channel, 0))),
+                (0, mido.Message("program_change", channel=channel, program=programs.get(channel, 0))),
             ]
         return voices[channel]
 
-    for ch in (MELODY_CHANNEL, PAD_CHANNEL, BASS_CHANNEL):
+    for ch in sorted(programs):
         voice(ch)
     bpm = 60.0  # until the first tempo event (the composer always starts with one)
     seg_time, seg_tick = 0.0, 0.0
@@ -55,6 +60,12 @@ def write_midi(
             conductor.append((tick, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(e.bpm))))
         elif e.kind == "marker":
             conductor.append((tick, mido.MetaMessage("marker", text=e.text)))
+            name = marker_palette(e)
+            if name in PALETTES and tick > 0:
+                for v in PALETTES[name].voices:  # type: ignore[index]
+                    voice(v.channel).append(
+                        (tick, mido.Message("program_change", channel=v.channel, program=v.program))
+                    )
             words = e.text.split()
             if len(words) == 3 and words[0] == "context":
                 sig = key_signature_name(pc_from_name(words[1]), words[2])

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from auralis.music.palettes import DEFAULT_PALETTE, PALETTES, validate_palette
+
 MODES: tuple[str, ...] = ("aeolian", "dorian", "lydian", "phrygian", "ionian", "mixolydian")
 KEY_MIN, KEY_MAX = 60, 71
 BPM_MIN, BPM_MAX = 40.0, 90.0
@@ -25,12 +27,13 @@ MODE_CHARACTER: dict[str, str] = {
 
 PITCH_CLASS_NAMES: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
-#: The presets of the streaming protocol. A preset keeps the current key.
+#: The presets of the streaming protocol. A preset keeps the current key and brings the palette
+#: of its name (auralis.music.palettes).
 PRESETS: dict[str, dict[str, Any]] = {
-    "focus": {"mode": "dorian", "bpm": 60.0, "intensity": 0.5},
-    "meditation": {"mode": "aeolian", "bpm": 50.0, "intensity": 0.3},
-    "sleep": {"mode": "phrygian", "bpm": 40.0, "intensity": 0.2},
-    "bright": {"mode": "lydian", "bpm": 70.0, "intensity": 0.6},
+    "focus": {"mode": "dorian", "bpm": 60.0, "intensity": 0.5, "palette": "focus"},
+    "meditation": {"mode": "aeolian", "bpm": 50.0, "intensity": 0.3, "palette": "meditation"},
+    "sleep": {"mode": "phrygian", "bpm": 40.0, "intensity": 0.2, "palette": "sleep"},
+    "bright": {"mode": "lydian", "bpm": 70.0, "intensity": 0.6, "palette": "bright"},
 }
 
 #: Each preset (a "mood" on the page) in one line.
@@ -86,6 +89,7 @@ _VALIDATORS = {
     "mode": validate_mode,
     "bpm": validate_bpm,
     "intensity": validate_intensity,
+    "palette": validate_palette,
 }
 
 
@@ -97,6 +101,7 @@ class MusicParams:
     mode: str = "aeolian"
     bpm: float = 60.0
     intensity: float = 0.5
+    palette: str = DEFAULT_PALETTE
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -106,18 +111,19 @@ class MusicParams:
         """A copy with `changes` applied; ValueError (naming the field) and nothing applied if any is bad."""
         unknown = sorted(set(changes) - set(_VALIDATORS))
         if unknown:
-            raise ValueError(f"unknown parameter {unknown[0]!r}; allowed: key, mode, bpm, intensity")
+            raise ValueError(f"unknown parameter {unknown[0]!r}; allowed: {', '.join(_VALIDATORS)}")
         clean = {name: _VALIDATORS[name](value) for name, value in changes.items()}
         return replace(self, **clean)
 
     def with_preset(self, name: str) -> MusicParams:
-        """Apply a preset by name, keeping the current key."""
+        """Apply a preset by name (its palette included), keeping the current key."""
         if not isinstance(name, str) or name not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
         return self.with_changes(**PRESETS[name])
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "mode": self.mode, "bpm": self.bpm, "intensity": self.intensity}
+        return {"key": self.key, "mode": self.mode, "bpm": self.bpm, "intensity": self.intensity,
+                "palette": self.palette}
 
 
 def music_facts() -> dict[str, Any]:
@@ -139,6 +145,7 @@ def music_facts() -> dict[str, Any]:
             "intensity": {"min": INTENSITY_MIN, "max": INTENSITY_MAX, "step": INTENSITY_STEP},
         },
         "defaults": defaults,
+        "palettes": [p.as_dict() for p in PALETTES.values()],
         "presets": [
             {
                 "name": name,

@@ -67,7 +67,7 @@ class StreamRequest:
 
 
 #: Query parameters that steer a personal stream; a station connection may not carry them.
-PERSONAL_ONLY = ("key", "mode", "bpm", "intensity", "preset", "seed")
+PERSONAL_ONLY = ("key", "mode", "bpm", "intensity", "palette", "preset", "seed")
 
 
 def _query_number(name: str, raw: str) -> float:
@@ -104,8 +104,9 @@ def parse_stream_query(query: dict[str, str]) -> StreamRequest:
     changes: dict[str, Any] = {}
     if "key" in query:
         changes["key"] = _query_int("key", query["key"])
-    if "mode" in query:
-        changes["mode"] = query["mode"]
+    for name in ("mode", "palette"):
+        if name in query:
+            changes[name] = query[name]
     for name in ("bpm", "intensity"):
         if name in query:
             changes[name] = _query_number(name, query[name])
@@ -174,7 +175,7 @@ class Reauth:
 
 ClientMessage = UpdateParams | SelectPreset | Ping | Telemetry | Reauth
 
-_PARAM_FIELDS = ("key", "mode", "bpm", "intensity")
+_PARAM_FIELDS = ("key", "mode", "bpm", "intensity", "palette")
 
 
 def _number(
@@ -233,7 +234,7 @@ def parse_client_message(text: str | bytes | None) -> ClientMessage:
     if kind == "update_params":
         params = msg.get("params")
         if not isinstance(params, dict):
-            raise ProtocolError("params must be an object with key, mode, bpm and/or intensity", "params")
+            raise ProtocolError("params must be an object with key, mode, bpm, intensity and/or palette", "params")
         for name in params:
             if name not in _PARAM_FIELDS:
                 raise ProtocolError(

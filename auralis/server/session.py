@@ -29,7 +29,7 @@ from typing import Any
 from starlette import status
 from starlette.websockets import WebSocket, WebSocketState
 
-from auralis.music.params import MusicParams
+from auralis.music.params import PRESETS, MusicParams
 from auralis.music.timeline import Timeline
 from auralis.server import protocol as P
 from auralis.server.hub import Hub
@@ -229,6 +229,10 @@ class ListenerSession:
                     status.WS_1013_TRY_AGAIN_LATER,
                 )
         if self._close is None:
+            refusal = hub.engine.palette_refusal(self.params.palette)
+            if refusal is not None:  # the SoundFont lacks a program of this palette
+                self._fail("INVALID_MESSAGE", refusal, status.WS_1008_POLICY_VIOLATION)
+        if self._close is None:
             try:
                 self.stream = await asyncio.to_thread(
                     lambda: hub.engine.open_stream(
@@ -410,11 +414,21 @@ class ListenerSession:
         elif isinstance(msg, P.Telemetry):
             self.telemetry.report(msg, received)
         elif isinstance(msg, P.UpdateParams):
+            if "palette" in msg.changes:
+                self._check_palette(msg.changes["palette"])
             self.changes.update(msg.changes)
         elif isinstance(msg, P.SelectPreset):
+            self._check_palette(PRESETS[msg.preset]["palette"])
             self.changes.select_preset(msg.preset)
         elif isinstance(msg, P.Reauth):
             self._reauth(msg.token)
+
+    def _check_palette(self, palette: str) -> None:
+        """ProtocolError naming ``palette`` when the SoundFont in use cannot play it."""
+        engine = self.hub.engine
+        refusal = engine.palette_refusal(palette) if engine is not None else None
+        if refusal is not None:
+            raise P.ProtocolError(refusal, "palette")
 
     def _reauth(self, token: str) -> None:
         if self.token is None:

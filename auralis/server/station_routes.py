@@ -60,7 +60,7 @@ from auralis.streaming.stations import UnknownStation
 log = logging.getLogger("auralis.server.station_routes")
 
 #: Fields an operator's PUT may carry.
-PUT_FIELDS = ("key", "mode", "bpm", "intensity", "preset")
+PUT_FIELDS = ("key", "mode", "bpm", "intensity", "palette", "preset")
 
 
 def _error(status_code: int, message: str, **extra: Any) -> JSONResponse:
@@ -180,6 +180,9 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService, clus
             field = str(exc).split(" ", 1)[0]
             field = field if field in PUT_FIELDS else next((f for f in PUT_FIELDS if f in str(exc)), "body")
             return _unprocessable(field, str(exc))
+        refusal = hub.engine.palette_refusal(params.palette) if hub.engine is not None else None
+        if refusal is not None:
+            return _unprocessable("palette", refusal)
         if cluster is None:
             change = station.set_params(params)
             relay = getattr(app.state, "worker_relay", None)
@@ -243,6 +246,9 @@ def install_station_routes(app: FastAPI, hub: Hub, service: StationService, clus
         if not await hub.wait_loaded(settings.soundfont_wait_s):
             return JSONResponse({"detail": f"SoundFont not loaded: {hub.load_error or 'still loading'}"},
                                 status_code=503, headers={"Retry-After": "10"})
+        refusal = hub.engine.palette_refusal(req.params.palette)
+        if refusal is not None:  # the SoundFont lacks a program of this palette
+            return _unprocessable("palette", refusal)
         seed = req.seed if req.seed is not None else random.SystemRandom().randrange(2**31)
         if ext == "ogg":
             encoder: Any = OggOpusEncoder(bitrate_kbps=settings.opus_bitrate_kbps, complexity=settings.opus_complexity)

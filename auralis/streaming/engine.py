@@ -23,6 +23,10 @@ loaded for its whole life, so FluidSynth's sample cache always holds the samples
 stream's synth (which loads the same file) shares them instead of loading them again. Stream
 synths are created lazily by a worker, off the event loop.
 
+**Palettes.** At start the engine lists the SoundFont's programs: a program a palette needs
+and the font lacks is named in the log, and :meth:`StreamEngine.palette_refusal` says why such a
+palette is refused (the server refuses it before any stream plays it); the others work.
+
 **Faults.** Any exception while a stream renders (including creating its synth) is stored in
 that stream's ``error``, its synth is deleted and the stream stops; the workers and all other
 streams go on.
@@ -45,9 +49,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from auralis.audio.fluid import FluidSynth
-from auralis.audio.renderer import RenderConfig, Renderer
-from auralis.audio.soundfont import SoundFontError, check_soundfont_file
+from auralis.audio.renderer import RenderConfig, Renderer, check_palettes
+from auralis.audio.soundfont import (
+    SoundFontError,
+    bank0_programs,
+    check_soundfont_file,
+    missing_by_palette,
+    program_label,
+)
 from auralis.audio.stereo import check_stereo_image
+from auralis.music.palettes import PALETTES
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_SECONDS
 from auralis.streaming.encoders import Encoder
@@ -98,8 +109,19 @@ class StreamEngine:
         #: The workers' measured busy intervals (`auralis.streaming.headroom`).
         self.load = RenderLoad(capacity=min(n, usable_cores()))
         check_soundfont_file(self.soundfont)  # a precise SoundFontError for a wrong file
+        #: palettes the SoundFont cannot play -> the programs it lacks
+        self.missing_programs: dict[str, tuple[int, ...]] = missing_by_palette(
+            bank0_programs(self.soundfont)
+        )
+        for name, programs in self.missing_programs.items():
+            log.warning(
+                "SoundFont %s lacks %s: palette %r is refused",
+                self.soundfont, ", ".join(program_label(p) for p in programs), name,
+            )
         # refuse an anti-phase mix before any stream starts (ValueError saying why)
         check_stereo_image(self.soundfont, config.synth_settings(), config.voices)
+        # and every palette it can play (cached: streams switching palettes build no test synth)
+        check_palettes(self.soundfont, config, [n for n in PALETTES if n not in self.missing_programs])
         # One group per worker: each loads the SoundFont once into an idle anchor synth, and
         # the synths of the group's streams share that one fluid_sfont_t.
         self._groups: list[_Group] = []
@@ -147,6 +169,9 @@ class StreamEngine:
             raise ValueError(f"short_lead must be a positive integer, got {short_lead!r}")
         if self._closed:
             raise RuntimeError("the stream engine is closed")
+        refusal = self.palette_refusal(params.palette)
+        if refusal is not None:
+            raise ValueError(refusal)
         self._check_limit(limit)  # a refused listener costs no composer
         stream = ListenerStream(
             self, params, seed, lead_chunks=lead_chunks, capacity=capacity, encoder=encoder
@@ -167,6 +192,16 @@ class StreamEngine:
             self._streams.append(stream)
             self._cond.notify()
         return stream
+
+    def palette_refusal(self, palette: str) -> str | None:
+        """Why ``palette`` cannot play with this SoundFont (naming the programs), or None."""
+        missing = self.missing_programs.get(palette)
+        if not missing:
+            return None
+        return (
+            f"palette {palette!r} needs {', '.join(program_label(p) for p in missing)}, which the "
+            f"SoundFont {self.soundfont.name} lacks"
+        )
 
     @property
     def active_streams(self) -> int:
@@ -255,7 +290,9 @@ class StreamEngine:
     def _new_renderer(self, stream: ListenerStream) -> Renderer:
         """Called by the worker holding ``stream``'s group."""
         g = stream._group
-        return Renderer(self.soundfont, self.config, share_from=(g.anchor, g.sfont_id))
+        return Renderer(
+            self.soundfont, self.config, share_from=(g.anchor, g.sfont_id), palette=stream.params.palette
+        )
 
     def _wake(self) -> None:
         with self._cond:

@@ -9,20 +9,25 @@ from pathlib import Path
 from auralis.audio.fluid import FluidSynth, captured_fluid_log
 from auralis.audio.renderer import RenderConfig
 from auralis.audio.soundfont import SoundFontError
+from auralis.music.palettes import all_programs
+
+#: MIDI channels of an anchor: one per program any palette uses (a multiple of 16).
+ANCHOR_CHANNELS = 16 * -(-len(all_programs()) // 16)
 
 
 def load_anchor(soundfont: Path, config: RenderConfig) -> tuple[FluidSynth, int]:
-    """An idle synth holding ``soundfont`` with the voices' programs selected, and its font id.
-    SoundFontError (naming FluidSynth's reason) if FluidSynth cannot load the file."""
-    anchor = FluidSynth(config.synth_settings())
+    """An idle synth holding ``soundfont`` with every palette's programs selected (those the
+    font has), and its font id. SoundFontError (naming FluidSynth's reason) if FluidSynth cannot
+    load the file."""
+    anchor = FluidSynth({**config.synth_settings(), "synth.midi-channels": ANCHOR_CHANNELS})
     with captured_fluid_log() as messages:
         sfont_id = anchor.sfload(soundfont)
         ok = sfont_id >= 0
         # With dynamic sample loading, selecting the programs pins their samples (their
         # preset_count never falls to 0 while the anchor lives, so a borrowing synth never
-        # unloads them).
-        for voice in config.voices if ok else ():
-            anchor.program_select(voice.channel, sfont_id, 0, voice.program)
+        # unloads them), so a stream changing palettes never loads or frees samples.
+        for channel, program in enumerate(all_programs() if ok else ()):
+            anchor.program_select(channel, sfont_id, 0, program)
     if not ok:
         anchor.close()
         reason = "; ".join(messages) or "unknown reason"

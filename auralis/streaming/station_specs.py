@@ -34,6 +34,7 @@ _FIELDS = {
     "mode",
     "bpm",
     "intensity",
+    "palette",
     "seed",
     "always_on",
     "idle_s",
@@ -155,7 +156,7 @@ def _spec_from_mapping(raw: Any, where: str) -> StationSpec:
         params = MusicParams()
         if "preset" in raw:
             params = params.with_preset(raw["preset"])
-        changes = {f: raw[f] for f in ("key", "mode", "bpm", "intensity") if f in raw}
+        changes = {f: raw[f] for f in ("key", "mode", "bpm", "intensity", "palette") if f in raw}
         params = params.with_changes(**changes)
     except ValueError as exc:
         raise StationSpecError(f"{label}: {exc}") from None

@@ -546,6 +546,7 @@ function tick() {
 function bindControls() {
   $('key').addEventListener('change', (e) => changeParam('key', Number(e.target.value), { immediate: true }));
   $('mode').addEventListener('change', (e) => changeParam('mode', e.target.value, { immediate: true }));
+  $('palette').addEventListener('change', (e) => changeParam('palette', e.target.value, { immediate: true }));
   $('intensity').addEventListener('input', (e) => changeParam('intensity', Number(e.target.value)));
   $('bpm').addEventListener('input', (e) => changeParam('bpm', Number(e.target.value)));
   $('volume').addEventListener('input', (e) => {

@@ -1,6 +1,7 @@
-// The musical facts, as the server serves them at GET /api/music (auralis/music/params.py is their
-// one home). The page builds its mode and key selects, slider ranges and mood buttons from them,
-// and checks parameters against them; nothing here copies a mode, a range or a preset.
+// The musical facts, as the server serves them at GET /api/music (auralis/music/params.py and
+// palettes.py are their one home). The page builds its mode, key and palette selects, slider ranges
+// and mood buttons from them, and checks parameters against them; nothing here copies a mode, a
+// range, a palette or a preset.
 
 /** Why the facts could not be loaded; `fatal` when retrying cannot help (401, 403). */
 export class FactsError extends Error {
@@ -32,9 +33,12 @@ export class MusicFacts {
     this.presets = json.presets.filter((p) => p && typeof p.name === 'string' && p.params).map((p) => ({
       name: p.name, label: String(p.label || p.name), description: String(p.description || ''), params: { ...p.params },
     }));
+    this.palettes = (Array.isArray(json.palettes) ? json.palettes : []).filter((p) => p && typeof p.name === 'string')
+      .map((p) => ({ name: p.name, label: String(p.label || p.name), description: String(p.description || '') }));
     if (!this.modes.length || !this.keys.length) throw new FactsError('the server listed no modes or keys');
+    if (!this.palettes.length) throw new FactsError('the server listed no palettes');
     const d = {};
-    for (const name of ['key', 'mode', 'bpm', 'intensity']) {
+    for (const name of ['key', 'mode', 'bpm', 'intensity', 'palette']) {
       d[name] = this.clean(name, json.defaults[name]);
       if (d[name] === undefined) throw new FactsError(`the default ${name} is out of range`);
     }
@@ -56,6 +60,8 @@ export class MusicFacts {
         return isNum(value) && value >= r.min && value <= r.max ? value : undefined;
       case 'intensity':
         return isNum(value) && value >= r.min && value <= r.max ? Math.round(value * 100) / 100 : undefined;
+      case 'palette':
+        return typeof value === 'string' && this.palettes.some((p) => p.name === value) ? value : undefined;
       default:
         return undefined;
     }
@@ -81,12 +87,17 @@ export class MusicFacts {
     return this.modes.find((m) => m.name === name) || null;
   }
 
+  palette(name) {
+    return this.palettes.find((p) => p.name === name) || null;
+  }
+
   /** The preset whose values the parameters match, or null ("Custom"). */
   matchingPreset(params) {
     for (const p of this.presets) {
       const v = p.params;
       if (params.mode === v.mode && Math.abs(params.bpm - v.bpm) < 1e-6
-          && Math.abs(params.intensity - v.intensity) < 1e-6) return p.name;
+          && Math.abs(params.intensity - v.intensity) < 1e-6
+          && (v.palette === undefined || params.palette === v.palette)) return p.name;
     }
     return null;
   }

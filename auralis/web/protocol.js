@@ -17,6 +17,7 @@ export function streamQuery(params, extra = {}) {
   q.set('mode', params.mode);
   q.set('bpm', String(params.bpm));
   q.set('intensity', String(params.intensity));
+  if (params.palette) q.set('palette', params.palette);
   for (const [k, v] of Object.entries(extra)) {
     if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
   }

@@ -16,8 +16,16 @@ function option(value, label) {
   return o;
 }
 
-/** Fill the key and mode selects, the slider ranges and the mood buttons from `facts`. */
+const paletteDescriptions = new Map();
+
+/** Fill the key, mode and palette selects, the slider ranges and the mood buttons from `facts`. */
 export function buildControls(facts, onPreset) {
+  for (const p of facts.palettes) paletteDescriptions.set(p.name, p.description);
+  $('palette').replaceChildren(...facts.palettes.map((p) => {
+    const o = option(p.name, p.label);
+    o.title = p.description;
+    return o;
+  }));
   $('key').replaceChildren(...facts.keys.map((k) => option(k.value, k.name.replace('#', '♯'))));
   $('mode').replaceChildren(...facts.modes.map((m) => option(m.name, m.character ? `${m.label} (${m.character})` : m.label)));
   for (const name of ['bpm', 'intensity']) {
@@ -52,6 +60,8 @@ export function buildSleepChoices() {
 export function renderControls(params, volume, pending) {
   if (document.activeElement !== $('key') || !pending('key')) $('key').value = String(params.key);
   $('mode').value = params.mode;
+  $('palette').value = params.palette;
+  setText('palette-description', paletteDescriptions.get(params.palette) || '');
   if (!pending('intensity')) $('intensity').value = String(params.intensity);
   if (!pending('bpm')) $('bpm').value = String(params.bpm);
   const intensity = Number($('intensity').value).toFixed(2);

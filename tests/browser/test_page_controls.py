@@ -10,10 +10,10 @@ from tests.browser.helpers import sent_of_type, snapshot, wait_for, wait_playing
 from tests.support.server import ServerProcess
 
 PRESETS = {
-    "focus": {"mode": "dorian", "bpm": 60, "intensity": 0.5},
-    "meditation": {"mode": "aeolian", "bpm": 50, "intensity": 0.3},
-    "sleep": {"mode": "phrygian", "bpm": 40, "intensity": 0.2},
-    "bright": {"mode": "lydian", "bpm": 70, "intensity": 0.6},
+    "focus": {"mode": "dorian", "bpm": 60, "intensity": 0.5, "palette": "focus"},
+    "meditation": {"mode": "aeolian", "bpm": 50, "intensity": 0.3, "palette": "meditation"},
+    "sleep": {"mode": "phrygian", "bpm": 40, "intensity": 0.2, "palette": "sleep"},
+    "bright": {"mode": "lydian", "bpm": 70, "intensity": 0.6, "palette": "bright"},
 }
 
 
@@ -51,6 +51,14 @@ def test_each_control_sends_update_params_and_the_ack_updates_the_ui(page: Page,
     assert updates(page)[-1] == {"bpm": 90}
     expect(page.locator("#bpm-out")).to_have_text("90 BPM")
 
+    # The palette selector lists the server's palettes and sends the choice.
+    names = page.eval_on_selector_all("#palette option", "os => os.map((o) => o.value)")
+    assert names[0] == "classic" and "glass" in names and len(names) >= 8
+    page.select_option("#palette", "glass")
+    wait_for(page, "s.acked && s.acked.palette === 'glass'", 5)
+    assert updates(page)[-1] == {"palette": "glass"}
+    expect(page.locator("#palette-description")).to_contain_text("Music box")
+
     # Volume is local: no message, but it is applied and kept.
     n = len(snapshot(page)["sent"])
     page.focus("#volume")
@@ -61,7 +69,7 @@ def test_each_control_sends_update_params_and_the_ack_updates_the_ui(page: Page,
 
     # A value the server did not confirm never sticks: the controls show the server's params.
     s = snapshot(page)
-    assert s["params"] == s["acked"] == {"key": 62, "mode": "lydian", "bpm": 90, "intensity": 0.65}
+    assert s["params"] == s["acked"] == {"key": 62, "mode": "lydian", "bpm": 90, "intensity": 0.65, "palette": "glass"}
     # Parameter change to audible: measured from the ack to played_seq reaching effective_seq.
     wait_for(page, "s.paramLatenciesMs.length >= 3", 10)
     lat = snapshot(page)["paramLatenciesMs"]
@@ -110,7 +118,7 @@ def test_settings_survive_a_reload_and_are_sent_on_connect(page: Page, server: S
     expect(page.locator("#volume")).to_have_value("70")
     wait_playing(page, min_frames=4410)
     s = snapshot(page)
-    assert s["acked"] == {"key": 67, "mode": "aeolian", "bpm": 50, "intensity": 0.3}
+    assert s["acked"] == {"key": 67, "mode": "aeolian", "bpm": 50, "intensity": 0.3, "palette": "meditation"}
     assert not sent_of_type(page, "update_params"), "the query string carried them; nothing to re-send"
     expect(page.locator("#np-key")).to_have_text("G")
     page_errors.check()

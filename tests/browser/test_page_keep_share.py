@@ -13,23 +13,24 @@ from tests.browser.conftest import watch_errors
 from tests.browser.helpers import snapshot, wait_for, wait_playing
 from tests.support.server import ServerProcess
 
-WANT = {"key": 65, "mode": "lydian", "bpm": 72, "intensity": 0.35}
+WANT = {"key": 65, "mode": "lydian", "bpm": 72, "intensity": 0.35, "palette": "glass"}
 
 
 def test_the_share_link_reproduces_seed_and_parameters(page: Page, context: BrowserContext, server: ServerProcess, page_errors):
-    page.goto(f"{server.url}/?key=65&mode=lydian&bpm=72&intensity=0.35&seed=4242")
+    page.goto(f"{server.url}/?key=65&mode=lydian&bpm=72&intensity=0.35&palette=glass&seed=4242")
     wait_playing(page, min_frames=4410)
     wait_for(page, "s.acked && s.seed === '4242'", 10)
     s = snapshot(page)
     assert s["acked"] == WANT and s["params"] == WANT  # the server plays what the link asked for
     expect(page.locator("#mode")).to_have_value("lydian")
+    expect(page.locator("#palette")).to_have_value("glass")
 
     page.click("#share")
     expect(page.locator("#share-url")).to_be_visible()
     link = page.locator("#share-url").input_value()
     expect(page.locator("#share-status")).to_contain_text("it starts this music")
     q = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
-    assert q == {"key": "65", "mode": "lydian", "bpm": "72", "intensity": "0.35", "seed": "4242"}
+    assert q == {"key": "65", "mode": "lydian", "bpm": "72", "intensity": "0.35", "palette": "glass", "seed": "4242"}
 
     # the link, opened in a fresh profile (nothing stored), starts the same music
     other_ctx = context.browser.new_context()
@@ -58,7 +59,7 @@ def test_a_links_bad_values_are_refused_and_the_rest_kept(page: Page, server: Se
 
 
 def test_favourites_are_kept_with_a_name_and_open_their_music(page: Page, server: ServerProcess, page_errors):
-    page.goto(f"{server.url}/?key=62&mode=dorian&bpm=55&intensity=0.6&seed=99")
+    page.goto(f"{server.url}/?key=62&mode=dorian&bpm=55&intensity=0.6&palette=garden&seed=99")
     wait_playing(page, min_frames=4410)
     wait_for(page, "s.acked && s.seed === '99'", 10)
     page.fill("#fav-name", "Rain")
@@ -70,7 +71,7 @@ def test_favourites_are_kept_with_a_name_and_open_their_music(page: Page, server
     link.click()
     wait_playing(page, min_frames=4410)
     wait_for(page, "s.acked && s.seed === '99'", 10)
-    assert snapshot(page)["acked"] == {"key": 62, "mode": "dorian", "bpm": 55, "intensity": 0.6}
+    assert snapshot(page)["acked"] == {"key": 62, "mode": "dorian", "bpm": 55, "intensity": 0.6, "palette": "garden"}
     page.click("#fav-list button")
     expect(page.locator("#fav-list li")).to_have_count(0)
     page_errors.check()

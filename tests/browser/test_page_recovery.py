@@ -20,7 +20,7 @@ def test_server_restart_reconnects_and_resumes_parameters(page: Page, monkeypatc
         wait_playing(page, min_frames=4410)
         page.select_option("#key", "69")
         page.locator(".preset[data-preset='sleep']").click()
-        want = {"key": 69, "mode": "phrygian", "bpm": 40, "intensity": 0.2}
+        want = {"key": 69, "mode": "phrygian", "bpm": 40, "intensity": 0.2, "palette": "sleep"}  # the mood brings its palette
         wait_for(page, "JSON.stringify(s.acked) === JSON.stringify(arg)", 5, want)
         epoch = snapshot(page)["epoch"]
         assert srv.stop() < 10
@@ -42,6 +42,7 @@ def test_server_restart_reconnects_and_resumes_parameters(page: Page, monkeypatc
         expect(page.locator("#status")).to_have_attribute("data-state", "connected")
         expect(page.locator("#key")).to_have_value("69")
         expect(page.locator("#mode")).to_have_value("phrygian")
+        expect(page.locator("#palette")).to_have_value("sleep")
         expect(page.locator("#np-key")).to_have_text("A")
         before = s["stats"]["nonSilentFrames"]
         wait_for(page, f"s.stats.nonSilentFrames > {before + 22050}", 5)

@@ -107,7 +107,7 @@ async def _reconnecting_listener(url: str, params: dict, stop: asyncio.Event, ev
 
 def test_server_killed_and_restarted_listener_resumes_within_10_s():
     port = free_port()
-    params = {"key": 69, "mode": "phrygian", "bpm": 40, "intensity": 0.2, "seed": 7}
+    params = {"key": 69, "mode": "phrygian", "bpm": 40, "intensity": 0.2, "palette": "glass", "seed": 7}
     events: list = []
 
     async def scenario() -> tuple[float, float]:

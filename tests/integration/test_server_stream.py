@@ -147,11 +147,14 @@ def test_update_params_and_preset_are_acknowledged_and_take_effect(server: Serve
             return ack, chunk, ack2, chunk2, current
 
     ack, chunk, ack2, chunk2, current = asyncio.run(run())
-    assert ack["params"] == new and ack["preset"] is None
+    # `params` holds every parameter in force: the four the message set, and the palette it left
+    # alone (the default's; docs/server.md: palette is an extension of the protocol's parameters)
+    assert ack["params"] == {**new, "palette": "classic"} and ack["preset"] is None
     assert current < ack["effective_seq"] <= current + 50  # audible within 5 s
-    assert chunk["params"] == new
+    assert chunk["params"] == ack["params"]
     assert ack2["preset"] == "sleep"
-    assert ack2["params"] == {"key": 64, "mode": "phrygian", "bpm": 40.0, "intensity": 0.2}  # keeps the key
+    # a preset keeps the key and brings the palette of its name
+    assert ack2["params"] == {"key": 64, "mode": "phrygian", "bpm": 40.0, "intensity": 0.2, "palette": "sleep"}
     assert chunk2["params"] == ack2["params"]
 
 

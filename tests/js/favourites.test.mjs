@@ -7,7 +7,7 @@ import { MusicFacts } from '../../auralis/web/music.js';
 import { FACTS } from './facts.mjs';
 
 const facts = new MusicFacts(FACTS);
-const P = { key: 62, mode: 'dorian', bpm: 66, intensity: 0.4 };
+const P = { key: 62, mode: 'dorian', bpm: 66, intensity: 0.4, palette: 'garden' };
 
 test('favourites round-trip through storage with their name, parameters and seed', () => {
   let list = addFavourite([], '  Rainy   morning ', P, '77', facts);
@@ -40,6 +40,11 @@ test('broken storage gives no favourites; broken entries are dropped or cleaned;
     { name: 'good', params: P },
   ] });
   assert.deepEqual(parseFavourites(stored, facts), [{ name: 'good', params: { ...P, bpm: facts.defaults.bpm }, seed: null }]);
+  // a favourite kept before palettes existed (no palette) opens with the default palette
+  const { palette, ...before } = P;
+  const old = JSON.stringify({ favourites: [{ name: 'old', params: before, seed: '5' }] });
+  assert.equal(palette, 'garden');
+  assert.deepEqual(parseFavourites(old, facts), [{ name: 'old', params: { ...before, palette: facts.defaults.palette }, seed: '5' }]);
   let list = [];
   for (let i = 0; i < MAX_FAVOURITES + 5; i++) list = addFavourite(list, `f${i}`, P, null, facts);
   assert.equal(list.length, MAX_FAVOURITES);

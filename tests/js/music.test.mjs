@@ -19,11 +19,26 @@ test('the facts decide: a server with other modes and ranges gets a page that fo
     ...FACTS,
     modes: [{ name: 'ionian', label: 'Ionian', character: 'clear' }],
     ranges: { ...FACTS.ranges, bpm: { min: 30, max: 120, step: 2 } },
-    defaults: { key: 60, mode: 'ionian', bpm: 100, intensity: 0.5 },
+    palettes: [{ name: 'glass', label: 'Glass', description: 'music box' }],
+    defaults: { key: 60, mode: 'ionian', bpm: 100, intensity: 0.5, palette: 'glass' },
   });
   assert.equal(other.clean('mode', 'aeolian'), undefined);
   assert.equal(other.clean('bpm', 110), 110);
-  assert.deepEqual(other.sanitize({ mode: 'dorian' }), { key: 60, mode: 'ionian', bpm: 100, intensity: 0.5 });
+  assert.equal(other.clean('palette', 'classic'), undefined);
+  assert.deepEqual(other.sanitize({ mode: 'dorian', palette: 'sleep' }),
+    { key: 60, mode: 'ionian', bpm: 100, intensity: 0.5, palette: 'glass' });
+});
+
+test('palettes come from the server: each is valid, presets bring theirs, a different palette is Custom', () => {
+  assert.deepEqual(facts.palettes.map((p) => p.name), FACTS.palettes.map((p) => p.name));
+  for (const p of FACTS.palettes) assert.equal(facts.clean('palette', p.name), p.name);
+  assert.equal(facts.clean('palette', 'nope'), undefined);
+  assert.equal(facts.clean('palette', 3), undefined);
+  const sleep = facts.applyPreset(facts.defaults, 'sleep');
+  assert.equal(sleep.palette, 'sleep');
+  assert.equal(facts.matchingPreset({ ...sleep, palette: 'glass' }), null);
+  assert.ok(facts.palette('glass').description.length > 10);
+  assert.throws(() => new MusicFacts({ ...FACTS, palettes: [] }), /no palettes/);
 });
 
 test('presets keep the key and are recognised; anything else is Custom (null)', () => {

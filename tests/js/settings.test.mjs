@@ -11,12 +11,12 @@ import { FACTS } from './facts.mjs';
 const facts = new MusicFacts(FACTS);
 
 test('stored settings round-trip, and anything broken falls back to the served defaults field by field', () => {
-  const s = { params: { key: 62, mode: 'dorian', bpm: 72, intensity: 0.35 }, volume: 40 };
+  const s = { params: { key: 62, mode: 'dorian', bpm: 72, intensity: 0.35, palette: 'glass' }, volume: 40 };
   assert.deepEqual(parseSettings(serializeSettings(s, facts), facts), s);
   assert.deepEqual(parseSettings(null, facts), { params: { ...facts.defaults }, volume: DEFAULT_VOLUME });
   assert.deepEqual(parseSettings('{not json', facts), { params: { ...facts.defaults }, volume: DEFAULT_VOLUME });
-  const bad = parseSettings(JSON.stringify({ params: { key: 99, mode: 'Lydian', bpm: 'fast', intensity: 2 }, volume: 250 }), facts);
-  assert.deepEqual(bad.params, { key: 60, mode: 'lydian', bpm: 60, intensity: 0.5 });
+  const bad = parseSettings(JSON.stringify({ params: { key: 99, mode: 'Lydian', bpm: 'fast', intensity: 2, palette: 'nope' }, volume: 250 }), facts);
+  assert.deepEqual(bad.params, { key: 60, mode: 'lydian', bpm: 60, intensity: 0.5, palette: 'classic' });
   assert.equal(bad.volume, 100);
   // A mode the server serves is kept (the old page turned `ionian` into `aeolian`).
   const ionian = parseSettings(JSON.stringify({ params: { key: 65, mode: 'ionian', bpm: 55, intensity: 0.4 } }), facts);
@@ -26,6 +26,8 @@ test('stored settings round-trip, and anything broken falls back to the served d
 test('the stream URL carries the parameters (and seed/token only when given)', () => {
   const q = new URLSearchParams(streamQuery({ key: 69, mode: 'lydian', bpm: 70, intensity: 0.6 }, { seed: '42', token: null }));
   assert.deepEqual(Object.fromEntries(q), { key: '69', mode: 'lydian', bpm: '70', intensity: '0.6', seed: '42' });
+  const p = new URLSearchParams(streamQuery({ key: 69, mode: 'lydian', bpm: 70, intensity: 0.6, palette: 'choir' }));
+  assert.equal(p.get('palette'), 'choir');
 });
 
 test('parameter updates are debounced into one message with the latest values', () => {

@@ -8,20 +8,21 @@ const facts = new MusicFacts(FACTS);
 const BASE = 'http://127.0.0.1:8000/';
 
 test('the Share link carries every parameter the facts define, and the seed; reading it back gives them', () => {
-  const params = { key: 65, mode: 'lydian', bpm: 72, intensity: 0.35 };
+  const params = { key: 65, mode: 'lydian', bpm: 72, intensity: 0.35, palette: 'glass' };
   const url = shareUrl(BASE, params, '123456789', facts);
   const q = new URL(url).searchParams;
   assert.deepEqual([...q.keys()], [...paramNames(facts), 'seed']);
+  assert.equal(q.get('palette'), 'glass'); // the palette travels with the link (issue 12)
   assert.equal(q.get('token'), null);
   const back = paramsFromQuery(q, facts);
   assert.deepEqual(back, { params, rejected: [], seed: '123456789', badSeed: false });
 });
 
 test('values the facts refuse are named and left out; the seed is checked as the server does', () => {
-  const q = new URLSearchParams('key=99&mode=Dorian&bpm=fast&intensity=0.4&seed=-3');
+  const q = new URLSearchParams('key=99&mode=Dorian&bpm=fast&intensity=0.4&palette=nope&seed=-3');
   const got = paramsFromQuery(q, facts);
   assert.deepEqual(got.params, { mode: 'dorian', intensity: 0.4 });
-  assert.deepEqual(got.rejected, ['key', 'bpm']);
+  assert.deepEqual(got.rejected, ['key', 'bpm', 'palette']);
   assert.equal(got.seed, null);
   assert.equal(got.badSeed, true);
   assert.deepEqual(paramsFromQuery(new URLSearchParams(''), facts), { params: {}, rejected: [], seed: null, badSeed: false });

@@ -19,7 +19,7 @@ def test_validate_real_font(soundfont_path: Path) -> None:
     info = validate_soundfont(soundfont_path)
     assert info.path == soundfont_path.resolve()
     assert info.preset_count >= 128
-    assert set(info.programs) == {0, 43, 89}  # piano, contrabass drone, warm pad
+    assert set(info.programs) == {0, 8, 43, 46, 89}  # the default palette: piano, celesta, contrabass, harp, warm pad
     assert "piano" in info.programs[0].lower()
     assert "pad" in info.programs[89].lower()
     assert info.name  # the bank's INFO name

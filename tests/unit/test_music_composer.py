@@ -28,13 +28,14 @@ def test_defaults_and_properties() -> None:
     assert c.seed == 0 and c.params == MusicParams() and c.horizon == 0.0
     first = c.events_until(0.001)
     assert c.horizon == pytest.approx(1.0)  # one beat at 60 BPM
-    assert [(e.kind, e.text, e.bpm) for e in first[:4]] == [
+    assert [(e.kind, e.text, e.bpm) for e in first[:5]] == [
         ("tempo", "", 60.0),
         ("marker", "context C aeolian", 0.0),
+        ("marker", "palette classic", 0.0),
         ("marker", "section 1", 0.0),
-        ("marker", first[3].text, 0.0),
+        ("marker", first[4].text, 0.0),
     ]
-    assert first[3].text.startswith("chord C ")
+    assert first[4].text.startswith("chord C ")
     assert all(e.time == 0.0 for e in first)
 
 

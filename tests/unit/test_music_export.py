@@ -9,7 +9,7 @@ from pathlib import Path
 import mido
 import pytest
 
-from auralis.music.composer import Composer
+from auralis.music.composer import Composer, compose
 from auralis.music.events import Event
 from auralis.music.export import compose_midi, write_midi
 from auralis.music.params import MusicParams
@@ -58,10 +58,10 @@ def test_layout_markers_tempo_and_key_signatures(tmp_path: Path) -> None:
     events = piece_with_changes()
     path = write_midi(events, tmp_path / "piece.mid")
     mid = mido.MidiFile(path)
-    assert mid.type == 1 and len(mid.tracks) == 4
-    assert [t.name for t in mid.tracks] == ["auralis", "melody (piano)", "pad", "bass drone"]
+    assert mid.type == 1 and len(mid.tracks) == 6
+    assert [t.name for t in mid.tracks] == ["auralis", "melody", "pad", "bass", "texture", "bell"]
     programs = {m.channel: m.program for t in mid.tracks for m in t if m.type == "program_change"}
-    assert programs == {0: 0, 1: 89, 2: 43}
+    assert programs == {0: 0, 1: 89, 2: 43, 3: 46, 4: 8}  # the classic palette's
     for i, track in enumerate(mid.tracks[1:]):
         channels = {m.channel for m in track if m.type in ("note_on", "note_off")}
         assert channels == {i}
@@ -119,8 +119,11 @@ def test_cli_compose_end_to_end(tmp_path: Path) -> None:
     mid = mido.MidiFile(out)
     assert mid.length == pytest.approx(60.0, abs=0.01)
     notes = [m for t in mid.tracks for m in t if m.type == "note_on"]
-    # Every voice plays: melody phrases (with rests, issue 14), the pad and the bass.
-    assert {m.channel for m in notes} == {0, 1, 2}
+    # Every voice plays: melody phrases (with rests, issue 14), the pad and the bass, and the
+    # palette's added voices (texture 3, bell 4) that the orchestra brings into these sections.
+    sounding = {e.channel for e in compose(1, seed=3) if e.kind == "note_on"}
+    assert {0, 1, 2} < sounding <= {0, 1, 2, 3, 4}
+    assert {m.channel for m in notes} == sounding
     assert sum(1 for m in notes if m.channel == 0) >= 5
     # Same seed, same file; the preset and flags are applied.
     again = tmp_path / "y.mid"

@@ -10,7 +10,7 @@ from auralis.music.params import MODES, PRESETS, MusicParams
 
 
 def test_defaults_and_presets_follow_the_contract() -> None:
-    assert MusicParams().as_dict() == {"key": 60, "mode": "aeolian", "bpm": 60.0, "intensity": 0.5}
+    assert MusicParams().as_dict() == {"key": 60, "mode": "aeolian", "bpm": 60.0, "intensity": 0.5, "palette": "classic"}
     assert {"aeolian", "dorian", "lydian", "phrygian"} <= set(MODES)
     table = {"focus": ("dorian", 60, 0.5), "meditation": ("aeolian", 50, 0.3),
              "sleep": ("phrygian", 40, 0.2), "bright": ("lydian", 70, 0.6)}

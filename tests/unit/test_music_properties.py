@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from auralis.music.composer import Composer
 from auralis.music.events import Event
 from auralis.music.harmony import is_dominant_to_tonic
+from auralis.music.palettes import PALETTES
 from auralis.music.params import BPM_MAX, BPM_MIN, KEY_MAX, KEY_MIN, MODES, PITCH_CLASS_NAMES, MusicParams
 from auralis.music.theory import QUALITIES, pc_from_name
 
@@ -19,6 +20,7 @@ params_st = st.builds(
     mode=st.sampled_from(MODES),
     bpm=st.floats(BPM_MIN, BPM_MAX, allow_nan=False),
     intensity=st.floats(0.0, 1.0, allow_nan=False),
+    palette=st.sampled_from(list(PALETTES)),
 )
 # (seconds to play before the change, the change); several changes may land on the same beat.
 changes_st = st.lists(st.tuples(st.floats(0.0, 40.0, allow_nan=False), params_st), max_size=6)
@@ -26,6 +28,7 @@ ORDER = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 NAMES = "|".join(re.escape(n) for n in PITCH_CLASS_NAMES)
 MARKER = re.compile(
     rf"chord ({NAMES}) ({'|'.join(re.escape(q) for q in QUALITIES)})|context ({NAMES}) ({'|'.join(MODES)})|section [1-9]\d*"
+    rf"|palette ({'|'.join(PALETTES)})"
 )
 
 
@@ -39,7 +42,7 @@ def check_stream(events: list[Event]) -> None:
     for e in events:
         assert e.time >= 0.0
         if e.kind in ("note_on", "note_off"):
-            assert e.channel in (0, 1, 2) and 0 <= e.pitch <= 127
+            assert e.channel in (0, 1, 2, 3, 4) and 0 <= e.pitch <= 127
         if e.kind == "note_on":
             assert 1 <= e.velocity <= 127
             if e.channel == 0:
@@ -52,7 +55,7 @@ def check_stream(events: list[Event]) -> None:
         elif e.kind == "tempo":
             assert BPM_MIN <= e.bpm <= BPM_MAX
         elif e.kind == "control":
-            assert e.channel in (1, 2) and e.control == 11 and 1 <= e.value <= 127
+            assert e.channel in (1, 2, 3, 4) and e.control == 11 and 1 <= e.value <= 127
         else:
             assert MARKER.fullmatch(e.text), e.text
             words = e.text.split()

@@ -368,8 +368,11 @@ def test_no_sixteen_note_sequence_repeats_within_an_hour(intensity: float) -> No
 def test_marker_texts_are_exact() -> None:
     names = "C|C#|D|D#|E|F|F#|G|G#|A|A#|B"
     quality = "|".join(re.escape(q) for q in QUALITIES)
-    pattern = re.compile(rf"(chord ({names}) ({quality})|context ({names}) ({'|'.join(MODES)})|section [1-9]\d*)")
+    pattern = re.compile(
+        rf"(chord ({names}) ({quality})|context ({names}) ({'|'.join(MODES)})|section [1-9]\d*|palette classic)"
+    )
     events = run(seed=71, minutes=10, key=66, mode="lydian")
     texts = [e.text for e in events if e.kind == "marker"]
     assert all(pattern.fullmatch(t) for t in texts), [t for t in texts if not pattern.fullmatch(t)]
-    assert texts[:3] == ["context F# lydian", "section 1", texts[2]] and texts[2].startswith("chord F# ")
+    assert texts[:4] == ["context F# lydian", "palette classic", "section 1", texts[3]]
+    assert texts[3].startswith("chord F# ")

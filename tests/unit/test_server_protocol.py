@@ -22,7 +22,7 @@ def test_query_defaults():
 
 def test_query_values_and_preset_keeps_key():
     r = P.parse_stream_query({"key": "62", "preset": "focus", "seed": "42", "format": "json"})
-    assert r.params.as_dict() == {"key": 62, "mode": "dorian", "bpm": 60.0, "intensity": 0.5}
+    assert r.params.as_dict() == {"key": 62, "mode": "dorian", "bpm": 60.0, "intensity": 0.5, "palette": "focus"}
     assert (r.preset, r.seed) == ("focus", 42)
 
 
@@ -167,7 +167,7 @@ def test_now_frame_fields():
     msg = json.loads(P.now_message(412, "D min7", 3, MusicParams(key=62, mode="dorian")))
     assert set(msg) == {"type", "seq", "chord", "section", "params", "timestamp"}
     assert (msg["type"], msg["seq"], msg["chord"], msg["section"]) == ("now", 412, "D min7", 3)
-    assert msg["params"] == {"key": 62, "mode": "dorian", "bpm": 60.0, "intensity": 0.5}
+    assert msg["params"] == {"key": 62, "mode": "dorian", "bpm": 60.0, "intensity": 0.5, "palette": "classic"}
     assert msg["timestamp"] == pytest.approx(time.time(), abs=5)
 
 
@@ -185,7 +185,7 @@ def test_control_frames():
     err = json.loads(P.error_message("INVALID_MESSAGE", "bpm must be between 40 and 90", recoverable=True))
     assert err["code"] == "INVALID_MESSAGE" and err["recoverable"] is True and isinstance(err["timestamp"], float)
     prm = json.loads(P.params_message(MusicParams(key=62, mode="dorian"), "focus", 412))
-    assert prm["params"] == {"key": 62, "mode": "dorian", "bpm": 60.0, "intensity": 0.5}
+    assert prm["params"] == {"key": 62, "mode": "dorian", "bpm": 60.0, "intensity": 0.5, "palette": "classic"}
     assert (prm["preset"], prm["effective_seq"], prm["type"]) == ("focus", 412, "params")
     st = json.loads(P.status_message("connected", "Audio streaming started", 3))
     assert st["state"] == "connected" and st["buffer_depth"] == 3

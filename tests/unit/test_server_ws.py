@@ -70,7 +70,7 @@ def test_changes_are_debounced_and_all_acknowledged(client: TestClient) -> None:
         acks = [_next(ws, "params") for _ in range(3)]
         # one application of the latest values: the preset on top of the earlier changes
         assert all(a == {**acks[0], "timestamp": a["timestamp"]} for a in acks)
-        assert acks[0]["params"] == {"key": 67, "mode": "lydian", "bpm": 70.0, "intensity": 0.6}
+        assert acks[0]["params"] == {"key": 67, "mode": "lydian", "bpm": 70.0, "intensity": 0.6, "palette": "bright"}
         assert acks[0]["preset"] == "bright"
         ws.send_json({"type": "update_params", "params": {"key": 69}})
         ack = _next(ws, "params")

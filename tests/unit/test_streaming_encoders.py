@@ -111,10 +111,20 @@ def test_opus_decodes_to_the_same_music(opus_frames, chunks, decoder: str) -> No
 
 
 def assert_boundaries_like_interior(y: np.ndarray, period: int) -> None:
+    """No click or gap at the boundaries: their jumps are not larger than the interior's.
+
+    One-sided: a boundary may be smoother than the interior without a defect. With the
+    palettes' mix (bright attacks, issue 12) the jumps at boundaries are about 10% smaller than
+    the interior's (two-sided p 2e-5), for two measured reasons: at 60 BPM the music's grid
+    (onsets and releases at multiples of 50-100 ms) lands on the 100 ms chunk boundaries, and
+    the jump profile follows that grid wherever the blocks are cut (the synth's output is
+    bit-identical for any block cut); and the Opus decoder's last samples of a packet are
+    smoother (ratio 0.94 with the PCM shifted half a packet). A click or a gap makes the
+    boundary jumps larger, which this catches (test_the_boundary_check_sees_a_gap)."""
     d = np.abs(np.diff(y, axis=0)).max(axis=1)  # d[i]: jump from sample i to i+1
     at = np.arange(period, len(y) - 1, period) - 1  # every packet (and so every chunk) boundary
     boundary, interior = d[at], np.delete(d, at)
-    assert mannwhitneyu(boundary, interior).pvalue > 0.01
+    assert mannwhitneyu(boundary, interior, alternative="greater").pvalue > 0.01
     assert 0.8 <= boundary.mean() / interior.mean() <= 1.25
     assert boundary.max() <= np.percentile(interior, 99.99)
 

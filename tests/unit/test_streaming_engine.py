@@ -16,6 +16,9 @@ from auralis.music.composer import Composer
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, CHUNK_SECONDS, Chunk
 from auralis.streaming.engine import ListenerStream, StreamEngine
+from auralis.audio.renderer import RenderConfig, check_palettes  # noqa: E402,I001
+from auralis.music.palettes import PALETTES  # noqa: E402,I001
+from auralis.audio.soundfont import bank0_programs  # noqa: E402,I001
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +304,9 @@ def test_shutdown_with_live_streams(soundfont_path: Path, monkeypatch: pytest.Mo
     lib = fluid.library()
     deleted: list[int] = []
     real = lib.delete_synth
+    # the engine's stereo-image checks (one test synth per palette, cached) before counting
+    check_palettes(soundfont_path, RenderConfig(), PALETTES)
+    bank0_programs(soundfont_path)  # (listed once per file, cached)
     monkeypatch.setattr(lib, "delete_synth", lambda s: (deleted.append(s), real(s))[1])
     eng = StreamEngine(soundfont_path, workers=2)
     streams = [eng.open_stream(MusicParams(), seed=i, lead_chunks=20) for i in range(6)]

@@ -14,6 +14,9 @@ from auralis.audio.renderer import RenderConfig
 from auralis.audio.stereo import check_stereo_image
 from auralis.music.params import MusicParams
 from auralis.streaming.engine import StreamEngine
+from auralis.audio.renderer import check_palettes  # noqa: E402,I001
+from auralis.music.palettes import PALETTES  # noqa: E402,I001
+from auralis.audio.soundfont import bank0_programs  # noqa: E402,I001
 
 
 def test_churn_while_rendering_deletes_every_synth_once(
@@ -58,6 +61,8 @@ def test_churn_while_rendering_deletes_every_synth_once(
     # configuration on a synth of its own: run it before the hooks count synths
     config = RenderConfig()
     check_stereo_image(soundfont_path, config.synth_settings(), config.voices)
+    check_palettes(soundfont_path, config, PALETTES)
+    bank0_programs(soundfont_path)  # (listed once per file, cached)
     monkeypatch.setattr(lib, "new_synth", new_synth)
     monkeypatch.setattr(lib, "delete_synth", delete_synth)
     monkeypatch.setattr(lib, "remove_sfont", remove_sfont)
