@@ -317,10 +317,14 @@ def probe_summary(path: Path, window: tuple[float, float]) -> dict:
     reqs = [(ms, turns) for t, ms, turns in data["requests"] if t0 <= t <= t1]
     out: dict = {"objects frozen at start-up": data.get("frozen"), "gc thresholds": data.get("thresholds")}
     for gen in (0, 1, 2):
-        pauses = [(ms, cpu) for g, ms, cpu in gcs if g == gen]
-        out[f"gc{gen}"] = (f"{len(pauses)} x, max {max((m for m, _ in pauses), default=0):.1f} ms "
-                           f"(CPU {max((c for _, c in pauses), default=0):.1f}), "
-                           f"{sum(m for m, _ in pauses):.0f} ms in all (CPU {sum(c for _, c in pauses):.0f})")
+        # rows of older probe files have no walked/collected counts
+        pauses = [(e[1], e[2], *(e[3:5] if len(e) >= 5 else (0, 0))) for e in gcs if e[0] == gen]
+        out[f"gc{gen}"] = (f"{len(pauses)} x, max {max((p[0] for p in pauses), default=0):.1f} ms "
+                           f"(CPU {max((p[1] for p in pauses), default=0):.1f}), "
+                           f"{sum(p[0] for p in pauses):.0f} ms in all (CPU {sum(p[1] for p in pauses):.0f}); "
+                           f"objects walked median {_pct([p[2] for p in pauses], 0.5):.0f}, max "
+                           f"{max((p[2] for p in pauses), default=0)}; cyclic garbage freed {sum(p[3] for p in pauses)}")
+    out["gc CPU in all (ms)"] = f"{sum(e[2] for e in gcs):.0f}"
     out["loop turn p50 / p99 / max (ms)"] = " / ".join(f"{_pct([e[1] for e in lags], q):.2f}" for q in (0.5, 0.99, 1.0))
     out["loop turn CPU p50 / p99 / max (ms)"] = " / ".join(f"{_pct([e[2] for e in lags], q):.2f}" for q in (0.5, 0.99, 1.0))
     out["timer lateness p99 / max (ms)"] = " / ".join(f"{_pct([e[0] for e in lags], q):.2f}" for q in (0.99, 1.0))

@@ -2,7 +2,9 @@
 
 Used by ``bench_station_capacity.py --probe``: it runs the server through this script, which
 
-- times every garbage collection (``gc.callbacks``): generation, duration;
+- times every garbage collection (``gc.callbacks``): generation, duration, the objects it walked
+  (those in the generations it collected, counted before it starts and not timed) and the
+  unreachable objects it freed (cyclic garbage);
 - probes the event loop every 10 ms: how late a timer fires, then how long one more turn of the
   loop takes (a ``call_soon`` hop: one turn runs every callback that was ready when it began);
 - follows every ``/api/metrics`` request inside the server, from the callback that parsed its
@@ -34,19 +36,21 @@ sys.path.insert(0, str(ROOT))
 OUT = Path(os.environ["AURALIS_PROBE_FILE"])
 PERIOD_S = 0.010
 
-gc_events: list[tuple[float, int, float, float]] = []  # (wall, generation, ms, CPU ms of its thread)
+# (wall, generation, ms, CPU ms of its thread, objects walked, cyclic garbage freed)
+gc_events: list[tuple[float, int, float, float, int, int]] = []
 lags: list[tuple[float, float, float, float]] = []  # (wall, timer lateness ms, one turn ms, its CPU ms)
 requests: list[tuple[float, float, int]] = []  # (wall, ms inside the server, turns)
-_gc_start = [0.0, 0.0]
+_gc_start = [0.0, 0.0, 0]
 heaps: list[tuple[float, int, list]] = []  # (wall, objects in gen2, the commonest types)
 
 
 def _gc_callback(phase: str, info: dict) -> None:
     if phase == "start":
-        _gc_start[:] = [time.perf_counter(), time.thread_time()]
+        walked = sum(len(gc.get_objects(generation=g)) for g in range(info["generation"] + 1))
+        _gc_start[:] = [time.perf_counter(), time.thread_time(), walked]
     else:
         gc_events.append((time.time(), info["generation"], (time.perf_counter() - _gc_start[0]) * 1000,
-                          (time.thread_time() - _gc_start[1]) * 1000))
+                          (time.thread_time() - _gc_start[1]) * 1000, _gc_start[2], info["collected"]))
         if info["generation"] == 2 and os.environ.get("AURALIS_PROBE_HEAP"):
             from collections import Counter
 

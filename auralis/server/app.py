@@ -97,25 +97,31 @@ class _NoCacheAndRawSend:
         self.extra = [] if worker is None else [(WORKER_HEADER, str(worker).encode())]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            scope["auralis.raw_send"] = send
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        # endless audio bodies go straight to it, past the wrappers that only look at the start
+        # The scope is the connection's own (uvicorn's protocol or request cycle holds it) and
+        # `send` is bound to that connection: kept in the scope past the call, it would make a
+        # reference cycle that only the garbage collector frees (with the connection's buffers).
         scope["auralis.raw_send"] = send
+        try:
+            if scope["type"] == "websocket":
+                await self.app(scope, receive, send)
+                return
+            # endless audio bodies go straight to it, past the wrappers that only look at the start
+            extra = self.extra
 
-        async def send_no_cache(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(k.lower() == b"cache-control" for k, _ in headers):
-                    headers.append((b"cache-control", b"no-cache"))
-                message = {**message, "headers": headers + self.extra}
-            await send(message)
+            async def send_no_cache(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    headers = list(message.get("headers", []))
+                    if not any(k.lower() == b"cache-control" for k, _ in headers):
+                        headers.append((b"cache-control", b"no-cache"))
+                    message = {**message, "headers": headers + extra}
+                await send(message)
 
-        await self.app(scope, receive, send_no_cache)
+            await self.app(scope, receive, send_no_cache)
+        finally:
+            scope.pop("auralis.raw_send", None)
 
 
 async def _share_with_workers(hub: Hub, stations: StationService, relay: StationRelay) -> None:

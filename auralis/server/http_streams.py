@@ -277,6 +277,9 @@ class HttpListener(Response):
                 self._on_end()
             self.hub.sessions.discard(self)
             self.hub.monitor.count_disconnect()
+            # the pump, cancelled, keeps a traceback that holds its frames and so this response:
+            # dropped, so reference counting frees both without the garbage collector
+            self._pump = None
             self.finished.set()
 
     async def _watch_disconnect(self, receive: Receive) -> None:
@@ -306,13 +309,12 @@ class HttpListener(Response):
     async def _watch_sends(self) -> None:
         """Bound each send without a timer per send (one wake-up a second per listener): a send
         blocked longer than `send_timeout_s` cancels the pump, and the connection is cut."""
-        me = asyncio.current_task()
         while True:
             await asyncio.sleep(min(1.0, self._send_timeout / 2))
             started = self._send_started
             if started is not None and time.monotonic() - started > self._send_timeout:
                 self._stuck = True
-                pump = self._pump
-                if pump is not None and pump is not me:
-                    pump.cancel()
+                # no task kept in a local: this frame outlives the task in its traceback
+                if self._pump is not None and self._pump is not asyncio.current_task():
+                    self._pump.cancel()
                 return

@@ -95,3 +95,20 @@ class ParamChanges:
             self._handle.cancel()
             self._handle = None
         self._pending, self._pending_preset, self._pending_acks = None, None, 0
+
+    def close(self) -> None:
+        """The session has ended: drop pending changes and the session's callbacks. They are
+        bound to the session, which holds this object: kept, they would make a reference cycle
+        that only the garbage collector frees. Later changes are neither applied nor
+        acknowledged."""
+        self.cancel()
+        self._apply = _stream_gone
+        self._acknowledge = _nobody
+
+
+def _stream_gone(params: MusicParams) -> None:
+    return None
+
+
+def _nobody(frame: str) -> None:
+    pass

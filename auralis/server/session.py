@@ -183,6 +183,7 @@ class ListenerSession:
                     await asyncio.wait(tasks)
                 close_code = await self._finish_close()
             finally:
+                self._release()
                 self.finished.set()
                 log.info(
                     "listener disconnected",
@@ -194,6 +195,15 @@ class ListenerSession:
                         "seconds": round(time.monotonic() - self._started, 1),
                     },
                 )
+
+    def _release(self) -> None:
+        """Drop what refers back to this session, so that reference counting frees it (and its
+        stream's buffers) when the handler returns, without waiting for the garbage collector: a
+        cancelled task keeps its CancelledError, whose traceback holds the task's frames and so
+        this session; the parameter changes and the token hold its bound methods."""
+        self._pacer = self._receiver = self._writer = None
+        self.changes.close()
+        self.token = None
 
     # --- opening -----------------------------------------------------------------------------
 

@@ -120,6 +120,10 @@ class StationSession:
                     await asyncio.wait(tasks)
                 await self._finish_close()
             finally:
+                # what refers back to this session (a cancelled task's traceback holds its frames,
+                # the token holds bound methods): dropped, so reference counting frees it
+                self._feeder = self._writer = None
+                self.token = None
                 self.finished.set()
 
     async def _feed(self, reader: Any) -> None:

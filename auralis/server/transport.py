@@ -159,6 +159,13 @@ class HttpProtocol(HttpToolsProtocol):
         if self.scope["http_version"] == "1.0" and self.cycle is not None:
             _close_delimited_without_length(self.cycle)
 
+    def handle_websocket_upgrade(self) -> None:
+        super().handle_websocket_upgrade()
+        # The WebSocket protocol has the connection now and this one is dropped; its parser
+        # holds its callbacks (bound to this protocol): a cycle only the garbage collector would
+        # free. uvicorn breaks it in `connection_lost`, which an upgraded protocol never gets.
+        self.parser = None  # type: ignore[assignment]
+
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._in_head = True
