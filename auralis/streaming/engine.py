@@ -360,10 +360,11 @@ class StreamEngine:
             try:
                 ms = stream._render_next()
             except BaseException as exc:  # noqa: BLE001 - isolate any failure to its stream
-                log.warning("stream seed=%s failed: %r", stream.seed, exc)
-                stream._fail(exc)
-                with cond:
-                    self.stream_failures += 1
+                if not stream._closed:  # closed while it rendered (its encoder closed under it): no failure
+                    log.warning("stream seed=%s failed: %r", stream.seed, exc)
+                    stream._fail(exc)
+                    with cond:
+                        self.stream_failures += 1
             with cond:
                 stream._rendering = False
                 doomed = [self._take_renderer(stream)] if stream._closed else []

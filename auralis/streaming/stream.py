@@ -286,7 +286,9 @@ class ListenerStream:
         return render_ms
 
     def _fail(self, exc: BaseException) -> None:
-        self._error = exc
+        # kept for what it says; its traceback holds the worker's frames and so this stream (a
+        # reference cycle that would keep the stream's buffers until a garbage collection)
+        self._error = exc.with_traceback(None)
         self._release_renderer()
         if self.encoder is not None:
             self.encoder.close()
