@@ -57,6 +57,7 @@ from auralis.server.client_files import ClientFiles
 from auralis.server.cluster import Cluster
 from auralis.server.cluster_counts import LocalCounts
 from auralis.server.feed import OperatorFeed, feed_router
+from auralis.server.gc_policy import tune_gc_for_serving
 from auralis.server.hls_publisher import make_publisher
 from auralis.server.hls_routes import install_hls_routes
 from auralis.server.health import RefuseWhenUnhealthy, health_router
@@ -146,9 +147,13 @@ def create_app(
     *,
     web_dir: Path = WEB_DIR,
     board: WorkerBoard | None = None,
+    tune_gc: bool = False,
 ) -> FastAPI:
     """A new, independent app: its own hub (engine, listeners) and its own metrics registry.
-    With a `board` it is one worker of several (`auralis.server.workers`)."""
+    With a `board` it is one worker of several (`auralis.server.workers`). With `tune_gc`
+    (a serving process: `serve`, `run_worker`; not tests, which build many apps in one process)
+    the garbage collector gets the serving policy once the stations have started
+    (`auralis.server.gc_policy`)."""
     settings = settings or Settings()
     hub = Hub(settings, board=board)
     worker_headers = [] if board is None else [(WORKER_HEADER, str(board.worker).encode())]
@@ -172,6 +177,8 @@ def create_app(
                 cluster.stations_ready()  # relayed station changes apply from now on
             if hls is not None and stations.hub is not None:
                 await hls.start(stations.hub)
+            if tune_gc:
+                tune_gc_for_serving()
         else:
             stations.fail(hub.load_error or "server shutting down")
 
@@ -435,7 +442,7 @@ def serve(
         configure_logging(settings.log_level, settings.resolved_log_format())
         return supervise(settings, overrides, run_worker)
     budget = _prepare_process(settings)
-    app = create_app(settings)
+    app = create_app(settings, tune_gc=True)
     server = _make_server(_uvicorn_config(settings, app, budget), app)
     log.info(
         "serving",
@@ -451,7 +458,7 @@ def run_worker(settings: Settings, board: WorkerBoard) -> None:
     from auralis.server.workers import reuseport_socket
 
     budget = _prepare_process(settings, worker=board.worker)
-    app = create_app(settings, board=board)
+    app = create_app(settings, board=board, tune_gc=True)
     server = _make_server(_uvicorn_config(settings, app, budget), app)
     sock = reuseport_socket(settings.host, settings.port)
     log.info("worker serving", extra={"event": "serve", "url": f"http://{settings.host}:{settings.port}",
