@@ -176,6 +176,51 @@ async def personal_pieces(hub: Hub, stream: Any, encoder: Any, title: str) -> As
         stream.close()
 
 
+class SendWatch:
+    """Bounds the sends of every endless response on one event loop with one timer, instead of a
+    task per listener: each tick (at most every second) cuts the listeners whose current send
+    has waited longer than their `send_timeout_s`. A task per listener would keep a task, its
+    coroutine and frame alive per listener, and make a sleep's future, timer and coroutine per
+    listener every second: objects every garbage collection walks (docs/benchmarks.md)."""
+
+    _by_loop: dict[asyncio.AbstractEventLoop, SendWatch] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.listeners: set[HttpListener] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def of_running_loop(cls) -> SendWatch:
+        loop = asyncio.get_running_loop()
+        watch = cls._by_loop.get(loop)
+        if watch is None:
+            watch = cls._by_loop[loop] = cls(loop)
+        return watch
+
+    def add(self, listener: HttpListener) -> None:
+        self.listeners.add(listener)
+        if self._timer is None:
+            self._arm()
+
+    def discard(self, listener: HttpListener) -> None:
+        self.listeners.discard(listener)
+
+    def _arm(self) -> None:
+        period = min(1.0, min(listener.send_timeout_s for listener in self.listeners) / 2)
+        self._timer = self.loop.call_later(period, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        now = time.monotonic()
+        for listener in list(self.listeners):
+            listener.check_send(now)
+        if self.listeners:
+            self._arm()
+        else:  # nobody left: the next listener starts a new watch
+            SendWatch._by_loop.pop(self.loop, None)
+
+
 class HttpListener(Response):
     """An endless audio response and one of the hub's listeners (its Listener protocol)."""
 
@@ -199,7 +244,7 @@ class HttpListener(Response):
         self._pieces = pieces
         self._icy = IcyInterleaver() if icy else None
         self._on_end = on_end
-        self._send_timeout = send_timeout_s
+        self.send_timeout_s = send_timeout_s
         self._pump: asyncio.Task[None] | None = None
         self._scope_transport: Any = None
         self.bytes_sent = 0
@@ -245,6 +290,8 @@ class HttpListener(Response):
         self._scope_transport = scope.get(HTTP_TRANSPORT)
         self._bound_buffers()
         self.hub.sessions.add(self)
+        watch = SendWatch.of_running_loop()
+        watch.add(self)
         watcher = asyncio.create_task(self._watch_disconnect(receive))
         cut = False
         try:
@@ -269,6 +316,7 @@ class HttpListener(Response):
             if cut:
                 self.abort()
         finally:
+            watch.discard(self)
             watcher.cancel()
             if self._pump is not None:
                 self._pump.cancel()
@@ -290,7 +338,6 @@ class HttpListener(Response):
 
     async def _run(self, send: Send) -> None:
         icy = self._icy
-        watchdog = asyncio.create_task(self._watch_sends())
         try:
             async for data, title in self._pieces:
                 parts = icy.feed(data, title) if icy is not None else [data]
@@ -303,18 +350,12 @@ class HttpListener(Response):
             if self._stuck:
                 raise TimeoutError("the player stopped reading") from None
             raise
-        finally:
-            watchdog.cancel()
 
-    async def _watch_sends(self) -> None:
-        """Bound each send without a timer per send (one wake-up a second per listener): a send
-        blocked longer than `send_timeout_s` cancels the pump, and the connection is cut."""
-        while True:
-            await asyncio.sleep(min(1.0, self._send_timeout / 2))
-            started = self._send_started
-            if started is not None and time.monotonic() - started > self._send_timeout:
-                self._stuck = True
-                # no task kept in a local: this frame outlives the task in its traceback
-                if self._pump is not None and self._pump is not asyncio.current_task():
-                    self._pump.cancel()
-                return
+    def check_send(self, now: float) -> None:
+        """(`SendWatch`) A send blocked longer than `send_timeout_s` cancels the pump, and the
+        connection is cut."""
+        started = self._send_started
+        if started is not None and now - started > self.send_timeout_s and not self._stuck:
+            self._stuck = True
+            if self._pump is not None:
+                self._pump.cancel()
