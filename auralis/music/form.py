@@ -25,6 +25,8 @@ BREATH_CHANCE = 0.12
 BASS_PARTS = ("root", "pedal", "off")
 PAD_SPANS = (19, 23, 27, 31)
 SPAN_MOVE = 8  # semitones the pad's span moves at a boundary
+#: How far (semitones) a section's register centre lies from home, on the other side each time.
+REGISTER_MOVE = (2, 3)
 
 
 #: Each trait's low-discrepancy sequence over the seeds (fractional parts of square roots): a
@@ -95,7 +97,7 @@ class SectionTraits:
         side = rng.choice((1, -1))
         return SectionTraits(
             density=DENSITY_LEVELS[1] * p.density,
-            centre=p.home + side * rng.randint(3, 4),
+            centre=p.home + side * rng.randint(REGISTER_MOVE[0], REGISTER_MOVE[1]),
             side=side,
             bass=rng.choice(BASS_PARTS[:2]),
             pad_voices=p.pad_voices,
@@ -118,7 +120,7 @@ class SectionTraits:
         voices = min(5, max(3, p.pad_voices + rng.choice((-1, 0, 0, 1))))
         return SectionTraits(
             density=density,
-            centre=p.home + side * rng.randint(4, 6),
+            centre=p.home + side * rng.randint(REGISTER_MOVE[0], REGISTER_MOVE[1]),
             side=side,
             bass=bass,
             pad_voices=voices,
