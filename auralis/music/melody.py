@@ -42,7 +42,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
 from auralis.music.consonance import clashes, weak_position
-from auralis.music.phrases import Phrase, PlannedNote, with_passing_tone
+from auralis.music.phrases import Phrase, with_passing_tone
 from auralis.music.rhythm import TICKS_PER_BEAT
 
 CHORD_TONE, SCALE_TONE, CHROMATIC = 0, 1, 2

@@ -6,7 +6,9 @@ ticks (see `rhythm`). Everything that makes a statement recognisable is drawn on
 motif: its rhythm (already shaped by the intensity in force: long values halved when busy,
 doubled when calm), a long note inside the cell (most motifs hold one note for 3 beats or more),
 and the tail a busy phrase adds. A leap (a fourth or more) inside a motif is always followed by a
-step back, and a motif never ends on a leap. A section draws at most :data:`MAX_MOTIFS` of them;
+step back, and a motif never ends on a leap. A section draws at most :data:`MAX_MOTIFS` of them,
+each the one of :data:`FIT_TRIES` drawn nearest the seed's step size and pace that, placed on a
+triad, holds :data:`CHORD_FIT` chord tones (see :func:`fitted_motif`);
 each phrase restates one, literally (at the transposition that fits the harmony, see `melody`)
 or varied:
 
