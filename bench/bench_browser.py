@@ -36,10 +36,10 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from tests.support.chromium import CHROMIUM, chromium_args  # noqa: E402
 from tests.support.server import running_server  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--disable-background-networking"]
+ARGS = chromium_args()
 SNAP = "window.auralis ? window.auralis.snapshot() : null"
 CHANGES = [
     ("#key", "62"), ("preset", "focus"), ("#mode", "lydian"), ("#key", "67"), ("preset", "sleep"),

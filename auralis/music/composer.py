@@ -12,7 +12,7 @@ pad's size and span, and up to four motifs.
 
 The melody is planned a phrase at a time (see `phrases`) on a grid of sixths of a beat and
 humanised (see `rhythm`); its pitches are planned with it, against the chord sounding and the
-next one of the cycle (see `melody`), and each note is checked again when it sounds. Dynamics
+next three of the cycle (see `melody`), and each note is checked again when it sounds. Dynamics
 (see `dynamics`): melody velocities follow the phrase shape and a slow swell; the pad and bass
 swell through expression (CC 11).
 
@@ -27,25 +27,29 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
+from dataclasses import replace
 
 from auralis.music.consonance import clashes, weak_position
 from auralis.music.dynamics import EXPRESSION_CC, Swell, expression, shape_curve
 from auralis.music.events import BASS_CHANNEL, MELODY_CHANNEL, PAD_CHANNEL, Event
 from auralis.music.form import BREATH, SectionTraits, SeedProfile
 from auralis.music.harmony import color, new_cycle
-from auralis.music.melody import UNKNOWN, VELOCITY_MAX, VELOCITY_MIN, MelodyLine, Sound
-from auralis.music.motifs import MAX_MOTIFS, Motif, draw_motif
+from auralis.music.melody import LEAP, UNKNOWN, VELOCITY_MAX, VELOCITY_MIN, MelodyLine, Sound
+from auralis.music.motifs import MAX_MOTIFS, MAX_STEP, Motif, fitted_motif
 from auralis.music.orchestration import Orchestra
 from auralis.music.params import MusicParams
-from auralis.music.phrases import SHAPE_START, Phrase, plan_phrase, rest_seconds, truncated
-from auralis.music.rhythm import TICKS_PER_BEAT, humanise, phrase_lag, unit
+from auralis.music.phrases import SHAPE_START, Phrase, build_phrase, plan_phrase, rest_seconds, truncated
+from auralis.music.rhythm import TICKS_PER_BEAT, humanise, phrase_lag
 from auralis.music.theory import Chord, pc_name, scale_pcs
 from auralis.music.voicing import voice
 
 BEATS_PER_BAR = 4
 
-#: Probability that a chord of the cycle changes colour each time round after the first.
+#: Probability that a chord of the cycle changes colour for its next time round.
 RECOLOUR = 0.3
+
+#: How many chords after the sounding one a phrase is planned over.
+LOOKAHEAD = 3
 
 #: Chord length in bars and its weights (independent of tempo).
 CHORD_BARS = (1, 2, 3, 4)
@@ -62,10 +66,13 @@ BASS_LOW = 36  # bass notes lie in 36-47
 PAD_SWELL_DB, BASS_SWELL_DB = -10.0, -9.0
 MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 34.0, 8.0
 #: Which motif of the section a phrase restates (the first most often).
-MOTIF_WEIGHTS = (0.78, 0.12, 0.06, 0.04)
+MOTIF_WEIGHTS = (0.84, 0.08, 0.05, 0.03)
 #: Chance that the section's main motif (the piece's theme) carries over to the next section,
 #: and that each other motif does.
-KEEP_THEME, KEEP_MOTIF = 0.8, 0.4
+KEEP_THEME, KEEP_MOTIF = 0.9, 0.4
+#: How many times in a row a phrase that no option can plan waits (2 beats) before one is
+#: played note by note.
+UNPLANNED_WAITS = 2
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
@@ -100,9 +107,8 @@ class Composer:
         self._chord_tonic: int | None = None
         self._cycle: list[Chord] = []
         self._cycle_pos = 0
-        self._cycle_round = 0
         self._chord_end = 0  # beat at which the next chord starts
-        self._next_bars = 0  # the next chord's length in bars (0: not drawn yet)
+        self._bars_ahead: list[int] = []  # the lengths (bars) of the next chords, drawn ahead
         self._section = 0
         self._section_end = 0.0
         # Form: the seed's profile and the section's traits.
@@ -117,6 +123,7 @@ class Composer:
         self._pitches: list[int] | None = None  # the planned pitches of the phrase
         self._ahead: tuple[int, Sound] | None = None  # (beat, the next chord as foreseen then)
         self._note_i = 0
+        self._unplanned = 0  # phrases in a row for which no option kept the rules
         self._next_phrase = 2 * TICKS_PER_BEAT  # tick at which the next phrase may start
         # The sounding melody note: (pitch, end tick, timing offset in seconds).
         self._mel: tuple[int, int, float] | None = None
@@ -270,25 +277,26 @@ class Composer:
             latest = SECTION_SECONDS[1] - max(CHORD_BARS) * bar_sec
             self._section_end = t + rng.uniform(SECTION_SECONDS[0], latest)
             self._cycle = new_cycle(rng, p.key, p.mode, prev_root, self._chord_tonic)
-            self._cycle_pos = self._cycle_round = 0
+            self._cycle_pos = 0
         elif context_changed:
             self._cycle = new_cycle(rng, p.key, p.mode, prev_root, self._chord_tonic)
-            self._cycle_pos = self._cycle_round = 0
+            self._cycle_pos = 0
         else:
-            self._cycle_pos = (self._cycle_pos + 1) % len(self._cycle)
-            if self._cycle_pos == 0:
-                self._cycle_round += 1
-            if self._cycle_round and rng.random() < RECOLOUR:
-                # Going round again: some chords change colour (same root, another quality).
+            # The chord left behind may change colour (same root, another quality) for its next
+            # time round: decided now, so a phrase planned over the coming chords hears them as
+            # they will sound.
+            if rng.random() < RECOLOUR:
                 c = self._cycle[self._cycle_pos]
                 self._cycle[self._cycle_pos] = color(rng, p.key, p.mode, c.degree)
+            self._cycle_pos = (self._cycle_pos + 1) % len(self._cycle)
         chord = self._cycle[self._cycle_pos]
         self._chord, self._chord_tonic = chord, p.key % 12
         evs.append(Event(t, "marker", text=f"chord {chord.label}"))
 
-        # Each chord's length is drawn one chord ahead, so a phrase can be planned over the next.
-        bars = self._next_bars or rng.choices(CHORD_BARS, CHORD_BAR_WEIGHTS)[0]
-        self._next_bars = rng.choices(CHORD_BARS, CHORD_BAR_WEIGHTS)[0]
+        # Chord lengths are drawn ahead, so a phrase can be planned over the next chords.
+        while len(self._bars_ahead) < LOOKAHEAD:
+            self._bars_ahead.append(rng.choices(CHORD_BARS, CHORD_BAR_WEIGHTS)[0])
+        bars = self._bars_ahead.pop(0)
         if b % BEATS_PER_BAR == 0:
             self._chord_end = b + BEATS_PER_BAR * bars
         else:  # a change mid-bar: the rest of this bar counts towards the chord
@@ -311,7 +319,10 @@ class Composer:
         n_new = rng.randint(1, MAX_MOTIFS - len(kept)) if len(kept) < MAX_MOTIFS else 0
         long_bias = prof.long_bias * (1.3 - 0.6 * intensity)
         fresh = [
-            draw_motif(rng, sub, prof.step_bias, long_bias, prof.legato, prof.motif_length, intensity)
+            fitted_motif(
+                rng, sub, prof.step_bias, long_bias, prof.legato, prof.motif_length, intensity,
+                prof.leap, prof.pace,
+            )
             for _ in range(n_new)
         ]
         self._motifs = kept + fresh
@@ -367,28 +378,70 @@ class Composer:
         rng, p, m = self._rng, self._params, self._melody
         start = max(self._next_phrase, tick0 + TICKS_PER_BEAT)
         k = rng.choices(range(len(self._motifs)), MOTIF_WEIGHTS[: len(self._motifs)])[0]
-        ph = plan_phrase(rng, self._motifs[k], start, p.intensity)
+        motif = self._motifs[k]
+        ph = plan_phrase(rng, motif, start, p.intensity)
         new_section = self._section_change()
+        cut = None
         if new_section is not None and ph.end > new_section:
             # A phrase never runs into the next section (which starts afresh, in its own
-            # register, with its own motifs): it ends before, or waits for it.
-            ph = truncated(ph, new_section)
-            if ph is None:
+            # register, with its own motifs): another option that ends before it is taken, or
+            # the drawn one cut short (the last resort: it no longer restates its motif
+            # whole), or it waits for the next section.
+            cut = truncated(ph, new_section)
+        # The phrase as drawn first; where no transposition of it keeps the rules and the
+        # 70/25/5 budget, the main motif literally or (into a new register) either with a pickup
+        # note (a leap into the phrase, stepping back into the cell), then the others, then the drawn motif with
+        # one step changed by a scale step (each with the same ending and shape).
+        options: list[tuple[int, Phrase]] = [(0, ph)]
+        assert ph.cell is not None
+        stated = [(ph.cell, motif, ph.variation)]
+        if k or ph.variation not in ("literal", "displace"):
+            main = self._motifs[0]
+            options.append((1, build_phrase(main, main, ph.ending, start, ph.shape, "literal")))
+            stated.append((main, main, "literal"))
+        goal = m.target(None, SHAPE_START[ph.shape], self._scale)
+        if m.last is not None and abs(goal - m.last) > 2 * LEAP:  # into a new register
+            for cell, mo, variation in stated:
+                options += [(1, build_phrase(cell, mo, ph.ending, start, ph.shape, variation, d)) for d in (1, -1)]
+        options += [
+            (2, build_phrase(mo, mo, ph.ending, start, ph.shape, "literal"))
+            for i, mo in enumerate(self._motifs) if i and i != k
+        ]
+        for i in range(len(motif.steps)):
+            for d in (1, -1):
+                steps = motif.steps[:i] + (motif.steps[i] + d,) + motif.steps[i + 1 :]
+                if all(abs(x) <= MAX_STEP for x in steps):
+                    options.append((3, build_phrase(replace(motif, steps=steps), motif, ph.ending, start, ph.shape, "vary")))
+        if new_section is not None:
+            options = [(t, o) for t, o in options if o.end <= new_section]
+            if cut is not None:
+                options.append((4, cut))
+            if not options:
                 self._next_phrase = new_section + TICKS_PER_BEAT
                 return
-        goal = m.target(None, SHAPE_START[ph.shape], self._scale)
-        pitches = m.plan(ph, self._sound_at, self._scale, goal, rng)
-        if pitches is not None:
-            u = unit(self._motifs[k].subdivision)
-            ph, pitches = m.add_passing_tone(ph, pitches, self._sound_at, self._scale, u, BEATS_PER_BAR * TICKS_PER_BEAT)
-        self._phrase, self._pitches = ph, pitches
+        plan = m.plan(options, self._sound_at, self._scale, goal, rng, BEATS_PER_BAR * TICKS_PER_BEAT)
+        if plan is not None:
+            ph, self._pitches = plan
+            self._unplanned = 0
+        elif self._unplanned < UNPLANNED_WAITS:
+            # No option keeps the rules from where the line is (mostly a new register out of
+            # reach): breathe a little longer and draw again.
+            self._unplanned += 1
+            self._next_phrase = start + 2 * TICKS_PER_BEAT
+            return
+        else:
+            ph = options[0][1]
+            self._pitches = None
+            self._unplanned = 0
+        self._phrase = ph
         self._lag = phrase_lag(self._timing)
         self._note_i = 0
 
     def _sound_at(self, tick: int) -> Sound:
         """What will sound at `tick` as far as is known now: the chord sounding, then the next
-        two of the cycle with the pad voicing and bass they will get, unless a new section comes
-        first (a chord may still change colour on the way round: each note is checked again)."""
+        LOOKAHEAD of the cycle (their colours are decided when the chord before them is left)
+        with the pad voicing and bass they will get, unless a new section comes first (each note
+        is checked again when it sounds)."""
         tpb = TICKS_PER_BEAT
         if self._ahead is None or self._ahead[0] != self._beat:
             self._ahead = (self._beat, self._foresee())
@@ -404,12 +457,12 @@ class Composer:
         return next((t for t, s in self._ahead[1] if s.segment == UNKNOWN), None)
 
     def _foresee(self) -> list[tuple[int, Sound]]:
-        """(first tick, what sounds) for the chord sounding and the next two, as far as known."""
+        """(first tick, what sounds) for the chord sounding and the next LOOKAHEAD, as far as known."""
         assert self._chord is not None
         tpb, tr = TICKS_PER_BEAT, self._traits
         out = [(0, Sound(self._chord.pcs, self._held(), 0))]
         pad, beat = self._pad, self._chord_end
-        for k, bars in ((1, self._next_bars), (2, 0)):
+        for k, bars in enumerate(self._bars_ahead + [0], start=1):
             if self._time + (beat - self._beat) * self._spb >= self._section_end:
                 out.append((beat * tpb, Sound(out[-1][1].pcs, None, UNKNOWN)))  # a new section
                 break

@@ -1,14 +1,17 @@
 """Form: what a seed is, and how each section differs from the one before.
 
-A :class:`SeedProfile` is drawn once per seed, from its own generator: the melody's home
-register, how dense and how joined it is, its rhythmic grid and step/rhythm leanings, its
-loudness, and the pad's usual size and span. Seeds therefore sound like different pieces.
+A :class:`SeedProfile` is a seed's character, the same through all of its music: the melody's
+home register, how dense and how joined it is, its motifs' length, step size and pace, its
+rhythmic grid, its loudness, the pad's usual size, span and register. The traits that set what a listener hears from minute to minute are placed on
+low-discrepancy sequences over the seeds (see :func:`spread`), so any few seeds in a row are
+far apart on each of them; seeds therefore sound like different pieces, and differ more than
+the sections of one seed do.
 
 Each section then draws :class:`SectionTraits` around the profile so that a boundary changes at
 least two of: melody density (levels a factor 2.5 apart, never the same twice running), register
 (to the other side of home, 8-12 semitones away), the layers (the bass enters or leaves; some
-sections are a breath: the melody rests and the pad plays alone), and the pad's span (by 8 semitones or more).
-"""
+sections are a breath: the melody rests and the pad plays alone), and the pad's span (by 8
+semitones or more)."""
 
 from __future__ import annotations
 
@@ -22,11 +25,28 @@ BREATH_CHANCE = 0.12
 BASS_PARTS = ("root", "pedal", "off")
 PAD_SPANS = (19, 23, 27, 31)
 SPAN_MOVE = 8  # semitones the pad's span moves at a boundary
-BASS_CHANGE = 1.0  # chance that the bass enters or leaves at a boundary
+#: How far (semitones) a section's register centre lies from home, on the other side each time.
+REGISTER_MOVE = (2, 3)
+
+
+#: Each trait's low-discrepancy sequence over the seeds (fractional parts of square roots): a
+#: seed's place on trait k is frac(0.5 + seed * WEYL[k]), so any few seeds in a row lie far
+#: apart on every trait (seeds drawn at random would often bunch up: five of them are five
+#: different pieces only if their characters differ more than their sections do).
+WEYL = (0.6180339887, 0.4142135624, 0.7320508076, 0.2360679775, 0.3166247904, 0.6457513111,
+        0.6055512755, 0.3588989435)
+_ONE = 1 << 32
+
+
+def spread(seed: int, k: int) -> float:
+    """Seed `seed`'s place (0..1) on trait `k` (see WEYL), exact for any integer seed."""
+    return ((seed * round(WEYL[k] * _ONE) + _ONE // 2) % _ONE) / _ONE
 
 
 @dataclass(frozen=True, slots=True)
 class SeedProfile:
+    """A seed's character: what stays the same through every section of its music."""
+
     home: int  # melody register centre
     density: float  # factor on phrase rate
     legato: float  # chance that notes inside a phrase are joined
@@ -37,23 +57,28 @@ class SeedProfile:
     pad_voices: int
     pad_span: int  # index into PAD_SPANS
     pad_low: int  # the pad's usual bottom
-    motif_length: int  # the usual number of notes of a motif
+    motif_length: int  # the number of notes of its motifs
+    leap: float  # the mean size of its motifs' steps (scale degrees)
+    pace: float  # the mean note value of its motifs (ticks, at intensity 0.5)
 
     @staticmethod
     def draw(seed: int) -> SeedProfile:
         rng = random.Random(f"auralis.music.profile:{seed}")
+        w = [spread(seed, k) for k in range(len(WEYL))]
         return SeedProfile(
-            home=rng.randint(68, 80),
-            density=rng.uniform(0.7, 1.4),
-            legato=rng.uniform(0.45, 0.95),
+            home=67 + round(14 * w[0]),
+            density=0.7 + 0.7 * w[1],
+            legato=0.45 + 0.5 * w[2],
             triple=rng.uniform(0.05, 0.6),
-            step_bias=rng.uniform(0.6, 2.5),
-            long_bias=rng.uniform(0.6, 1.7),
-            velocity=rng.uniform(-8.0, 8.0),
+            step_bias=0.8 + 2.4 * (1 - w[6]),
+            long_bias=0.6 + 1.1 * w[7],
+            velocity=-8.0 + 16.0 * w[3],
             pad_voices=rng.choice((3, 4, 4, 5)),
             pad_span=rng.randrange(len(PAD_SPANS)),
-            pad_low=rng.randint(41, 50),
-            motif_length=rng.choice((3, 4, 4, 5)),
+            pad_low=40 + round(12 * w[4]),
+            motif_length=4 + min(2, int(3 * w[5])),
+            leap=1.05 + 0.6 * w[6],
+            pace=7.0 + 5.0 * w[7],
         )
 
 
@@ -72,7 +97,7 @@ class SectionTraits:
         side = rng.choice((1, -1))
         return SectionTraits(
             density=DENSITY_LEVELS[1] * p.density,
-            centre=p.home + side * rng.randint(3, 4),
+            centre=p.home + side * rng.randint(REGISTER_MOVE[0], REGISTER_MOVE[1]),
             side=side,
             bass=rng.choice(BASS_PARTS[:2]),
             pad_voices=p.pad_voices,
@@ -87,18 +112,15 @@ class SectionTraits:
         else:
             levels = [lv * p.density for lv in DENSITY_LEVELS]
             density = rng.choice([lv for lv in levels if abs(lv - self.density) > 1e-9])
-        bass = self.bass
-        if rng.random() < BASS_CHANGE:  # the bass enters or leaves
-            bass = rng.choice(BASS_PARTS[:2]) if self.bass == "off" else "off"
-        elif self.bass != "off":
-            bass = rng.choice(BASS_PARTS[:2])
+        # The bass enters or leaves at every boundary.
+        bass = rng.choice(BASS_PARTS[:2]) if self.bass == "off" else "off"
         # The pad's span always moves by 8 semitones or more (open <-> wide), so the change
         # survives the voice leading's slack.
         span_i = rng.choice([i for i, w in enumerate(PAD_SPANS) if abs(w - self.pad_span) >= SPAN_MOVE])
         voices = min(5, max(3, p.pad_voices + rng.choice((-1, 0, 0, 1))))
         return SectionTraits(
             density=density,
-            centre=p.home + side * rng.randint(4, 6),
+            centre=p.home + side * rng.randint(REGISTER_MOVE[0], REGISTER_MOVE[1]),
             side=side,
             bass=bass,
             pad_voices=voices,

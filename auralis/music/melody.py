@@ -1,17 +1,20 @@
 """Constraint-based melody: the pitches of each phrase.
 
-The rhythm and the motif's steps come from the phrase plan (see `phrases`, `motifs`). A phrase's
-pitches are planned as a whole when the phrase is planned (:meth:`MelodyLine.plan`): the motif's
-scale steps are kept literally and only the transposition (the first note) is chosen, among those
-that keep every rule below against the harmony known then (the chord sounding and the next one of
-the progression cycle, with the pad voicing it will get). Of those, the one whose chord-tone /
-scale-tone split best fits the 70/25/5 budget wins (error diffusion a phrase at a time), near the
-phrase shape's start; if the budget still owes a chord tone, a phrase end (the last note, then
-the first) is bent to one. A chromatic passing tone is slipped in where the budget asks for one.
+The rhythm and the motif's steps come from the phrase plan (see `phrases`, `motifs`). A phrase is
+chosen as a whole, pitches and all, when it is planned (:meth:`MelodyLine.plan`): the composer
+offers the phrase it drew and, in later tiers, the section's main motif literally, its other
+motifs literally and the drawn motif with one step changed. Each is tried at every transposition
+(its scale steps kept literally) that keeps every rule below against the harmony known then (the
+chord sounding and the next three of the progression cycle, with the pad voicing and bass they
+will get), with and without a chromatic passing tone slipped in when the budget owes one. The
+first tier with a candidate that keeps each category of the 70/25/5 budget within :data:`BOUND`
+notes of its share *at every note* wins (so any 100 notes keep it within 3 points), its best
+candidate by the budget and the phrase shape's start preferred. Since the harmony is known
+ahead, the plan sounds as planned: the budget is exact and a restatement stays literal.
 
 When a planned note sounds, it is checked again against what then sounds
-(:meth:`MelodyLine.take`); a note the plan could not foresee (a recoloured chord, a new section, a
-live change), or one whose category would run more than :data:`DRIFT` notes ahead of its share
+(:meth:`MelodyLine.take`); a note the plan could not foresee (a live change, a chord beyond the
+lookahead), or one whose category would run more than :data:`DRIFT` notes ahead of its share
 (so every 100 notes keep 70/25/5 within 3 points), is chosen on its own instead, near the planned
 pitch (:meth:`MelodyLine.next_pitch`):
 
@@ -39,7 +42,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
 from auralis.music.consonance import clashes, weak_position
-from auralis.music.phrases import Phrase, PlannedNote, with_passing_tone
+from auralis.music.phrases import Phrase, with_passing_tone
 from auralis.music.rhythm import TICKS_PER_BEAT
 
 CHORD_TONE, SCALE_TONE, CHROMATIC = 0, 1, 2
@@ -58,8 +61,13 @@ BUDGET_WEIGHT = 4.0
 START_WEIGHT = 0.15
 #: A planned phrase may reach this many semitones beyond the register's range.
 PLAN_SLACK = 2
-#: How many chord tones the budget must owe before a phrase end is bent to one.
-BEND_OWED = 1.0
+#: A planned phrase keeps every category within this many notes of its share at every note
+#: (so any 100 notes hold 70/25/5 within 3 points); a plan that cannot pays EXCESS_WEIGHT per
+#: note beyond it.
+BOUND = 1.45
+EXCESS_WEIGHT = 50.0
+#: A passing tone is tried when the budget owes this much of a chromatic note.
+PASSING_OWED = 0.3
 #: A planned note is chosen again when its category is this many notes ahead of its share.
 DRIFT = 1.5
 
@@ -69,10 +77,10 @@ class Sound(NamedTuple):
 
     pcs: Collection[int]  # the chord's pitch classes
     held: Collection[int] | None  # the held accompaniment (None: not known yet)
-    segment: int  # which chord: 0 the one sounding, 1 the next, 2 the one after, UNKNOWN
+    segment: int  # which chord: 0 the one sounding, 1 the next, 2 the one after..., or UNKNOWN
 
 
-UNKNOWN = 3  # the segment of a tick whose chord is not known yet
+UNKNOWN = 99  # the segment of a tick whose chord is not known yet
 
 
 def note_length(ticks: int) -> float:
@@ -143,13 +151,45 @@ class MelodyLine:
     # ---------------------------------------------------------------- a phrase as a whole
 
     def plan(
-        self, phrase: Phrase, sound: Callable[[int], Sound], scale: Collection[int], goal: int,
-        rng: random.Random,
-    ) -> list[int] | None:
-        """The pitches of `phrase`: its steps from the transposition that best fits the budget
-        near `goal` (see the module docstring), or None when no transposition keeps the rules."""
+        self, options: Sequence[tuple[int, Phrase]], sound: Callable[[int], Sound],
+        scale: Collection[int], goal: int, rng: random.Random, bar: int,
+    ) -> tuple[Phrase, list[int]] | None:
+        """A phrase and its pitches, chosen as a whole (see the module docstring) among
+        `options`: (tier, phrase) pairs, the lower tiers preferred. Each phrase is tried at every
+        transposition that keeps the rules (with a chromatic passing tone slipped in when the
+        budget owes one); the first tier holding a candidate that keeps every category within
+        :data:`BOUND` notes of its share at every note wins, the best of its candidates (budget,
+        shape's start near `goal`) drawn with a soft preference. None when no transposition of
+        any option keeps the rules."""
         if self.forced is not None:
             return None
+        fallback: list[tuple[float, float, Phrase, list[int], int]] = []
+        for tier in sorted({t for t, _ in options}):
+            pool: list[tuple[float, float, Phrase, list[int], int]] = []
+            for t, ph in options:
+                if t == tier:
+                    pool += self._candidates(ph, sound, scale, goal, bar)
+            within = [c for c in pool if c[1] == 0.0]
+            if within:
+                return self._pick(within, rng)
+            fallback += [(cost + EXCESS_WEIGHT * excess + tier, 0.0, ph, ps, slot) for cost, excess, ph, ps, slot in pool]
+        return self._pick(fallback, rng) if fallback else None
+
+    @staticmethod
+    def _pick(
+        pool: list[tuple[float, float, Phrase, list[int], int]], rng: random.Random
+    ) -> tuple[Phrase, list[int]]:
+        best = min(c[0] for c in pool)
+        _, _, ph, ps, slot = rng.choices(pool, [math.exp(best - c[0]) for c in pool])[0]
+        if slot >= 0:
+            ph = with_passing_tone(ph, slot, ph.unit)
+        return ph, ps
+
+    def _candidates(
+        self, phrase: Phrase, sound: Callable[[int], Sound], scale: Collection[int], goal: int, bar: int,
+    ) -> list[tuple[float, float, Phrase, list[int], int]]:
+        """(cost, budget excess, phrase, pitches, passing-tone slot or -1) for every
+        transposition of `phrase` that keeps the rules."""
         notes = phrase.notes
         steps = [n.step or 0 for n in notes[1:]]
         at = [sound(n.on) for n in notes]
@@ -164,8 +204,24 @@ class MelodyLine:
         far = self.last is not None and abs(goal - self.last) > 2 * LEAP
         # (a note over a chord not known yet counts towards neither side of the budget)
         known = [s.segment < UNKNOWN for s in at]
-        total = sum(self.counts) + sum(known)
-        options: list[tuple[float, list[int]]] = []
+        # Where a chromatic passing tone could go (rhythm and harmony only): between two notes
+        # joined (or detached by the tone's own length), on a weak position, inside one chord.
+        slots: list[tuple[int, int, Collection[int]]] = []
+        u = phrase.unit
+        owed = TARGET_SHARE[CHROMATIC] * (sum(self.counts) + len(notes) + 1) - self.counts[CHROMATIC]
+        if owed >= PASSING_OWED:
+            for i in range(len(notes) - 1):
+                a, b = notes[i], notes[i + 1]
+                if a.off not in (b.on, b.on - u) or b.on - a.on < 2 * u:
+                    continue
+                t = b.on - u
+                if not weak_position(t % bar, TICKS_PER_BEAT):
+                    continue
+                here, there = sound(t), sound(b.on)
+                if here.held is None or here.segment != there.segment or here.segment >= UNKNOWN:
+                    continue
+                slots.append((i, t, here.held))
+        out: list[tuple[float, float, Phrase, list[int], int]] = []
         lo, hi = max(LOWEST, self.lo - PLAN_SLACK), min(HIGHEST, self.hi + PLAN_SLACK)
         for first in range(lo, hi + 1):
             if first % 12 not in scale:
@@ -179,47 +235,44 @@ class MelodyLine:
                 continue
             if any(clashes(p, h) for p, hs in zip(ps, holds) for h in hs):
                 continue
-            if self._repeats(ps, lengths):
-                continue
-            k = [0, 0, 0]
-            for p, s, kn in zip(ps, at, known):
-                if kn:
-                    k[category(p % 12, s.pcs, scale)] += 1
-            dev = sum((self.counts[c] + k[c] - TARGET_SHARE[c] * total) ** 2 for c in range(3))
-            out = sum(max(0, self.lo - p, p - self.hi) for p in ps)
+            cats = [category(p % 12, s.pcs, scale) if kn else None for p, s, kn in zip(ps, at, known)]
+            out_of = sum(max(0, self.lo - p, p - self.hi) for p in ps)
             leap_in = self.last is not None and abs(first - self.last) > LEAP
-            options.append((BUDGET_WEIGHT * dev + START_WEIGHT * (abs(first - goal) + out) + 2.0 * leap_in, ps))
-        if not options:
-            return None
-        best = min(sc for sc, _ in options)
-        ps = rng.choices([ps for _, ps in options], [math.exp(best - sc) for sc, _ in options])[0]
-        return self._bend(ps, notes, at, holds, known, scale, far, lo, hi)
-
-    def _bend(
-        self, ps: list[int], notes: Sequence[PlannedNote], at: list[Sound],
-        holds: list[list[Collection[int]]], known: list[bool], scale: Collection[int], far: bool,
-        lo: int, hi: int,
-    ) -> list[int]:
-        """Where the plan still leaves chord tones behind their 70%: the phrase ends (its last
-        note, then its first) move to a chord tone a step away if they are not one, keeping every
-        rule. Only the ends, so the motif's inner intervals stay literal."""
-        total = sum(self.counts) + sum(known)
-        cats = [category(p % 12, s.pcs, scale) if kn else None for p, s, kn in zip(ps, at, known)]
-        owed = TARGET_SHARE[CHORD_TONE] * total - self.counts[CHORD_TONE] - cats.count(CHORD_TONE)
-        for i in (len(ps) - 1, 0):
-            if owed < BEND_OWED:
-                break
-            if cats[i] != SCALE_TONE:
-                continue
-            for q in sorted((ps[i] + d for d in (-2, -1, 1, 2)), key=lambda q: (abs(q - ps[i]), q)):
-                if q % 12 not in at[i].pcs or not lo <= q <= hi or any(clashes(q, h) for h in holds[i]):
+            shape_cost = START_WEIGHT * (abs(first - goal) + out_of) + 2.0 * leap_in
+            if not self._repeats(ps, lengths):
+                excess, dev = self._budget(cats)
+                out.append((BUDGET_WEIGHT * dev + shape_cost, excess, phrase, ps, -1))
+            for i, t, held in slots:
+                if abs(ps[i + 1] - ps[i]) != 2:
                     continue
-                trial = ps[:i] + [q] + ps[i + 1 :]
-                if self._contour_ok(trial, far):
-                    ps, cats[i] = trial, CHORD_TONE
-                    owed -= 1
-                    break
-        return ps
+                mid = (ps[i] + ps[i + 1]) // 2
+                if mid % 12 in scale or clashes(mid, held) or clashes(ps[i + 1], held):
+                    continue
+                pps = ps[: i + 1] + [mid] + ps[i + 1 :]
+                pl = lengths[:i] + [note_length(t - notes[i].on), note_length(u)] + lengths[i + 1 :]
+                if self._repeats(pps, pl):
+                    continue
+                excess, dev = self._budget(cats[: i + 1] + [CHROMATIC] + cats[i + 1 :])
+                out.append((BUDGET_WEIGHT * dev + shape_cost, excess, phrase, pps, i))
+                break
+        return out
+
+    def _budget(self, cats: Sequence[int | None]) -> tuple[float, float]:
+        """(how far, summed over notes and categories, the counts would run beyond BOUND notes
+        from their shares; the squared deviation at the end)."""
+        c = list(self.counts)
+        n = sum(c)
+        excess = 0.0
+        for k in cats:
+            if k is None:
+                continue
+            n += 1
+            c[k] += 1
+            for j in range(3):
+                d = abs(c[j] - TARGET_SHARE[j] * n)
+                if d > BOUND:
+                    excess += d - BOUND
+        return excess, sum((c[j] - TARGET_SHARE[j] * n) ** 2 for j in range(3))
 
     def _contour_ok(self, ps: list[int], far: bool) -> bool:
         """Steps within a fifth, every leap followed by a step back (also the leap into the
@@ -254,34 +307,6 @@ class MelodyLine:
             tuple(seq[e - REPEAT_NOTES + 1 : e + 1]) in self._seen
             for e in range(max(r, REPEAT_NOTES - 1), len(seq))
         )
-
-    def add_passing_tone(
-        self, phrase: Phrase, ps: list[int], sound: Callable[[int], Sound], scale: Collection[int],
-        unit: int, bar: int,
-    ) -> tuple[Phrase, list[int]]:
-        """Where the budget owes a chromatic note: a short passing tone slipped in between two
-        notes a whole tone apart, joined to both, on a weak position, consonant, inside one
-        chord."""
-        total = sum(self.counts) + len(ps) + 1
-        if TARGET_SHARE[CHROMATIC] * total - self.counts[CHROMATIC] < 0.5:
-            return phrase, ps
-        notes = phrase.notes
-        for i in range(len(ps) - 1):
-            a, b = notes[i], notes[i + 1]
-            d = ps[i + 1] - ps[i]
-            # (joined, or detached by the passing tone's own length: it fills the gap)
-            if a.off not in (b.on, b.on - unit) or b.on - a.on < 2 * unit or abs(d) != 2:
-                continue
-            mid, t = ps[i] + d // 2, b.on - unit
-            if mid % 12 in scale or not weak_position(t % bar, TICKS_PER_BEAT):
-                continue
-            here, there = sound(t), sound(b.on)
-            if here.held is None or here.segment != there.segment:
-                continue
-            if clashes(mid, here.held) or clashes(ps[i + 1], here.held):
-                continue
-            return with_passing_tone(phrase, i, unit), ps[: i + 1] + [mid] + ps[i + 1 :]
-        return phrase, ps
 
     def take(
         self,

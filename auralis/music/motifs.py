@@ -6,7 +6,9 @@ ticks (see `rhythm`). Everything that makes a statement recognisable is drawn on
 motif: its rhythm (already shaped by the intensity in force: long values halved when busy,
 doubled when calm), a long note inside the cell (most motifs hold one note for 3 beats or more),
 and the tail a busy phrase adds. A leap (a fourth or more) inside a motif is always followed by a
-step back, and a motif never ends on a leap. A section draws at most :data:`MAX_MOTIFS` of them;
+step back, and a motif never ends on a leap. A section draws at most :data:`MAX_MOTIFS` of them,
+each the one of :data:`FIT_TRIES` drawn nearest the seed's step size and pace that, placed on a
+triad, holds :data:`CHORD_FIT` chord tones (see :func:`fitted_motif`);
 each phrase restates one, literally (at the transposition that fits the harmony, see `melody`)
 or varied:
 
@@ -19,6 +21,7 @@ or varied:
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -26,7 +29,7 @@ from auralis.music.rhythm import unit, values
 
 MAX_MOTIFS = 4
 #: Motif lengths around the seed's own length, and their weights.
-LENGTH_SPREAD = ((-1, 0.2), (0, 0.6), (1, 0.2))
+LENGTH_SPREAD = ((-1, 0.1), (0, 0.8), (1, 0.1))
 MIN_LENGTH, MAX_LENGTH = 3, 6
 #: Chance that a motif holds one inner note for a long value (3 beats or more), up to
 #: intensity 0.6 (less when busier, none from 0.8).
@@ -34,6 +37,7 @@ LONG_NOTE = 1.0
 LONG_VALUES = (18, 24)
 #: Steps (in scale degrees) and their weights: mostly steps and thirds, a few fourths.
 STEPS = ((1, 1.0), (-1, 1.0), (2, 0.45), (-2, 0.45), (0, 0.12), (3, 0.12), (-3, 0.12))
+MAX_STEP = 3  # the largest step of a motif (scale degrees)
 
 VARIATIONS = ("literal", "invert", "augment", "displace", "ornament", "vary")
 VARIATION_WEIGHTS = (0.66, 0.06, 0.06, 0.14, 0.04, 0.04)
@@ -85,6 +89,48 @@ def draw_motif(
     first = rng.choice((1, -1, 2, -2))
     tail = (first,) if abs(steps[0]) > 2 or rng.random() < 0.5 else (first, steps[0])
     return Motif(tuple(steps), tuple(vals), subdivision, detached=detached, tail=tail)
+
+
+#: How many motifs are drawn to find the one nearest a seed's character (see fitted_motif).
+FIT_TRIES = 16
+#: The share of a motif's notes that should be chord tones when it is placed on a triad (the
+#: melody's budget asks 70% of all notes, 74% of the diatonic ones).
+CHORD_FIT = 0.75
+
+
+def chord_fit(steps: tuple[int, ...]) -> float:
+    """The largest share of the cell's notes that fall on a triad's tones (scale degrees 0, 2, 4
+    above its root) over the seven placements: the chord tones it keeps when restated with the
+    chord's root movement, on any chord of stacked thirds."""
+    degrees = [0]
+    for st in steps:
+        degrees.append(degrees[-1] + st)
+    return max(sum(1 for d in degrees if (d + o) % 7 in (0, 2, 4)) for o in range(7)) / len(degrees)
+
+
+def fitted_motif(
+    rng: random.Random, subdivision: str, step_bias: float, long_bias: float, legato: float,
+    length: int, intensity: float, leap: float, pace: float,
+) -> Motif:
+    """Of FIT_TRIES motifs drawn (see draw_motif), the one nearest a seed's character: mean step
+    size `leap` (scale degrees) and mean note value `pace` (ticks at intensity 0.5, scaled as the
+    intensity shapes the values). So every motif of a seed moves and flows alike, and seeds
+    differ more than their sections do."""
+    if intensity > 0.5:
+        pace *= 1.0 - 0.35 * min(1.0, 3 * (intensity - 0.5))
+    else:
+        pace *= 1.0 + 0.7 * min(1.0, 2 * (0.5 - intensity))
+    best: tuple[float, Motif] | None = None
+    for _ in range(FIT_TRIES):
+        m = draw_motif(rng, subdivision, step_bias, long_bias, legato, length, intensity)
+        size = sum(abs(x) for x in m.steps) / len(m.steps)
+        flow = sum(m.values) / len(m.values)
+        score = ((size - leap) / 0.25) ** 2 + (math.log(flow / pace) / 0.15) ** 2
+        score += (max(0.0, CHORD_FIT - chord_fit(m.steps)) / 0.05) ** 2
+        if best is None or score < best[0]:
+            best = (score, m)
+    assert best is not None
+    return best[1]
 
 
 def vary(rng: random.Random, m: Motif) -> tuple[Motif, str]:

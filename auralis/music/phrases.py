@@ -26,6 +26,8 @@ MIN_REST_S = 3.2
 MIN_REST_BEATS = 2.5
 MAX_REST_S = 20.0
 MIN_NOTES, MAX_NOTES = 2, 8
+#: How often a calm phrase (intensity 0) is a sigh on two notes (scaled by (1 - intensity)^2).
+SIGH = 0.55
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,9 @@ class Phrase:
     shape: str
     notes: tuple[PlannedNote, ...]
     variation: str
+    ending: str = "plain"  # "tail" (the motif's tail added), "sigh" (two notes) or "plain"
+    unit: int = 3  # the grid unit of its subdivision (ticks): a passing tone's length
+    cell: Motif | None = None  # the motif as this phrase states it (varied or not)
 
     @property
     def end(self) -> int:
@@ -55,19 +60,40 @@ def plan_phrase(rng: random.Random, motif: Motif, start: int, intensity: float) 
     restatement is recognisable; the phrase only decides whether to add the motif's tail (busy
     music) or to sigh on its first two notes (calm music)."""
     m, variation = vary(rng, motif)
+    if rng.random() < 0.05 + 0.8 * intensity:
+        ending = "tail"  # busier music: often a tail that answers the cell's last note
+    elif rng.random() < SIGH * (1 - intensity) ** 2:
+        ending = "sigh"  # calm music: now and then just two notes
+    else:
+        ending = "plain"
+    shape = rng.choices(SHAPES, SHAPE_WEIGHTS)[0]
+    return build_phrase(m, motif, ending, start, shape, variation)
+
+
+def build_phrase(
+    m: Motif, motif: Motif, ending: str, start: int, shape: str, variation: str, pickup: int = 0
+) -> Phrase:
+    """The phrase stating `m` (a statement of `motif`, whose tail and last value it uses) from the
+    first grid position at or after tick `start`, with its `ending` (a tail that would make it
+    longer than MAX_NOTES - 1, or a sigh on a motif of 3 notes, is left out). `pickup` (+1 or
+    -1): a short note before the cell, a scale step below (+1) or above (-1) its first note, so
+    the line may leap into the phrase and step back into the cell (the contour's rule), the
+    cell itself intact."""
     steps = list(m.steps)
     vals = list(m.values)
     det = list(m.detached) or [False] * len(vals)
     tail = list(motif.tail)
-    # Busier music: often a tail that answers the cell's last note (a step, then the cell's
-    # opening step).
-    if rng.random() < 0.05 + 0.8 * intensity and len(vals) + len(tail) <= MAX_NOTES - 1:
+    if ending == "tail" and len(vals) + len(tail) <= MAX_NOTES - 1:
         steps += tail
         vals += [6] * (len(tail) - 1) + [max(12, motif.values[-1])]
         det += [False] * len(tail)
-    elif rng.random() < 0.4 * (1 - intensity) ** 2 and len(vals) > 3:  # a sigh: just two notes
+    elif ending == "sigh" and len(vals) > 3:
         steps, vals, det = steps[:1], [vals[0], max(vals[1], 12)], det[:2]
+    else:
+        ending = "plain"
     u = unit(m.subdivision)
+    if pickup:
+        steps, vals, det = [pickup] + steps, [2 * u] + vals, [False] + det
     on = -(-start // u) * u + m.offset
     notes = []
     n = len(vals)
@@ -75,8 +101,7 @@ def plan_phrase(rng: random.Random, motif: Motif, start: int, intensity: float) 
         dur = v - u if det[i] and i < n - 1 else v
         notes.append(PlannedNote(on, on + dur, None if i == 0 else steps[i - 1], i, n))
         on += v
-    shape = rng.choices(SHAPES, SHAPE_WEIGHTS)[0]
-    return Phrase(shape, tuple(notes), variation)
+    return Phrase(shape, tuple(notes), variation, ending, u, m)
 
 
 def with_passing_tone(phrase: Phrase, i: int, length: int) -> Phrase:
@@ -91,7 +116,7 @@ def with_passing_tone(phrase: Phrase, i: int, length: int) -> Phrase:
     ]
     n = len(notes)
     notes = [PlannedNote(x.on, x.off, x.step, k, n) for k, x in enumerate(notes)]
-    return Phrase(phrase.shape, tuple(notes), phrase.variation)
+    return Phrase(phrase.shape, tuple(notes), phrase.variation, phrase.ending, phrase.unit, phrase.cell)
 
 
 def rest_seconds(rng: random.Random, intensity: float, density: float, spb: float) -> float:
@@ -117,4 +142,4 @@ def truncated(phrase: Phrase, tick: int) -> Phrase | None:
     out = [PlannedNote(x.on, x.off, x.step, k, n) for k, x in enumerate(notes)]
     last = out[-1]
     out[-1] = PlannedNote(last.on, min(last.off, tick), last.step, last.index, n)
-    return Phrase(phrase.shape, tuple(out), phrase.variation)
+    return Phrase(phrase.shape, tuple(out), phrase.variation, phrase.ending, phrase.unit, phrase.cell)

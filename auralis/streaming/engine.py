@@ -16,7 +16,10 @@ stream, so its synth is used by one thread at a time.
 that lead when the workers' measured load leaves room for it, else at ``lead_chunks``
 (`auralis.streaming.headroom`: the workers' busy share, a chunk's and a start's measured cost,
 and the work waiting now, counted under the engine's lock together with the registration, so
-streams arriving together each see the starts before them).
+streams arriving together each see the starts before them). A stream that starts at the
+configured lead raises every stream that was granted a shorter one to that lead at once: its start
+(synth creation and first chunk, tens of ms) is work the short-lead streams have only ~100 ms
+of slack against, so a crowd arriving after a lone listener does not starve that listener.
 
 **Shared SoundFont memory.** The engine keeps one idle "anchor" synth with the SoundFont
 loaded for its whole life, so FluidSynth's sample cache always holds the samples and every
@@ -92,7 +95,7 @@ class StreamEngine:
         on_render: Callable[[float], None] | None = None,
         config: RenderConfig = RenderConfig(),
         join_timeout_s: float = 5.0,
-        short_lead_max_load: float = 0.0,
+        short_lead_max_load: float = 0.25,
     ) -> None:
         self.soundfont = Path(soundfont)
         self.config = config
@@ -186,11 +189,23 @@ class StreamEngine:
                 max_load=self.short_lead_max_load,
             ):
                 stream.lead_chunks = short_lead
+                stream.short_lead_granted = True
+                exposed = []
+            else:
+                # A start the short lead was refused to (load, or another start under way) is
+                # work that competes with every stream; one at a short lead has ~100 ms of slack
+                # against it, so it takes this stream's lead before the start does.
+                exposed = [
+                    s for s in self._streams
+                    if s.active and s.short_lead_granted and s.lead_chunks < stream.lead_chunks
+                ]
             group = min(self._groups, key=lambda g: g.members)
             group.members += 1
             stream._group = group
             self._streams.append(stream)
             self._cond.notify()
+        for other in exposed:  # outside the engine's lock: raise_lead takes the stream's
+            other.raise_lead(stream.lead_chunks, all_at_once=True)
         return stream
 
     def palette_refusal(self, palette: str) -> str | None:

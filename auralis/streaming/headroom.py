@@ -29,7 +29,8 @@ transient**: none registered without its first chunk, and no start finished with
 Starts come in crowds (a page reload storm, a test's 20 listeners, a station's fans after a
 post), a crowd's starts are work due now that no busy share shows yet, and a stream at lead 1
 has only ~100 ms of slack against them; so of a crowd arriving together only the first gets the
-short lead, the others the configured one.
+short lead, the others the configured one, and their starts raise the first to it at once
+(`StreamEngine.open_stream`).
 """
 
 from __future__ import annotations

@@ -72,6 +72,9 @@ class ListenerStream:
         self.seed = seed
         self.params = params  # latest requested
         self.lead_chunks = lead_chunks
+        #: Whether `StreamEngine.open_stream` started this stream at a short lead (by headroom);
+        #: such a stream takes the configured lead when a competing start comes.
+        self.short_lead_granted = False
         self._capacity = capacity
         #: Encodes each chunk once, in the render thread (``Chunk.frame``); None: PCM only.
         self.encoder = encoder
@@ -175,12 +178,15 @@ class ListenerStream:
                 self._changes.append(Change(beat, params, effective_time, seq))
         return seq
 
-    def raise_lead(self, limit: int) -> int:
-        """Render one chunk further ahead, up to ``limit`` chunks (and the capacity); returns the
-        lead now. For a listener whose chunk was due before it was rendered (a server underrun):
-        each chunk of lead adds 100 ms of latency but as much slack for the render workers."""
+    def raise_lead(self, limit: int, *, all_at_once: bool = False) -> int:
+        """Render one chunk further ahead (``all_at_once``: as far as ``limit``), up to ``limit``
+        chunks (and the capacity); returns the lead now. For a listener whose chunk was due
+        before it was rendered (a server underrun), or one at a short lead when a start comes
+        that competes with it (`StreamEngine.open_stream`): each chunk of lead adds 100 ms of
+        latency but as much slack for the render workers."""
         with self._lock:
-            lead = max(self.lead_chunks, min(self.lead_chunks + 1, limit, self._capacity))
+            step = limit if all_at_once else self.lead_chunks + 1
+            lead = max(self.lead_chunks, min(step, limit, self._capacity))
             grew = lead > self.lead_chunks
             self.lead_chunks = lead
         if grew:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from tests.support.chromium import CHROMIUM, chromium_args
 from tests.support.server import ServerProcess, running_server
 
-CHROMIUM = os.environ.get("AURALIS_CHROMIUM", "/usr/bin/chromium")
-ARGS_AUTOPLAY = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--disable-background-networking"]
-ARGS_NO_AUTOPLAY = ["--no-sandbox", "--disable-background-networking"]
+ARGS_AUTOPLAY = chromium_args()
+ARGS_NO_AUTOPLAY = chromium_args(autoplay=False)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 pytestmark = pytest.mark.browser

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ARGS_AUTOPLAY, CHROMIUM, watch_errors
+from tests.browser.conftest import CHROMIUM, watch_errors
 from tests.browser.helpers import sent_of_type, snapshot, wait_for, wait_playing
+from tests.support.chromium import chromium_args
 from tests.support.server import ServerProcess
 
 # Forces the AudioContext to 48 kHz before the page's scripts run (as on most laptops).
@@ -114,7 +115,7 @@ def test_pages_work_under_a_strict_content_security_policy(playwright, server: S
     address, so its local-network check (public page -> 127.0.0.1 WebSocket) is switched off.
     """
     browser = playwright.chromium.launch(
-        executable_path=CHROMIUM, args=[*ARGS_AUTOPLAY, "--disable-features=LocalNetworkAccessChecks"])
+        executable_path=CHROMIUM, args=chromium_args(disable_features=["LocalNetworkAccessChecks"]))
     try:
         page = browser.new_page()
         errors: list[str] = []

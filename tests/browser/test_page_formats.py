@@ -28,6 +28,7 @@ def listen(page: Page, seconds: float) -> tuple[dict, dict]:
 
 def assert_audible_and_continuous(a: dict, seconds: float) -> None:
     assert a is not None and a["seconds"] >= seconds * 0.99, a and a["seconds"]
+    assert not a["seams"], a["seams"]  # the tap's blocks are contiguous (tests/browser/audio_tap.py)
     rms = a["blockRms"]
     silent = [i for i, r in enumerate(rms) if r < SILENT_BLOCK_RMS]
     assert not silent, f"{len(silent)} silent 20 ms blocks of {len(rms)} (first at {silent[0] * 20} ms)"

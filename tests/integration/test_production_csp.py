@@ -4,7 +4,6 @@ under the server's Content-Security-Policy with no violation, the token travelli
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +11,11 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from auralis.server.security import content_security_policy
+from tests.support.chromium import CHROMIUM, chromium_args
 from tests.support.production import auth_headers, make_token, production_env
 from tests.support.server import ServerProcess, running_server
 
-CHROMIUM = os.environ.get("AURALIS_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--disable-background-networking"]
+ARGS = chromium_args()
 
 pytestmark = pytest.mark.browser
 

@@ -28,17 +28,23 @@ def degrees(pitches: list[int]) -> list[int]:
     return [(p // 12) * 7 + sorted(SCALE).index(p % 12) for p in pitches]
 
 
+BAR = 24
+
+
 def test_a_plan_keeps_the_motif_steps_and_every_rule() -> None:
     steps, values = [1, 1, -2, 3, -1], [6, 6, 12, 6, 6, 12]
     held = (48, 55, 63, 67)  # C3 G3 Eb4 G4: Ab and D (and their octaves) would clash
     for seed in range(40):
         line = MelodyLine(random.Random(seed), center=70)
         line.last, line.last_interval = 70, 1
-        ps = line.plan(phrase(steps, values), lambda tick: Sound(C_MINOR, held, 0), SCALE, 68, random.Random(seed))
-        assert ps is not None
+        line.counts = [70, 25, 5]  # on budget: no passing tone owed
+        plan = line.plan([(0, phrase(steps, values))], lambda tick: Sound(C_MINOR, held, 0), SCALE, 68, random.Random(seed), BAR)
+        assert plan is not None
+        ph, ps = plan
+        assert len(ph.notes) == len(ps) == len(values)
         d = degrees(ps)
         assert [b - a for a, b in zip(d, d[1:])] == steps  # literal, in scale steps
-        assert all(line.lo <= p <= line.hi and not clashes(p, held) for p in ps)
+        assert all(line.lo - 2 <= p <= line.hi + 2 and not clashes(p, held) for p in ps)
         ints = [ps[0] - 70] + [b - a for a, b in zip(ps, ps[1:])]
         assert abs(ints[0]) <= LEAP  # no leap into a phrase within the register
         for a, b in zip(ints, ints[1:]):
@@ -50,24 +56,39 @@ def test_the_transposition_follows_the_budget() -> None:
     """Behind on chord tones, the plan takes the transposition with the most of them."""
     steps, values = [2, 2], [6, 6, 12]  # a broken triad: three chord tones at the right place
     line = MelodyLine(random.Random(1), center=67)
-    line.counts = [50, 30, 5]  # chord tones far behind
-    ps = line.plan(phrase(steps, values), lambda tick: Sound(C_MINOR, (), 0), SCALE, 67, random.Random(1))
-    assert ps is not None and all(category(p % 12, C_MINOR, SCALE) == 0 for p in ps)
+    line.counts = [68, 27, 5]  # chord tones behind
+    plan = line.plan([(0, phrase(steps, values))], lambda tick: Sound(C_MINOR, (), 0), SCALE, 67, random.Random(1), BAR)
+    assert plan is not None and all(category(p % 12, C_MINOR, SCALE) == 0 for p in plan[1])
+
+
+def test_a_later_tier_is_taken_only_when_the_first_cannot_keep_the_budget() -> None:
+    line = MelodyLine(random.Random(5), center=67)
+    line.counts = [69, 26, 5]  # one chord tone owed soon
+    triad = phrase([2, 2], [6, 6, 12])  # can be three chord tones
+    scales = phrase([1, 1, 1, 1], [6, 6, 6, 6, 12])  # five scale steps: at most three chord tones
+    sound = lambda tick: Sound(C_MINOR, (), 0)  # noqa: E731
+    ph, _ = line.plan([(0, triad), (1, scales)], sound, SCALE, 67, random.Random(5), BAR)
+    assert ph is triad
+    line.counts = [66, 29, 5]  # three chord tones behind: no transposition of the run keeps
+    ph, ps = line.plan([(0, scales), (1, triad)], sound, SCALE, 67, random.Random(5), BAR)
+    assert len(ps) == 3 and all(category(p % 12, C_MINOR, SCALE) == 0 for p in ps)
 
 
 def test_a_passing_tone_is_slipped_in_where_the_budget_owes_one() -> None:
     line = MelodyLine(random.Random(2), center=67)
     line.counts = [70, 25, 0]  # chromatic notes behind
     ph = phrase([1, 1], [6, 6, 12], start=0)  # joined notes
-    ps = [65, 67, 68]  # F G Ab: F-G is a whole tone
-    new_ph, new_ps = line.add_passing_tone(ph, ps, lambda tick: Sound(C_MINOR, (48,), 0), SCALE, 3, 24)
-    assert new_ps == [65, 66, 67, 68] and len(new_ph.notes) == 4
-    a, b, c = new_ph.notes[:3]
+    sound = lambda tick: Sound(C_MINOR, (48,), 0)  # noqa: E731
+    new_ph, new_ps = line.plan([(0, ph)], sound, SCALE, 67, random.Random(2), BAR)
+    assert len(new_ps) == len(new_ph.notes) == 4
+    i = next(k for k, p in enumerate(new_ps) if category(p % 12, C_MINOR, SCALE) == CHROMATIC)
+    assert 0 < i < 3 and new_ps[i - 1] < new_ps[i] < new_ps[i + 1] and new_ps[i + 1] - new_ps[i - 1] == 2
+    a, b, c = new_ph.notes[i - 1 : i + 2]
     assert a.off == b.on and b.off == c.on and b.off - b.on == 3 and b.on % 6 == 3  # short, off the beat
-    assert category(66 % 12, C_MINOR, SCALE) == CHROMATIC
-    # Not owed: nothing changes.
+    # Not owed: nothing is slipped in.
     line.counts = [70, 25, 5]
-    assert line.add_passing_tone(ph, ps, lambda tick: Sound(C_MINOR, (48,), 0), SCALE, 3, 24) == (ph, ps)
+    same_ph, same_ps = line.plan([(0, ph)], sound, SCALE, 67, random.Random(2), BAR)
+    assert same_ph == ph and len(same_ps) == 3
 
 
 def test_a_planned_note_that_now_clashes_is_chosen_again() -> None:
@@ -88,9 +109,10 @@ def test_no_sixteen_note_sequence_is_planned_twice() -> None:
         line.take(motif[i % 4], None, motif[i % 4], C_MINOR, SCALE, (), False, False, False, False, float(i), 6)
     # The same four notes again would repeat the last 16: that transposition is refused.
     ph = phrase([1, 1, -1], [6, 6, 6, 6])
+    line.counts = [70, 25, 5]
     for seed in range(20):
-        ps = line.plan(ph, lambda tick: Sound(C_MINOR, (), 0), SCALE, 67, random.Random(seed))
-        assert ps != motif
+        plan = line.plan([(0, ph)], lambda tick: Sound(C_MINOR, (), 0), SCALE, 67, random.Random(seed), BAR)
+        assert plan is not None and plan[1] != motif
 
 
 def test_motif_tail_is_part_of_the_motif() -> None:

@@ -84,3 +84,18 @@ def test_section_boundaries_change_features() -> None:
     changes = [n for p in PRESETS for s in SEEDS for n in A.boundary_changes(run(p, s))]
     assert len(changes) > 100
     assert sum(1 for n in changes if n >= 2) / len(changes) >= 0.9
+
+
+def test_phrases_restate_their_motifs_within_the_budget() -> None:
+    """Phrases are chosen whole (motif, variation, transposition) under the 70/25/5 bound, so
+    restatements stay literal in scale steps and rhythm and the split holds in every window.
+    The issue's 20% is not reached (docs/music.md: 5-17% over seeds 0-4); main before this
+    planner measured 3-9% (mean 4.5%) on these runs, this one 6-14% (mean 10%)."""
+    recur = []
+    for preset in PRESETS:
+        for seed in SEEDS:
+            events = run(preset, seed)
+            mel = A.notes(events)
+            assert A.split_deviation(events, mel) <= 3.0, (preset, seed)
+            recur.append(A.recurrence(mel, spb(preset), A.scale_degrees(events, mel)))
+    assert min(recur) >= 0.05 and sum(recur) / len(recur) >= 0.08, recur

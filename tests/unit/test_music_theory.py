@@ -10,7 +10,8 @@ from auralis.music.harmony import DOMINANT, TABLES, TONIC, is_dominant_to_tonic,
 from auralis.music.consonance import clashes
 from auralis.music.dynamics import Swell, expression
 from auralis.music.melody import CHROMATIC, MelodyLine
-from auralis.music.motifs import draw_motif, vary
+from auralis.music.form import WEYL, SeedProfile, spread
+from auralis.music.motifs import chord_fit, draw_motif, fitted_motif, vary
 from auralis.music.params import MODES
 from auralis.music.phrases import MAX_REST_S, MIN_REST_S, plan_phrase, rest_seconds
 from auralis.music.theory import QUALITIES, chord_colors, key_signature_name, pc_from_name, scale_pcs
@@ -130,3 +131,19 @@ def test_chromatic_note_is_followed_by_its_resolution() -> None:
         if b % 12 not in scale:
             assert a % 12 in scale and c % 12 in scale and abs(c - a) == 2 and c - b == b - a
     assert line.counts[CHROMATIC] / sum(line.counts) == pytest.approx(0.05, abs=0.005)
+
+
+def test_seed_traits_lie_apart_and_motifs_fit_triads() -> None:
+    """Any five seeds in a row are far apart on every trait (a low-discrepancy sequence), for
+    any integer seed; a fitted motif keeps 75% chord tones placed on a triad when it can."""
+    for first in (0, 17, 2**70, -5):
+        for k in range(len(WEYL)):
+            xs = sorted(spread(first + i, k) for i in range(5))
+            assert all(0.0 <= x < 1.0 for x in xs)
+            assert min(b - a for a, b in zip(xs, xs[1:])) >= 0.05 and xs[-1] - xs[0] >= 0.6, (first, k, xs)
+    homes = [SeedProfile.draw(s).home for s in range(5)]
+    assert max(homes) - min(homes) >= 10
+    assert chord_fit((2, 2)) == 1.0 and chord_fit((1, 1, 1)) == 0.5
+    rng = random.Random(9)
+    fits = [chord_fit(fitted_motif(rng, "duple", 1.0, 1.0, 0.7, 5, 0.5, 1.2, 9.0).steps) for _ in range(50)]
+    assert sum(f >= 0.75 for f in fits) >= 45

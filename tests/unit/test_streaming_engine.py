@@ -354,12 +354,16 @@ def test_engine_refuses_a_wrong_file_clearly(tmp_path: Path) -> None:
 def test_short_lead_by_measured_headroom(soundfont_path: Path) -> None:
     """A fresh engine: the first stream starts at the short lead (nothing renders, nothing
     waits); streams arriving while it starts find no measured cost and start at the configured
-    lead; once costs are measured and the engine is quiet, a new stream gets the short lead."""
+    lead, and raise the first to it; once costs are measured and the engine is quiet, a new stream
+    gets the short lead."""
     with StreamEngine(soundfont_path, workers=2, short_lead_max_load=0.5) as eng:
         first = eng.open_stream(MusicParams(), seed=1, lead_chunks=3, short_lead=1)
+        assert first.lead_chunks == 1 and first.short_lead_granted
         crowd = [eng.open_stream(MusicParams(), seed=10 + i, lead_chunks=3, short_lead=1) for i in range(5)]
-        assert first.lead_chunks == 1
         assert [s.lead_chunks for s in crowd] == [3] * 5
+        # the crowd's starts compete with the first stream: it took the configured lead at once
+        assert first.lead_chunks == 3
+        wait_for(lambda: first.depth == 3)
         for s in crowd:
             s.close()
         pop_n(first, 10)  # chunk and start costs measured
@@ -367,15 +371,19 @@ def test_short_lead_by_measured_headroom(soundfont_path: Path) -> None:
         assert m.chunk_s is not None and m.start_s is not None and m.chunk_s > 0
         # the crowd's starts finished within the window: still the long lead; later, the short
         eng.load.window_s = 0.05
-        wait_for(lambda: eng.load.measured().recent_starts == 0)
+        wait_for(lambda: first.depth == 3 and eng.load.measured().recent_starts == 0
+                 and eng.load.measured().busy_share == 0)  # its refill after the pops done too
         later = eng.open_stream(MusicParams(), seed=2, lead_chunks=3, short_lead=1)
         assert later.lead_chunks == 1
         wait_for(lambda: later.depth == 1)
         # with no room allowed (limit 0) every stream gets the configured lead
         eng.short_lead_max_load = 0.0
         pinned = eng.open_stream(MusicParams(), seed=3, lead_chunks=3, short_lead=1)
-        assert pinned.lead_chunks == 3
+        assert pinned.lead_chunks == 3 and not pinned.short_lead_granted
         wait_for(lambda: pinned.depth == 3)
+        # ... and raises the stream at the short lead to its own, which then renders ahead
+        assert later.lead_chunks == 3
+        wait_for(lambda: later.depth == 3)
         for s in (first, later, pinned):
             s.close()
     with pytest.raises(ValueError, match="short_lead_max_load"):
