@@ -7,7 +7,8 @@
   change the orchestration (a voice enters, leaves, or moves 5+ semitones) and consecutive
   sections with the same set of sounding voices.
 - **Loudness**: integrated loudness (pyloudnorm, BS.1770) and true peak (4x oversampled) of the
-  finished stream audio (ride and limiter), every preset and palette.
+  finished stream audio (ride and limiter), every preset and palette; checked with FFmpeg's
+  ``ebur128=peak=true`` on the same audio as a 16-bit WAV (integrated, true peak, LRA).
 - **Balance**: melody notes at or above the accompaniment (2-minute stems: each voice rendered
   alone with the same synth settings; accompaniment = pad + bass, and all other voices).
 - **Cost**: per-chunk render CPU (4,410 frames, composer included, process time) of every
@@ -104,6 +105,30 @@ def loudness(x: np.ndarray) -> tuple[float, float]:
     lufs = pyloudnorm.Meter(SR).integrated_loudness(x.astype(np.float64))
     tp = 20 * math.log10(float(np.abs(resample_poly(x.astype(np.float64), 4, 1, axis=0)).max()))
     return lufs, tp
+
+
+def ffmpeg_loudness(x: np.ndarray) -> tuple[float, float, float]:
+    """(integrated LUFS, true peak dBFS, LRA LU) as FFmpeg's ebur128 filter reads the audio written
+    as a 16-bit WAV (a meter this project did not write)."""
+    import re
+    import wave
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.wav"
+        pcm = np.clip(np.rint(x.astype(np.float64) * 32767), -32768, 32767).astype("<i2")
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(2)
+            w.setsampwidth(2)
+            w.setframerate(SR)
+            w.writeframes(pcm.tobytes())
+        out = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", str(path), "-af", "ebur128=peak=true",
+                              "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+    summary = out[out.rindex("Summary:"):]
+
+    def field(name: str) -> float:
+        return float(re.search(rf"{name}:\s+(-?[\d.]+|-inf)", summary).group(1))
+
+    return field("I"), field("Peak"), field("LRA")
 
 
 def melody_on_top(params: MusicParams, minutes: float) -> tuple[float, float, float]:
@@ -245,11 +270,14 @@ def main() -> None:
         for name in configs():
             x = render(params_for(name), args.minutes)
             lufs, tp = loudness(x)
+            f_i, f_tp, f_lra = ffmpeg_loudness(x)
             c, low = spectrum(x)
             cent[name] = c
-            rows.append([name, f"{lufs:.2f}", f"{tp:.2f}", f"{c:.0f}", f"{low:.0%}"])
+            rows.append([name, f"{lufs:.2f}", f"{tp:.2f}", f"{f_i:.1f}", f"{f_tp:.1f}", f"{f_lra:.1f}",
+                         f"{c:.0f}", f"{low:.0%}"])
             print(f"  ({name} done)", file=sys.stderr, flush=True)
-        table(["palette", "LUFS", "true peak dBTP", "centroid Hz", "150-400 Hz share"], rows)
+        table(["palette", "LUFS", "true peak dBTP", "ffmpeg I (LUFS)", "ffmpeg true peak (dBFS)",
+               "ffmpeg LRA (LU)", "centroid Hz", "150-400 Hz share"], rows)
         if "sleep" in cent and "bright" in cent:
             print(f"centroid bright/sleep: {cent['bright'] / cent['sleep']:.2f} "
                   f"(differ by {abs(cent['bright'] - cent['sleep']) / min(cent['bright'], cent['sleep']):.0%})\n")

@@ -67,6 +67,7 @@ class VoiceMix:
             raise ValueError(f"groups must be >= 1, got {groups}")
         self.groups = groups
         self.n_out, self.n_fx = 2 * groups, 2
+        self._buf = np.zeros(0, dtype=np.float32)  # reused by planes(): no allocation per block
         self.set_voices(voices)
 
     def set_voices(self, voices: Iterable[Voice]) -> None:
@@ -80,8 +81,14 @@ class VoiceMix:
         self.matrices = m
 
     def planes(self, n: int) -> np.ndarray:
-        """Zeroed buffers for ``n`` frames (FluidSynth adds into them)."""
-        return np.zeros((self.n_out + self.n_fx, n), dtype=np.float32)
+        """Zeroed buffers for ``n`` frames (FluidSynth adds into them): C-contiguous float32
+        (n_out + n_fx, n), a view of one buffer kept for the next block (valid until then)."""
+        size = (self.n_out + self.n_fx) * n
+        if self._buf.size < size:
+            self._buf = np.zeros(size, dtype=np.float32)
+        view = self._buf[:size].reshape(self.n_out + self.n_fx, n)
+        view.fill(0.0)
+        return view
 
     def mix(self, planes: np.ndarray, out: np.ndarray, start: int, stop: int) -> None:
         """Mix columns ``start:stop`` of ``planes`` into rows ``start:stop`` of ``out`` (n, 2)."""

@@ -76,6 +76,7 @@ from auralis.server.stations import StationService
 from auralis.server.settings import Settings
 from auralis.server.timelines import SessionTimelines
 from auralis.server.transport import connection_budget, http_protocol, websocket_protocol
+from auralis.streaming.allocator import use_one_malloc_arena
 
 log = logging.getLogger("auralis.server")
 
@@ -394,6 +395,8 @@ def _prepare_process(settings: Settings, worker: int | None = None) -> dict[str,
 
         logging.setLogRecordFactory(record_with_worker)
     budget = connection_budget(settings)
+    # before any render thread starts: one malloc arena (auralis.streaming.allocator)
+    use_one_malloc_arena()
     # The event loop shares the GIL with the render threads; a 1 ms switch interval (default 5)
     # bounds how long a render thread's Python code can hold up a send or an HTTP answer.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
