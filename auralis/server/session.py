@@ -195,15 +195,6 @@ class ListenerSession:
                         "seconds": round(time.monotonic() - self._started, 1),
                     },
                 )
-                # Let go of what this listener held, so that reference counting frees it now.
-                # A session is a reference cycle (its callbacks are its bound methods) and a
-                # cancelled task keeps its CancelledError, whose traceback holds the frames that
-                # ran the session: only a full collection, long after the listener left, would
-                # free the stream they reach (its composer, buffered chunks, encoder). 160
-                # listeners coming and going grew RSS 16-22 MB so (docs/reliability.md, "Churn").
-                self._receiver = self._pacer = self._writer = None
-                tasks.clear()
-                self.stream = None
 
     def _release(self) -> None:
         """Drop what refers back to this session, so that reference counting frees it (and its
