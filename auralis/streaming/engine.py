@@ -95,7 +95,7 @@ class StreamEngine:
         on_render: Callable[[float], None] | None = None,
         config: RenderConfig = RenderConfig(),
         join_timeout_s: float = 5.0,
-        short_lead_max_load: float = 0.25,
+        short_lead_max_load: float = 0.0,
     ) -> None:
         self.soundfont = Path(soundfont)
         self.config = config
