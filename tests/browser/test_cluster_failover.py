@@ -58,7 +58,7 @@ def test_failover_and_nginx_restart_in_chromium(browser: Browser, tmp_path: Path
                 page.select_option("#key", key)
                 page.locator(f".preset[data-preset='{preset}']").click()
                 mode, bpm, intensity = PRESETS[preset]
-                want = {"key": int(key), "mode": mode, "bpm": bpm, "intensity": intensity}
+                want = {"key": int(key), "mode": mode, "bpm": bpm, "intensity": intensity, "palette": preset}  # the mood brings its palette
                 wait_for(page, "JSON.stringify(s.acked) === JSON.stringify(arg)", 10, want)
                 pages.append(page)
                 wants.append(want)
