@@ -177,7 +177,8 @@ async def record(
             if left <= 0:
                 raise RecordError(f"only {have / max(report.sample_rate, 1):.2f} s arrived in time")
             try:
-                message = await asyncio.wait_for(ws.recv(), left)
+                async with asyncio.timeout(left):  # not wait_for: 3.11's can swallow a Ctrl-C
+                    message = await ws.recv()
             except websockets.ConnectionClosed as exc:
                 raise RecordError(
                     f"the server closed the stream ({exc.rcvd.code if exc.rcvd else 'no code'}: "

@@ -133,14 +133,20 @@ def record(log: StreamLog, frame: str | bytes) -> None:
 
 
 async def read_until(ws: Any, log: StreamLog, deadline: float) -> None:
-    """Record frames until `deadline` (monotonic) or the connection closes."""
+    """Record frames until `deadline` (monotonic) or the connection closes.
+
+    Bounded with `asyncio.timeout`, not `asyncio.wait_for`: Python 3.11's `wait_for` returns the
+    inner result instead of raising when a cancellation arrives as a frame does, so a reader
+    cancelled while frames stream in (every 100 ms here) could keep reading until `deadline`
+    and its canceller's `gather` would hang (seen in CI: the slow-consumer test, 300 s)."""
     try:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             try:
-                frame = await asyncio.wait_for(ws.recv(), remaining)
+                async with asyncio.timeout(remaining):
+                    frame = await ws.recv()
             except TimeoutError:
                 return
             record(log, frame)
