@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.support.reliability import run_slow_consumer
+from tests.support.reliability import run_slow_consumer, underrun_timeline
 from tests.support.server import running_server
 
 pytestmark = pytest.mark.slow
@@ -22,7 +22,7 @@ def test_a_listener_that_stops_reading_costs_the_others_nothing():
     with running_server() as srv:
         result = asyncio.run(run_slow_consumer(srv, readers=19, phase_s=CI_PHASE_S))
         logs = srv.logs()
-    report = json.dumps(result.as_dict(), indent=1)
+    report = json.dumps({**result.as_dict(), "underrun_timeline": underrun_timeline(logs)[:20]}, indent=1)
     print("\n" + report)
     assert result.gaps == 0 and result.reader_drops == 0, report
     assert result.server_underruns == 0, report

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.support.reliability import run_soak
+from tests.support.reliability import run_soak, underrun_timeline
 from tests.support.server import running_server
 
 pytestmark = pytest.mark.slow
@@ -20,8 +20,9 @@ CI_WARMUP_S = 15.0
 def test_twenty_listeners_for_a_minute_no_underrun_flat_memory():
     with running_server() as srv:
         result = asyncio.run(run_soak(srv, clients=20, seconds=CI_SECONDS, sample_every_s=2.5, warmup_s=CI_WARMUP_S))
+        logs = srv.logs()
     summary = result.as_dict()
-    report = json.dumps(summary, indent=1)
+    report = json.dumps({**summary, "underrun_timeline": underrun_timeline(logs)[:20]}, indent=1)
     print("\n" + report)
     assert summary["server_underruns"] == 0 and summary["buffering_events"] == 0, report
     assert summary["seq_gaps"] == 0 and summary["closes"] == [None] * 20, report

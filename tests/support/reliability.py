@@ -81,6 +81,47 @@ async def get_json(url: str, headers: dict[str, str] | None = None) -> dict[str,
         return r.json()
 
 
+def underrun_timeline(logs: str) -> list[str]:
+    """Each server underrun in a server's JSON log, with when it came (seconds since the server
+    started serving), its listener, the lead it was raised to, and how many listeners had
+    connected by then and how long before: what a report needs to tell a crowd's start
+    transient from a stall later on."""
+    start: float | None = None
+    connects: list[tuple[float, str]] = []
+    out: list[str] = []
+    for line in logs.splitlines():
+        if '"event":"serve"' not in line and '"event":"ws_connect"' not in line and '"event":"server_underrun"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        ts = _log_seconds(entry.get("ts", ""))
+        if ts is None:
+            continue
+        if entry.get("event") == "serve":
+            start = ts
+        elif entry.get("event") == "ws_connect":
+            connects.append((ts, str(entry.get("client_id"))))
+        elif start is not None:
+            client = str(entry.get("client_id"))
+            opened = next((t for t, c in connects if c == client), None)
+            age = f"{ts - opened:.2f} s after it connected" if opened is not None else "connect not logged"
+            out.append(
+                f"t={ts - start:.2f} s: {client} ({age}), lead now {entry.get('lead_chunks')}, "
+                f"{len(connects)} listeners connected so far, the last {ts - connects[-1][0]:.2f} s before"
+            )
+    return out
+
+
+def _log_seconds(stamp: str) -> float | None:
+    """Seconds of a log line's `ts` (ISO 8601 UTC, milliseconds), for differences only."""
+    try:
+        return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float(stamp[19:-1] or 0)
+    except (ValueError, OverflowError):
+        return None
+
+
 # --------------------------------------------------------------------------------------------
 # A listener
 
