@@ -203,9 +203,12 @@ PALETTES: dict[str, Palette] = {
             Reverb(0.95, 0.6, 1.0),
         ),
         Palette(
-            "bright", "Bright", "Vibraphone and harp over a sweep pad, fretless bass and tinkling bells.",
+            "bright", "Bright", "Xylophone and harp over a sweep pad, fretless bass and tinkling bells.",
             (
-                _v("melody", 11, "vibraphone", 0.1, 1.0, 45),
+                # a xylophone, not a vibraphone: the vibraphone's near-sine tone carried 83% of the
+                # mix's power at ~590 Hz and bright was no brighter than sleep (10-minute renders,
+                # 626 vs 630 Hz); the xylophone's overtones lift the mix (docs/music.md)
+                _v("melody", 13, "xylophone", 0.1, 0.85, 45),
                 _v("pad", 95, "sweep pad", -0.2, 0.05, 90, width=0.8),
                 _v("bass", 35, "fretless bass", 0.0, 0.18, 50),
                 _v("texture", 46, "harp", 0.65, 1.0, 60, (62, 84)),
