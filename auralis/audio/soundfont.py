@@ -34,6 +34,7 @@ GM_NAMES: dict[int, str] = {
     9: "Glockenspiel",
     10: "Music Box",
     11: "Vibraphone",
+    13: "Xylophone",
     14: "Tubular Bells",
     19: "Church Organ",
     24: "Acoustic Guitar (nylon)",

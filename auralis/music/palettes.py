@@ -203,9 +203,12 @@ PALETTES: dict[str, Palette] = {
             Reverb(0.95, 0.6, 1.0),
         ),
         Palette(
-            "bright", "Bright", "Vibraphone and harp over a sweep pad, fretless bass and tinkling bells.",
+            "bright", "Bright", "Xylophone and harp over a sweep pad, fretless bass and tinkling bells.",
             (
-                _v("melody", 11, "vibraphone", 0.1, 1.0, 45),
+                # a xylophone, not a vibraphone: the vibraphone's near-sine tone carried 83% of the
+                # mix's power at ~590 Hz and bright was no brighter than sleep (10-minute renders,
+                # 626 vs 630 Hz); the xylophone's overtones lift the mix (docs/music.md)
+                _v("melody", 13, "xylophone", 0.1, 0.85, 45),
                 _v("pad", 95, "sweep pad", -0.2, 0.05, 90, width=0.8),
                 _v("bass", 35, "fretless bass", 0.0, 0.18, 50),
                 _v("texture", 46, "harp", 0.65, 1.0, 60, (62, 84)),
@@ -251,14 +254,16 @@ PALETTES: dict[str, Palette] = {
             (
                 # 0.6, not 1.0: at 1.0 the kalimba's attacks held the limiter at its ceiling and
                 # a 10-minute render measured -21.28 LUFS; at 0.6 -20.76 (melody on top of pad and
-                # bass for 82% of its notes; docs/music.md)
-                _v("melody", 108, "kalimba", 0.1, 0.6, 85),
+                # bass for 82% of its notes; docs/music.md). Still at the ceiling (-20.99 after the
+                # new melody planner), so the kalimba and guitar ring in more reverb, which adds
+                # loudness and no peaks: -20.49 (a lower kalimba lost the melody's place on top)
+                _v("melody", 108, "kalimba", 0.1, 0.6, 127),
                 _v("pad", 89, "warm pad", -0.2, 0.093, 95, width=0.8),
                 _v("bass", 32, "acoustic bass", 0.0, 0.426, 50),
-                _v("texture", 24, "nylon guitar", 0.65, 0.6, 75, (60, 81)),
+                _v("texture", 24, "nylon guitar", 0.65, 0.6, 100, (60, 81)),
                 _v("bell", 112, "tinkle bell", -0.65, 0.2, 100, (67, 88)),
             ),
-            Reverb(0.65, 0.3, 0.8), octave=1,
+            Reverb(0.75, 0.3, 1.0), octave=1,
         ),
     )
 }

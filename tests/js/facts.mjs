@@ -359,18 +359,18 @@ export const FACTS = {
     {
       "name": "bright",
       "label": "Bright",
-      "description": "Vibraphone and harp over a sweep pad, fretless bass and tinkling bells.",
+      "description": "Xylophone and harp over a sweep pad, fretless bass and tinkling bells.",
       "voices": [
         {
           "role": "melody",
-          "program": 11,
-          "instrument": "vibraphone",
+          "program": 13,
+          "instrument": "xylophone",
           "register": [
             67,
             103
           ],
           "pan": 0.1,
-          "level": 1.0
+          "level": 0.85
         },
         {
           "role": "pad",
