@@ -29,7 +29,7 @@ from auralis.music.rhythm import unit, values
 
 MAX_MOTIFS = 4
 #: Motif lengths around the seed's own length, and their weights.
-LENGTH_SPREAD = ((-1, 0.1), (0, 0.8), (1, 0.1))
+LENGTH_SPREAD = ((0, 1.0),)
 MIN_LENGTH, MAX_LENGTH = 3, 6
 #: Chance that a motif holds one inner note for a long value (3 beats or more), up to
 #: intensity 0.6 (less when busier, none from 0.8).
@@ -92,7 +92,7 @@ def draw_motif(
 
 
 #: How many motifs are drawn to find the one nearest a seed's character (see fitted_motif).
-FIT_TRIES = 16
+FIT_TRIES = 32
 #: The share of a motif's notes that should be chord tones when it is placed on a triad (the
 #: melody's budget asks 70% of all notes, 74% of the diatonic ones).
 CHORD_FIT = 0.75

@@ -53,14 +53,18 @@ class Phrase:
         return self.notes[-1].off
 
 
-def plan_phrase(rng: random.Random, motif: Motif, start: int, intensity: float) -> Phrase:
+def plan_phrase(
+    rng: random.Random, motif: Motif, start: int, intensity: float, reach: float = 0.5
+) -> Phrase:
     """The phrase restating `motif` from the first grid position at or after tick `start`.
 
     The motif's rhythm is kept as drawn (its intensity shaping is its own, see `motifs`), so a
     restatement is recognisable; the phrase only decides whether to add the motif's tail (busy
-    music) or to sigh on its first two notes (calm music)."""
+    music) or to sigh on its first two notes (calm music). `reach` (0..1, the seed's): how
+    readily its phrases add the tail (0.4x to 1.6x), so seeds of long phrases and seeds of
+    short ones stay apart."""
     m, variation = vary(rng, motif)
-    if rng.random() < 0.05 + 0.8 * intensity:
+    if rng.random() < (0.05 + 0.8 * intensity) * (0.4 + 1.2 * reach):
         ending = "tail"  # busier music: often a tail that answers the cell's last note
     elif rng.random() < SIGH * (1 - intensity) ** 2:
         ending = "sigh"  # calm music: now and then just two notes
