@@ -73,6 +73,8 @@ KEEP_THEME, KEEP_MOTIF = 0.9, 0.4
 #: How many times in a row a phrase that no option can plan waits (2 beats) before one is
 #: played note by note.
 UNPLANNED_WAITS = 2
+#: A phrase that would cross a chord change within this many beats of its start waits for it.
+ALIGN_WAIT = 4
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
@@ -325,7 +327,7 @@ class Composer:
         fresh = [
             fitted_motif(
                 rng, sub, prof.step_bias, long_bias, prof.legato, prof.motif_length, intensity,
-                prof.leap, prof.pace,
+                prof.leap, prof.pace, prof.reach,
             )
             for _ in range(n_new)
         ]
@@ -386,6 +388,13 @@ class Composer:
         motif = self._motifs[k]
         ph = plan_phrase(rng, motif, start, p.intensity, self._profile.reach)
         new_section = self._section_change()
+        # A phrase starts with a chord: one that would cross a chord change soon after its
+        # start waits for it (so a restated cell lies over its chord as it did before).
+        assert self._ahead is not None
+        change = next((t for t, _ in self._ahead[1][1:] if ph.notes[0].on < t < ph.end), None)
+        if change is not None and change - ph.notes[0].on <= ALIGN_WAIT * TICKS_PER_BEAT:
+            start = change
+            ph = build_phrase(ph.cell, motif, ph.ending, start, ph.shape, ph.variation)
         cut = None
         if new_section is not None and ph.end > new_section:
             # A phrase never runs into the next section (which starts afresh, in its own

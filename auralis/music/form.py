@@ -129,9 +129,9 @@ class SectionTraits:
         # enters or leaves as a layer, and the seed keeps its own share of bass.
         bass = rng.choice(BASS_PARTS)
         hold = p.bass_hold[0] if self.bass_hold == p.bass_hold[1] else p.bass_hold[1]
-        # The pad's span always moves by 8 semitones or more (open <-> wide), so the change
-        # survives the voice leading's slack.
-        span_i = rng.choice([i for i, w in enumerate(PAD_SPANS) if abs(w - self.pad_span) >= SPAN_MOVE])
+        # The pad's span moves to the farthest of PAD_SPANS (8 semitones or more: open <-> wide,
+        # then 19 <-> 31), so the change survives the voice leading's slack.
+        span = max(PAD_SPANS, key=lambda w: abs(w - self.pad_span))
         voices = min(5, max(3, p.pad_voices + rng.choice((-1, 0, 0, 1))))
         return SectionTraits(
             density=density,
@@ -141,6 +141,6 @@ class SectionTraits:
             bass=bass,
             bass_hold=hold,
             pad_voices=voices,
-            pad_span=PAD_SPANS[span_i],
+            pad_span=span,
             pad_low=p.pad_low,
         )

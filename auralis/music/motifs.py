@@ -58,11 +58,13 @@ class Motif:
 
 def draw_motif(
     rng: random.Random, subdivision: str, step_bias: float, long_bias: float, legato: float,
-    length: int = 4, intensity: float = 0.5,
+    length: int = 4, intensity: float = 0.5, busy: float = 0.5,
 ) -> Motif:
     """A fresh motif. `step_bias` > 1 favours steps over skips; `long_bias` > 1 longer values;
     `legato`: the chance that a note is joined to the next; `length`: the seed's usual number
-    of notes; `intensity`: shapes the note values (see the module docstring)."""
+    of notes; `intensity`: shapes the note values (see the module docstring); `busy` (0..1, the
+    seed's): which seeds' long values halve when the music is busy (the busiest first) and
+    double when it is calm (the sparsest first), so every motif of a seed is shaped alike."""
     spread, sw_ = zip(*LENGTH_SPREAD)
     n = min(MAX_LENGTH, max(MIN_LENGTH, length + rng.choices(spread, sw_)[0]))
     sv, sw = zip(*STEPS)
@@ -77,9 +79,9 @@ def draw_motif(
     vv, vw = zip(*values(subdivision))
     vw = [w * (long_bias ** (i / (len(vv) - 1) * 2 - 1)) for i, w in enumerate(vw)]
     vals = list(rng.choices(vv, vw, k=n))
-    if intensity > 0.5 and rng.random() < 3 * (intensity - 0.5):  # busier: the long values halve
+    if intensity > 0.5 and 1.0 - busy < 3 * (intensity - 0.5):  # busier: the long values halve
         vals = [v // 2 if v >= 12 else v for v in vals]
-    elif intensity < 0.5 and rng.random() < 2 * (0.5 - intensity):  # calmer: they double
+    elif intensity < 0.5 and busy < 2 * (0.5 - intensity):  # calmer: they double
         vals = [min(2 * v, 36) if v >= 6 else v for v in vals]
     if rng.random() < LONG_NOTE * min(1.0, max(0.0, (0.8 - intensity) / 0.2)) and not any(v >= LONG_VALUES[0] for v in vals[:-1]):
         vals[rng.randrange(n - 1)] = rng.choice(LONG_VALUES)
@@ -110,7 +112,7 @@ def chord_fit(steps: tuple[int, ...]) -> float:
 
 def fitted_motif(
     rng: random.Random, subdivision: str, step_bias: float, long_bias: float, legato: float,
-    length: int, intensity: float, leap: float, pace: float,
+    length: int, intensity: float, leap: float, pace: float, busy: float = 0.5,
 ) -> Motif:
     """Of FIT_TRIES motifs drawn (see draw_motif), the one nearest a seed's character: mean step
     size `leap` (scale degrees) and mean note value `pace` (ticks at intensity 0.5, scaled as the
@@ -122,7 +124,7 @@ def fitted_motif(
         pace *= 1.0 + 0.7 * min(1.0, 2 * (0.5 - intensity))
     best: tuple[float, Motif] | None = None
     for _ in range(FIT_TRIES):
-        m = draw_motif(rng, subdivision, step_bias, long_bias, legato, length, intensity)
+        m = draw_motif(rng, subdivision, step_bias, long_bias, legato, length, intensity, busy)
         size = sum(abs(x) for x in m.steps) / len(m.steps)
         flow = sum(m.values) / len(m.values)
         score = ((size - leap) / 0.25) ** 2 + (math.log(flow / pace) / 0.15) ** 2
