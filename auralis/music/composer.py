@@ -38,7 +38,7 @@ from auralis.music.melody import LEAP, UNKNOWN, VELOCITY_MAX, VELOCITY_MIN, Melo
 from auralis.music.motifs import MAX_MOTIFS, MAX_STEP, Motif, fitted_motif
 from auralis.music.orchestration import Orchestra
 from auralis.music.params import MusicParams
-from auralis.music.phrases import SHAPE_START, Phrase, build_phrase, plan_phrase, rest_seconds, truncated
+from auralis.music.phrases import SHAPE_START, Endings, Phrase, build_phrase, plan_phrase, rest_seconds, truncated
 from auralis.music.rhythm import TICKS_PER_BEAT, humanise, phrase_lag
 from auralis.music.theory import Chord, pc_name, scale_pcs
 from auralis.music.voicing import voice
@@ -123,6 +123,7 @@ class Composer:
         self._bass_off: int | None = None  # the beat at which the bass lets go of its chord
         self._melody = MelodyLine(self._rng, center=self._traits.centre)
         self._phrase: Phrase | None = None
+        self._endings = Endings(self._profile.reach)
         self._pitches: list[int] | None = None  # the planned pitches of the phrase
         self._ahead: tuple[int, Sound] | None = None  # (beat, the next chord as foreseen then)
         self._note_i = 0
@@ -386,7 +387,7 @@ class Composer:
         start = max(self._next_phrase, tick0 + TICKS_PER_BEAT)
         k = rng.choices(range(len(self._motifs)), MOTIF_WEIGHTS[: len(self._motifs)])[0]
         motif = self._motifs[k]
-        ph = plan_phrase(rng, motif, start, p.intensity, self._profile.reach)
+        ph = plan_phrase(rng, motif, start, p.intensity, self._endings)
         new_section = self._section_change()
         # A phrase starts with a chord: one that would cross a chord change soon after its
         # start waits for it (so a restated cell lies over its chord as it did before).

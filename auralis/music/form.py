@@ -81,10 +81,10 @@ class SeedProfile:
             pad_voices=rng.choice((3, 4, 4, 5)),
             pad_span=rng.randrange(len(PAD_SPANS)),
             pad_low=39 + round(15 * w[4]),
-            motif_length=4 + min(2, int(3 * w[1])),
+            motif_length=5 + min(1, int(2 * w[1])),
             reach=w[1],
             leap=1.0 + 0.8 * w[6],
-            pace=5.5 + 8.5 * (1 - w[1]),
+            pace=5.5 + 7.0 * (1 - w[1]),
             bass_hold=(0.2 + 0.25 * w[8], 0.6 + 0.4 * w[8]),
         )
 
