@@ -74,7 +74,7 @@ KEEP_THEME, KEEP_MOTIF = 0.9, 0.4
 #: played note by note.
 UNPLANNED_WAITS = 2
 #: A phrase that would cross a chord change within this many beats of its start waits for it.
-ALIGN_WAIT = 4
+ALIGN_WAIT = 0
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 

@@ -72,7 +72,7 @@ class SeedProfile:
         w = [spread(seed, k) for k in range(len(WEYL))]
         return SeedProfile(
             home=65 + round(18 * w[0]),
-            density=0.65 + 0.85 * w[1],
+            density=0.7 + 0.7 * w[1],
             legato=0.45 + 0.5 * w[2],
             triple=rng.uniform(0.05, 0.6),
             step_bias=0.8 + 2.4 * (1 - w[6]),

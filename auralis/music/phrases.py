@@ -60,11 +60,11 @@ class Endings:
     and seeds of long phrases and of short ones stay apart (see `form`)."""
 
     def __init__(self, reach: float = 0.5) -> None:
-        self.reach = reach  # 0..1, the seed's: how readily its phrases add a tail (0.4x to 1.6x)
+        self.reach = reach  # 0..1, the seed's: how readily its phrases add a tail (0.7x to 1.3x)
         self._tail = self._sigh = 0.5
 
     def next(self, intensity: float) -> str:
-        tail = min(1.0, (0.05 + 0.8 * intensity) * (0.4 + 1.2 * self.reach))
+        tail = min(1.0, (0.05 + 0.8 * intensity) * (0.7 + 0.6 * self.reach))
         self._tail += tail  # busier music: often a tail that answers the cell's last note
         self._sigh += (1.0 - tail) * SIGH * (1 - intensity) ** 2  # calm music: now and then two notes
         if self._tail >= 1.0:
