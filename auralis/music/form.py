@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 
 #: Section density levels (factors on how often phrases come).
-DENSITY_LEVELS = (0.4, 1.0, 2.5)
+DENSITY_LEVELS = (0.7, 1.0, 1.4)
 #: The order in which sections go through the levels (indices into DENSITY_LEVELS): low, middle,
 #: high, middle, and round again, so any few minutes of a seed hold the same mix of levels.
 DENSITY_CYCLE = (0, 1, 2, 1)
@@ -72,7 +72,7 @@ class SeedProfile:
         w = [spread(seed, k) for k in range(len(WEYL))]
         return SeedProfile(
             home=65 + round(18 * w[0]),
-            density=0.7 + 0.7 * w[1],
+            density=0.6 + 1.0 * w[1],
             legato=0.45 + 0.5 * w[2],
             triple=rng.uniform(0.05, 0.6),
             step_bias=0.8 + 2.4 * (1 - w[6]),
