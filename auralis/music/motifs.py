@@ -79,7 +79,7 @@ def draw_motif(
     vv, vw = zip(*values(subdivision))
     vw = [w * (long_bias ** (i / (len(vv) - 1) * 2 - 1)) for i, w in enumerate(vw)]
     vals = list(rng.choices(vv, vw, k=n))
-    if intensity > 0.5 and 1.0 - busy < 3.5 * (intensity - 0.5):  # busier: the long values halve
+    if intensity > 0.6 and 1.0 - busy < 5 * (intensity - 0.6):  # busier: the long values halve
         vals = [v // 2 if v >= 12 else v for v in vals]
     elif intensity < 0.5 and busy < 3 * (0.5 - intensity):  # calmer: they double
         vals = [min(2 * v, 36) if v >= 6 else v for v in vals]

@@ -103,7 +103,7 @@ def build_phrase(
     vals = list(m.values)
     det = list(m.detached) or [False] * len(vals)
     tail = list(motif.tail)
-    if ending == "tail" and len(vals) + len(tail) <= MAX_NOTES - 1:
+    if ending == "tail" and len(vals) + len(tail) <= MAX_NOTES - 2:
         steps += tail
         vals += [6] * (len(tail) - 1) + [max(12, motif.values[-1])]
         det += [False] * len(tail)
