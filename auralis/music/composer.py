@@ -73,8 +73,6 @@ KEEP_THEME, KEEP_MOTIF = 0.9, 0.4
 #: How many times in a row a phrase that no option can plan waits (2 beats) before one is
 #: played note by note.
 UNPLANNED_WAITS = 2
-#: A phrase that would cross a chord change within this many beats of its start waits for it.
-ALIGN_WAIT = 0
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
@@ -123,7 +121,7 @@ class Composer:
         self._bass_off: int | None = None  # the beat at which the bass lets go of its chord
         self._melody = MelodyLine(self._rng, center=self._traits.centre)
         self._phrase: Phrase | None = None
-        self._endings = Endings(self._profile.reach)
+        self._endings = Endings(self._profile.busy)  # how its phrases end
         self._pitches: list[int] | None = None  # the planned pitches of the phrase
         self._ahead: tuple[int, Sound] | None = None  # (beat, the next chord as foreseen then)
         self._note_i = 0
@@ -328,7 +326,7 @@ class Composer:
         fresh = [
             fitted_motif(
                 rng, sub, prof.step_bias, long_bias, prof.legato, prof.motif_length, intensity,
-                prof.leap, prof.pace, prof.reach,
+                prof.leap, prof.pace, prof.busy,
             )
             for _ in range(n_new)
         ]
@@ -359,7 +357,8 @@ class Composer:
 
     def _voice_bass(self, evs: list[Event], b: int, t: float, chord: Chord) -> None:
         target = self._bass_target(chord)
-        # A bass that lets go of each chord (the seed's bass_hold) strikes again at the next.
+        # The bass holds the section's share of each chord (see form.SectionTraits.bass_hold);
+        # one that lets go strikes again at the next chord.
         hold = self._traits.bass_hold
         if target != self._bass or hold < 1.0:
             if self._bass is not None:
@@ -389,13 +388,6 @@ class Composer:
         motif = self._motifs[k]
         ph = plan_phrase(rng, motif, start, p.intensity, self._endings)
         new_section = self._section_change()
-        # A phrase starts with a chord: one that would cross a chord change soon after its
-        # start waits for it (so a restated cell lies over its chord as it did before).
-        assert self._ahead is not None
-        change = next((t for t, _ in self._ahead[1][1:] if ph.notes[0].on < t < ph.end), None)
-        if change is not None and change - ph.notes[0].on <= ALIGN_WAIT * TICKS_PER_BEAT:
-            start = change
-            ph = build_phrase(ph.cell, motif, ph.ending, start, ph.shape, ph.variation)
         cut = None
         if new_section is not None and ph.end > new_section:
             # A phrase never runs into the next section (which starts afresh, in its own

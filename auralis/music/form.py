@@ -1,24 +1,30 @@
 """Form: what a seed is, and how each section differs from the one before.
 
 A :class:`SeedProfile` is a seed's character, the same through all of its music: the melody's
-home register, how dense and how joined it is, its motifs' length, step size and pace, its
-rhythmic grid, its loudness, the pad's usual size, span and register. The traits that set what a listener hears from minute to minute are placed on
-low-discrepancy sequences over the seeds (see :func:`spread`), so any few seeds in a row are
-far apart on each of them; seeds therefore sound like different pieces, and differ more than
-the sections of one seed do.
+home register, where it lies between sparse and busy (how often its phrases come, how long its
+motifs are, how fast their values move and how they are shaped, how often a phrase adds a
+tail: all on one axis, so they add up rather than cancel), how joined its notes are, its
+rhythmic grid, its loudness, the pad's usual size, span and register, and how much of each
+chord its bass holds. The traits that set what a listener hears from minute to minute are
+placed on low-discrepancy sequences over the seeds (see :func:`spread`), so any few seeds in a
+row are far apart on each of them; seeds therefore sound like different pieces, and differ more
+than the sections of one seed do.
 
-Each section then draws :class:`SectionTraits` around the profile so that a boundary changes at
-least two of: melody density (levels a factor 2.5 apart, never the same twice running), register
-(to the other side of home, 8-12 semitones away), the layers (the bass enters or leaves; some
-sections are a breath: the melody rests and the pad plays alone), and the pad's span (by 8
-semitones or more)."""
+Each section then draws :class:`SectionTraits` around the profile so that every boundary changes
+the layers (the bass holds its chords in one section and only touches them in the next; some
+sections are a breath: the melody rests and the pad plays alone) and the pad's span (to the
+farthest of its spans: 8 semitones or more), and most change the melody density (levels cycling
+low, middle, high, middle) and the register (to the other side of home). The changes that carry
+the boundaries are ones the seeds do not differ by, or whose seed share stays the same (the
+bass), so the seed's own traits are not drowned by its sections."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 
-#: Section density levels (factors on how often phrases come).
+#: Section density levels (factors on how often phrases come): a mild contrast, so that a few
+#: minutes of a seed hold its own density (the boundaries are carried by the bass and the pad).
 DENSITY_LEVELS = (0.7, 1.0, 1.4)
 #: The order in which sections go through the levels (indices into DENSITY_LEVELS): low, middle,
 #: high, middle, and round again, so any few minutes of a seed hold the same mix of levels.
@@ -27,7 +33,6 @@ BREATH = 0.0  # the melody rests for the whole section
 BREATH_CHANCE = 0.12
 BASS_PARTS = ("root", "pedal")
 PAD_SPANS = (19, 23, 27, 31)
-SPAN_MOVE = 8  # semitones the pad's span moves at a boundary
 #: How far (semitones) a section's register centre lies from home, on the other side each time.
 REGISTER_MOVE = (2, 3)
 
@@ -35,7 +40,8 @@ REGISTER_MOVE = (2, 3)
 #: Each trait's low-discrepancy sequence over the seeds (fractional parts of square roots): a
 #: seed's place on trait k is frac(0.5 + seed * WEYL[k]), so any few seeds in a row lie far
 #: apart on every trait (seeds drawn at random would often bunch up: five of them are five
-#: different pieces only if their characters differ more than their sections do).
+#: different pieces only if their characters differ more than their sections do). Traits 5 and 7
+#: are free (their motif length and pace now follow trait 1, the seed's place from sparse to busy).
 WEYL = (0.6180339887, 0.4142135624, 0.7320508076, 0.2360679775, 0.3166247904, 0.6457513111,
         0.6055512755, 0.3588989435, 0.6904157598)
 _ONE = 1 << 32
@@ -52,6 +58,7 @@ class SeedProfile:
 
     home: int  # melody register centre
     density: float  # factor on phrase rate
+    busy: float  # 0..1: sparse to busy (density, motif length, pace, value shaping, tails)
     legato: float  # chance that notes inside a phrase are joined
     triple: float  # chance that a motif is in thirds of a beat
     step_bias: float
@@ -61,7 +68,6 @@ class SeedProfile:
     pad_span: int  # index into PAD_SPANS
     pad_low: int  # the pad's usual bottom
     motif_length: int  # the number of notes of its motifs
-    reach: float  # 0..1: how readily its phrases add a tail (with motif_length)
     leap: float  # the mean size of its motifs' steps (scale degrees)
     pace: float  # the mean note value of its motifs (ticks, at intensity 0.5)
     bass_hold: tuple[float, float]  # the share of each chord its bass holds: (touching, holding)
@@ -73,6 +79,7 @@ class SeedProfile:
         return SeedProfile(
             home=65 + round(18 * w[0]),
             density=0.6 + 1.0 * w[1],
+            busy=w[1],
             legato=0.45 + 0.5 * w[2],
             triple=rng.uniform(0.05, 0.6),
             step_bias=0.8 + 2.4 * (1 - w[6]),
@@ -82,7 +89,6 @@ class SeedProfile:
             pad_span=rng.randrange(len(PAD_SPANS)),
             pad_low=39 + round(15 * w[4]),
             motif_length=5 + min(1, int(2 * w[1])),
-            reach=w[1],
             leap=1.0 + 0.8 * w[6],
             pace=5.5 + 7.0 * (1 - w[1]),
             bass_hold=(0.2 + 0.25 * w[8], 0.6 + 0.4 * w[8]),

@@ -3,8 +3,9 @@
 A motif is 3-6 notes (a seed leans to its own length): the melodic steps between them, counted
 in *scale steps* (so a restatement on another chord stays in the mode), and their note values in
 ticks (see `rhythm`). Everything that makes a statement recognisable is drawn once, with the
-motif: its rhythm (already shaped by the intensity in force: long values halved when busy,
-doubled when calm), a long note inside the cell (most motifs hold one note for 3 beats or more),
+motif: its rhythm (already shaped by the intensity in force: the long values of the busier seeds
+halved when the music is busy, those of the sparser seeds doubled when it is calm, the same for
+every motif of a seed), a long note inside the cell (most motifs hold one note for 3 beats or more),
 and the tail a busy phrase adds. A leap (a fourth or more) inside a motif is always followed by a
 step back, and a motif never ends on a leap. A section draws at most :data:`MAX_MOTIFS` of them,
 each the one of :data:`FIT_TRIES` drawn nearest the seed's step size and pace that, placed on a
