@@ -38,7 +38,7 @@ from auralis.music.melody import LEAP, UNKNOWN, VELOCITY_MAX, VELOCITY_MIN, Melo
 from auralis.music.motifs import MAX_MOTIFS, MAX_STEP, Motif, fitted_motif
 from auralis.music.orchestration import Orchestra
 from auralis.music.params import MusicParams
-from auralis.music.phrases import SHAPE_START, Phrase, build_phrase, plan_phrase, rest_seconds, truncated
+from auralis.music.phrases import SHAPE_START, Endings, Phrase, build_phrase, plan_phrase, rest_seconds, truncated
 from auralis.music.rhythm import TICKS_PER_BEAT, humanise, phrase_lag
 from auralis.music.theory import Chord, pc_name, scale_pcs
 from auralis.music.voicing import voice
@@ -118,8 +118,10 @@ class Composer:
         # Voices.
         self._pad: tuple[int, ...] = ()
         self._bass: int | None = None
+        self._bass_off: int | None = None  # the beat at which the bass lets go of its chord
         self._melody = MelodyLine(self._rng, center=self._traits.centre)
         self._phrase: Phrase | None = None
+        self._endings = Endings(self._profile.busy)  # how its phrases end
         self._pitches: list[int] | None = None  # the planned pitches of the phrase
         self._ahead: tuple[int, Sound] | None = None  # (beat, the next chord as foreseen then)
         self._note_i = 0
@@ -243,6 +245,9 @@ class Composer:
         spb = self._spb
         if b >= self._chord_end or context_changed:
             self._next_chord(evs, b, t0, context_changed)
+        if self._bass_off is not None and b >= self._bass_off and self._bass is not None:
+            evs.append(Event(t0, "note_off", BASS_CHANNEL, self._bass))
+            self._bass = self._bass_off = None
         self._expression_beat(evs, t0)
         self._melody_beat(evs, b, t0, spb)
         mel = self._mel[0] if self._mel is not None else None
@@ -304,7 +309,7 @@ class Composer:
             self._chord_end = end if end - b >= BEATS_PER_BAR else end + BEATS_PER_BAR
 
         self._voice_pad(evs, t, chord, fresh=new_section)
-        self._voice_bass(evs, t, chord)
+        self._voice_bass(evs, b, t, chord)
         self._orch.chord(evs, t, self._held(), [self._mel[0]] if self._mel is not None else [])
 
     def _new_section_traits(self, first: bool) -> None:
@@ -321,7 +326,7 @@ class Composer:
         fresh = [
             fitted_motif(
                 rng, sub, prof.step_bias, long_bias, prof.legato, prof.motif_length, intensity,
-                prof.leap, prof.pace,
+                prof.leap, prof.pace, prof.busy,
             )
             for _ in range(n_new)
         ]
@@ -345,22 +350,24 @@ class Composer:
                 evs.append(Event(t, "note_on", PAD_CHANNEL, pitch, vel))
         self._pad = new
 
-    def _bass_target(self, chord: Chord) -> int | None:
+    def _bass_target(self, chord: Chord) -> int:
         part = self._traits.bass
-        if part == "off":
-            return None
         pc = chord.root if part == "root" else self._params.key % 12
         return BASS_LOW + (pc - BASS_LOW) % 12
 
-    def _voice_bass(self, evs: list[Event], t: float, chord: Chord) -> None:
+    def _voice_bass(self, evs: list[Event], b: int, t: float, chord: Chord) -> None:
         target = self._bass_target(chord)
-        if target != self._bass:
+        # The bass holds the section's share of each chord (see form.SectionTraits.bass_hold);
+        # one that lets go strikes again at the next chord.
+        hold = self._traits.bass_hold
+        if target != self._bass or hold < 1.0:
             if self._bass is not None:
                 evs.append(Event(t, "note_off", BASS_CHANNEL, self._bass))
-            if target is not None:
-                vel = int(round(40 + 16 * self._params.intensity + self._rng.uniform(-3, 3)))
-                evs.append(Event(t, "note_on", BASS_CHANNEL, target, vel))
+            vel = int(round(40 + 16 * self._params.intensity + self._rng.uniform(-3, 3)))
+            evs.append(Event(t, "note_on", BASS_CHANNEL, target, vel))
             self._bass = target
+        beats = math.ceil(hold * (self._chord_end - b))
+        self._bass_off = b + max(1, beats) if beats < self._chord_end - b else None
         # A melody note that would now sound a minor second or ninth above the accompaniment
         # stops with the chord change.
         if self._mel is not None and self._melody.forced is None and clashes(self._mel[0], self._held()):
@@ -379,7 +386,7 @@ class Composer:
         start = max(self._next_phrase, tick0 + TICKS_PER_BEAT)
         k = rng.choices(range(len(self._motifs)), MOTIF_WEIGHTS[: len(self._motifs)])[0]
         motif = self._motifs[k]
-        ph = plan_phrase(rng, motif, start, p.intensity)
+        ph = plan_phrase(rng, motif, start, p.intensity, self._endings)
         new_section = self._section_change()
         cut = None
         if new_section is not None and ph.end > new_section:
@@ -468,8 +475,7 @@ class Composer:
                 break
             nxt = self._cycle[(self._cycle_pos + k) % len(self._cycle)]
             pad = voice(pad, nxt.pcs, tr.pad_voices, tr.pad_low, tr.pad_span)
-            bass = self._bass_target(nxt)
-            out.append((beat * tpb, Sound(nxt.pcs, list(pad) + ([bass] if bass is not None else []), k)))
+            out.append((beat * tpb, Sound(nxt.pcs, list(pad) + [self._bass_target(nxt)], k)))
             beat += BEATS_PER_BAR * bars
         return out
 

@@ -3,8 +3,9 @@
 A motif is 3-6 notes (a seed leans to its own length): the melodic steps between them, counted
 in *scale steps* (so a restatement on another chord stays in the mode), and their note values in
 ticks (see `rhythm`). Everything that makes a statement recognisable is drawn once, with the
-motif: its rhythm (already shaped by the intensity in force: long values halved when busy,
-doubled when calm), a long note inside the cell (most motifs hold one note for 3 beats or more),
+motif: its rhythm (already shaped by the intensity in force: the long values of the busier seeds
+halved when the music is busy, those of the sparser seeds doubled when it is calm, the same for
+every motif of a seed), a long note inside the cell (most motifs hold one note for 3 beats or more),
 and the tail a busy phrase adds. A leap (a fourth or more) inside a motif is always followed by a
 step back, and a motif never ends on a leap. A section draws at most :data:`MAX_MOTIFS` of them,
 each the one of :data:`FIT_TRIES` drawn nearest the seed's step size and pace that, placed on a
@@ -29,7 +30,7 @@ from auralis.music.rhythm import unit, values
 
 MAX_MOTIFS = 4
 #: Motif lengths around the seed's own length, and their weights.
-LENGTH_SPREAD = ((-1, 0.1), (0, 0.8), (1, 0.1))
+LENGTH_SPREAD = ((0, 1.0),)
 MIN_LENGTH, MAX_LENGTH = 3, 6
 #: Chance that a motif holds one inner note for a long value (3 beats or more), up to
 #: intensity 0.6 (less when busier, none from 0.8).
@@ -58,11 +59,13 @@ class Motif:
 
 def draw_motif(
     rng: random.Random, subdivision: str, step_bias: float, long_bias: float, legato: float,
-    length: int = 4, intensity: float = 0.5,
+    length: int = 4, intensity: float = 0.5, busy: float = 0.5,
 ) -> Motif:
     """A fresh motif. `step_bias` > 1 favours steps over skips; `long_bias` > 1 longer values;
     `legato`: the chance that a note is joined to the next; `length`: the seed's usual number
-    of notes; `intensity`: shapes the note values (see the module docstring)."""
+    of notes; `intensity`: shapes the note values (see the module docstring); `busy` (0..1, the
+    seed's): which seeds' long values halve when the music is busy (the busiest first) and
+    double when it is calm (the sparsest first), so every motif of a seed is shaped alike."""
     spread, sw_ = zip(*LENGTH_SPREAD)
     n = min(MAX_LENGTH, max(MIN_LENGTH, length + rng.choices(spread, sw_)[0]))
     sv, sw = zip(*STEPS)
@@ -77,9 +80,9 @@ def draw_motif(
     vv, vw = zip(*values(subdivision))
     vw = [w * (long_bias ** (i / (len(vv) - 1) * 2 - 1)) for i, w in enumerate(vw)]
     vals = list(rng.choices(vv, vw, k=n))
-    if intensity > 0.5 and rng.random() < 3 * (intensity - 0.5):  # busier: the long values halve
+    if intensity > 0.6 and 1.0 - busy < 5 * (intensity - 0.6):  # busier: the long values halve
         vals = [v // 2 if v >= 12 else v for v in vals]
-    elif intensity < 0.5 and rng.random() < 2 * (0.5 - intensity):  # calmer: they double
+    elif intensity < 0.5 and busy < 3 * (0.5 - intensity):  # calmer: they double
         vals = [min(2 * v, 36) if v >= 6 else v for v in vals]
     if rng.random() < LONG_NOTE * min(1.0, max(0.0, (0.8 - intensity) / 0.2)) and not any(v >= LONG_VALUES[0] for v in vals[:-1]):
         vals[rng.randrange(n - 1)] = rng.choice(LONG_VALUES)
@@ -92,7 +95,7 @@ def draw_motif(
 
 
 #: How many motifs are drawn to find the one nearest a seed's character (see fitted_motif).
-FIT_TRIES = 16
+FIT_TRIES = 32
 #: The share of a motif's notes that should be chord tones when it is placed on a triad (the
 #: melody's budget asks 70% of all notes, 74% of the diatonic ones).
 CHORD_FIT = 0.75
@@ -110,7 +113,7 @@ def chord_fit(steps: tuple[int, ...]) -> float:
 
 def fitted_motif(
     rng: random.Random, subdivision: str, step_bias: float, long_bias: float, legato: float,
-    length: int, intensity: float, leap: float, pace: float,
+    length: int, intensity: float, leap: float, pace: float, busy: float = 0.5,
 ) -> Motif:
     """Of FIT_TRIES motifs drawn (see draw_motif), the one nearest a seed's character: mean step
     size `leap` (scale degrees) and mean note value `pace` (ticks at intensity 0.5, scaled as the
@@ -122,7 +125,7 @@ def fitted_motif(
         pace *= 1.0 + 0.7 * min(1.0, 2 * (0.5 - intensity))
     best: tuple[float, Motif] | None = None
     for _ in range(FIT_TRIES):
-        m = draw_motif(rng, subdivision, step_bias, long_bias, legato, length, intensity)
+        m = draw_motif(rng, subdivision, step_bias, long_bias, legato, length, intensity, busy)
         size = sum(abs(x) for x in m.steps) / len(m.steps)
         flow = sum(m.values) / len(m.values)
         score = ((size - leap) / 0.25) ** 2 + (math.log(flow / pace) / 0.15) ** 2

@@ -53,19 +53,39 @@ class Phrase:
         return self.notes[-1].off
 
 
-def plan_phrase(rng: random.Random, motif: Motif, start: int, intensity: float) -> Phrase:
+class Endings:
+    """How a seed's phrases end, spread evenly rather than drawn one by one: each phrase adds
+    its chance of a tail and of a sigh to what is owed, and takes the ending once a whole one is
+    owed (error diffusion). So every few minutes of a seed hold the same mix of phrase lengths,
+    and seeds of long phrases and of short ones stay apart (see `form`)."""
+
+    def __init__(self, reach: float = 0.5) -> None:
+        self.reach = reach  # 0..1, the seed's: how readily its phrases add a tail (0.7x to 1.3x)
+        self._tail = self._sigh = 0.5
+
+    def next(self, intensity: float) -> str:
+        tail = min(1.0, (0.05 + 0.8 * intensity) * (0.7 + 0.6 * self.reach))
+        self._tail += tail  # busier music: often a tail that answers the cell's last note
+        self._sigh += (1.0 - tail) * SIGH * (1 - intensity) ** 2  # calm music: now and then two notes
+        if self._tail >= 1.0:
+            self._tail -= 1.0
+            return "tail"
+        if self._sigh >= 1.0:
+            self._sigh -= 1.0
+            return "sigh"
+        return "plain"
+
+
+def plan_phrase(
+    rng: random.Random, motif: Motif, start: int, intensity: float, endings: Endings | None = None
+) -> Phrase:
     """The phrase restating `motif` from the first grid position at or after tick `start`.
 
     The motif's rhythm is kept as drawn (its intensity shaping is its own, see `motifs`), so a
-    restatement is recognisable; the phrase only decides whether to add the motif's tail (busy
-    music) or to sigh on its first two notes (calm music)."""
+    restatement is recognisable; the phrase only decides (with `endings`, the seed's) whether to
+    add the motif's tail (busy music) or to sigh on its first two notes (calm music)."""
     m, variation = vary(rng, motif)
-    if rng.random() < 0.05 + 0.8 * intensity:
-        ending = "tail"  # busier music: often a tail that answers the cell's last note
-    elif rng.random() < SIGH * (1 - intensity) ** 2:
-        ending = "sigh"  # calm music: now and then just two notes
-    else:
-        ending = "plain"
+    ending = (endings if endings is not None else Endings()).next(intensity)
     shape = rng.choices(SHAPES, SHAPE_WEIGHTS)[0]
     return build_phrase(m, motif, ending, start, shape, variation)
 
@@ -83,7 +103,7 @@ def build_phrase(
     vals = list(m.values)
     det = list(m.detached) or [False] * len(vals)
     tail = list(motif.tail)
-    if ending == "tail" and len(vals) + len(tail) <= MAX_NOTES - 1:
+    if ending == "tail" and len(vals) + len(tail) <= MAX_NOTES - 2:
         steps += tail
         vals += [6] * (len(tail) - 1) + [max(12, motif.values[-1])]
         det += [False] * len(tail)
