@@ -209,8 +209,8 @@ PALETTES: dict[str, Palette] = {
                 # mix's power at ~590 Hz and bright was no brighter than sleep (10-minute renders,
                 # 626 vs 630 Hz); the xylophone's overtones lift the mix (docs/music.md)
                 _v("melody", 13, "xylophone", 0.1, 0.85, 45),
-                _v("pad", 95, "sweep pad", -0.2, 0.05, 90, width=0.8),
-                _v("bass", 35, "fretless bass", 0.0, 0.18, 50),
+                _v("pad", 95, "sweep pad", -0.2, 0.035, 90, width=0.8),
+                _v("bass", 35, "fretless bass", 0.0, 0.13, 50),
                 _v("texture", 46, "harp", 0.65, 1.0, 60, (62, 84)),
                 _v("bell", 112, "tinkle bell", -0.65, 0.4, 80, (67, 88)),
             ),
