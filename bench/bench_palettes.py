@@ -3,6 +3,12 @@
 - **Variety**: the GM programs sounding in each preset's render (composed events under its
   palette), whether two presets share a program set, and each preset's and palette's long-term
   spectrum (centroid, 150-400 Hz share) from a real render.
+- **Long-term spectra of the presets** (part ``spectra``): a preset's long-term average
+  spectrum is over its seeds as well as its minutes (a seed sets the melody's home register, so
+  one seed's render is not the preset's spectrum): the power spectra of ``--seeds`` 10-minute
+  renders (each normalised to its total power), averaged; its centroid, each seed's own, and for
+  every pair of presets the centroid ratio and the RMS difference of their third-octave band
+  levels (50 Hz-10 kHz).
 - **Evolution**: over 60 composed minutes per preset and palette (seeds 0-2): boundaries that
   change the orchestration (a voice enters, leaves, or moves 5+ semitones) and consecutive
   sections with the same set of sounding voices.
@@ -19,12 +25,14 @@
   30-90 s hold as tests/unit/test_music_rules.py checks them; here: sections 30-90 s and
   velocities 20-100 of every voice, with every palette, over 60 minutes.
 
-Run: .venv/bin/python bench/bench_palettes.py [render minutes, default 10] [--base COMMIT]
+Run: .venv/bin/python bench/bench_palettes.py [render minutes, default 10] [--base COMMIT] [--seeds 5]
+     [--skip audio,spectra,balance,cost]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import statistics
@@ -84,18 +92,64 @@ def render(params: MusicParams, minutes: float, *, ride: bool = True, seed: int 
     return out
 
 
+FFT_N = 8192
+
+
+def power_spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies, power) of the mono mix over 20 Hz-20 kHz: Hann-windowed 8192-point frames
+    averaged, normalised to a total of 1."""
+    m = x.mean(axis=1).astype(np.float64)
+    ps = np.zeros(FFT_N // 2 + 1)
+    win = np.hanning(FFT_N)
+    for i in range(len(m) // FFT_N):
+        ps += np.abs(np.fft.rfft(m[i * FFT_N : (i + 1) * FFT_N] * win)) ** 2
+    f = np.fft.rfftfreq(FFT_N, 1 / SR)
+    keep = (f >= 20) & (f <= 20000)
+    return f[keep], ps[keep] / ps[keep].sum()
+
+
+def centroid(f: np.ndarray, ps: np.ndarray) -> float:
+    return float((f * ps).sum() / ps.sum())
+
+
 def spectrum(x: np.ndarray) -> tuple[float, float]:
     """(centroid Hz, 150-400 Hz power share) of the mono mix over 20 Hz-20 kHz (as bench_music)."""
-    m = x.mean(axis=1).astype(np.float64)
-    n = 8192
-    ps = np.zeros(n // 2 + 1)
-    win = np.hanning(n)
-    for i in range(len(m) // n):
-        ps += np.abs(np.fft.rfft(m[i * n : (i + 1) * n] * win)) ** 2
-    f = np.fft.rfftfreq(n, 1 / SR)
-    keep = (f >= 20) & (f <= 20000)
-    f, ps = f[keep], ps[keep]
-    return float((f * ps).sum() / ps.sum()), float(ps[(f >= 150) & (f < 400)].sum() / ps.sum())
+    f, ps = power_spectrum(x)
+    return centroid(f, ps), float(ps[(f >= 150) & (f < 400)].sum())
+
+
+#: Third-octave band centres, 50 Hz-10 kHz.
+THIRD_OCTAVES = 1000.0 * 2.0 ** (np.arange(-13, 11) / 3)
+
+
+def band_levels(f: np.ndarray, ps: np.ndarray) -> np.ndarray:
+    """Each third-octave band's share of the power, dB."""
+    edge = 2.0 ** (1 / 6)
+    return np.array([10 * np.log10(ps[(f >= c / edge) & (f < c * edge)].sum() + 1e-30) for c in THIRD_OCTAVES])
+
+
+def long_term_spectra(minutes: float, seeds: int) -> None:
+    """Each preset's long-term average spectrum over seeds 0..seeds-1 (see the module docstring)."""
+    pooled: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    rows = []
+    for name in PRESETS:
+        per = []
+        acc = None
+        for seed in range(seeds):
+            f, ps = power_spectrum(render(params_for(name), minutes, seed=seed))
+            per.append(centroid(f, ps))
+            acc = ps if acc is None else acc + ps
+        pooled[name] = (f, acc / seeds)
+        rows.append([name, f"{centroid(*pooled[name]):.0f}", " / ".join(f"{c:.0f}" for c in per)])
+        print(f"  ({name} done)", file=sys.stderr, flush=True)
+    table(["preset", "centroid of the long-term spectrum (Hz)", f"each seed's centroid, seeds 0-{seeds - 1} (Hz)"], rows)
+    rows = []
+    for a, b in itertools.combinations(PRESETS, 2):
+        ca, cb = centroid(*pooled[a]), centroid(*pooled[b])
+        d = band_levels(*pooled[a]) - band_levels(*pooled[b])
+        rows.append([f"{a} / {b}", f"{max(ca, cb) / min(ca, cb) - 1:.0%}", f"{np.sqrt(np.mean(d ** 2)):.1f}",
+                     f"{np.abs(d).max():.1f}"])
+    table(["presets", "centroids differ by", "third-octave levels differ, RMS (dB)", "largest band difference (dB)"], rows)
 
 
 def loudness(x: np.ndarray) -> tuple[float, float]:
@@ -220,7 +274,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("minutes", nargs="?", type=float, default=10.0)
     ap.add_argument("--base", default="bce4d6d", help="commit of 'today' for the cost comparison")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: audio,balance,cost")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds of each preset's long-term spectrum")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: audio,spectra,balance,cost")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
@@ -281,6 +336,10 @@ def main() -> None:
         if "sleep" in cent and "bright" in cent:
             print(f"centroid bright/sleep: {cent['bright'] / cent['sleep']:.2f} "
                   f"(differ by {abs(cent['bright'] - cent['sleep']) / min(cent['bright'], cent['sleep']):.0%})\n")
+    if "spectra" not in skip:
+        print(f"## Long-term spectra of the presets ({args.minutes:g}-minute renders, seeds 0-{args.seeds - 1}, "
+              "finished audio)\n")
+        long_term_spectra(args.minutes, args.seeds)
     if "balance" not in skip:
         print("## Melody on top (2-minute stems, seed 0)\n")
         rows = []
