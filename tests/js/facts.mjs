@@ -381,7 +381,7 @@ export const FACTS = {
             96
           ],
           "pan": -0.2,
-          "level": 0.05
+          "level": 0.035
         },
         {
           "role": "bass",
@@ -392,7 +392,7 @@ export const FACTS = {
             47
           ],
           "pan": 0.0,
-          "level": 0.18
+          "level": 0.13
         },
         {
           "role": "texture",
