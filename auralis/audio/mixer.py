@@ -40,7 +40,7 @@ from collections import deque
 import numpy as np
 from scipy.signal import sosfilt
 
-from auralis.audio.meter import SlidingLoudnessMeter
+from auralis.audio.meter import SlidingLoudnessMeter, lufs
 
 LOUDNESS_TARGET_LUFS = -20.0
 GATE_BLOCK_S = 0.4  # BS.1770's gating block
@@ -138,7 +138,7 @@ class LoudnessRider:
         """The averaged loudness of the input (before the ride), or None before any audio."""
         if not self._power:
             return None
-        return -0.691 + 10 * math.log10(self._power)
+        return lufs(self._power)
 
     def process(self, x: np.ndarray) -> np.ndarray:
         """Apply the ride to one block of shape (frames, channels); returns float64."""
@@ -153,12 +153,12 @@ class LoudnessRider:
         while sum(d for _, d in self._recent) - self._recent[0][1] >= GATE_BLOCK_S - 1e-9:
             self._recent.popleft()
         ms = sum(m * d for m, d in self._recent) / sum(d for _, d in self._recent)
-        block = -0.691 + 10 * math.log10(ms) if ms > 0 else -math.inf
+        block = lufs(ms)
         if block > -70.0:  # the absolute gate; the relative one is 10 LU under what passes it
             self._elapsed_all += dur
             alpha = max(dur / self._elapsed_all, 1.0 - math.exp(-dur / self.time_constant_s))
             self._power_all = ms if self._power_all is None else self._power_all + alpha * (ms - self._power_all)
-            if block > -0.691 + 10 * math.log10(self._power_all) - 10.0:
+            if block > lufs(self._power_all) - 10.0:
                 self._elapsed += dur
                 alpha = max(dur / self._elapsed, 1.0 - math.exp(-dur / self.time_constant_s))
                 self._power = ms if self._power is None else self._power + alpha * (ms - self._power)

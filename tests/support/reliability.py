@@ -26,6 +26,7 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -87,39 +88,28 @@ def underrun_timeline(logs: str) -> list[str]:
     connected by then and how long before: what a report needs to tell a crowd's start
     transient from a stall later on."""
     start: float | None = None
-    connects: list[tuple[float, str]] = []
+    connected: dict[str, float] = {}  # client id -> when it connected, in log order
     out: list[str] = []
     for line in logs.splitlines():
-        if '"event":"serve"' not in line and '"event":"ws_connect"' not in line and '"event":"server_underrun"' not in line:
+        if not any(f'"event":"{e}"' in line for e in ("serve", "ws_connect", "server_underrun")):
             continue
         try:
             entry = json.loads(line)
-        except ValueError:
+            ts = datetime.fromisoformat(entry["ts"]).timestamp()
+        except (ValueError, KeyError, TypeError):
             continue
-        ts = _log_seconds(entry.get("ts", ""))
-        if ts is None:
-            continue
+        client = str(entry.get("client_id"))
         if entry.get("event") == "serve":
             start = ts
         elif entry.get("event") == "ws_connect":
-            connects.append((ts, str(entry.get("client_id"))))
+            connected[client] = ts
         elif start is not None:
-            client = str(entry.get("client_id"))
-            opened = next((t for t, c in connects if c == client), None)
+            opened = connected.get(client)
             age = f"{ts - opened:.2f} s after it connected" if opened is not None else "connect not logged"
-            out.append(
-                f"t={ts - start:.2f} s: {client} ({age}), lead now {entry.get('lead_chunks')}, "
-                f"{len(connects)} listeners connected so far, the last {ts - connects[-1][0]:.2f} s before"
-            )
+            last = f", the last {ts - max(connected.values()):.2f} s before" if connected else ""
+            out.append(f"t={ts - start:.2f} s: {client} ({age}), lead now {entry.get('lead_chunks')}, "
+                       f"{len(connected)} listeners connected so far{last}")
     return out
-
-
-def _log_seconds(stamp: str) -> float | None:
-    """Seconds of a log line's `ts` (ISO 8601 UTC, milliseconds), for differences only."""
-    try:
-        return time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float(stamp[19:-1] or 0)
-    except (ValueError, OverflowError):
-        return None
 
 
 # --------------------------------------------------------------------------------------------
