@@ -38,7 +38,7 @@ from auralis.music.melody import LEAP, UNKNOWN, VELOCITY_MAX, VELOCITY_MIN, Melo
 from auralis.music.motifs import MAX_MOTIFS, MAX_STEP, Motif, fitted_motif
 from auralis.music.orchestration import Orchestra
 from auralis.music.params import MusicParams
-from auralis.music.phrases import SHAPE_START, Endings, Phrase, build_phrase, plan_phrase, rest_seconds, truncated
+from auralis.music.phrases import SHAPE_START, Endings, Phrase, build_phrase, entry_ticks, plan_phrase, rest_floor, rest_seconds, truncated
 from auralis.music.rhythm import TICKS_PER_BEAT, humanise, phrase_lag
 from auralis.music.theory import Chord, pc_name, scale_pcs
 from auralis.music.voicing import voice
@@ -69,10 +69,21 @@ MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 34.0, 8.0
 MOTIF_WEIGHTS = (0.84, 0.08, 0.05, 0.03)
 #: Chance that the section's main motif (the piece's theme) carries over to the next section,
 #: and that each other motif does.
-KEEP_THEME, KEEP_MOTIF = 0.9, 0.4
+KEEP_THEME, KEEP_MOTIF = 1.0, 0.85
+NEW_MOTIFS = 0
 #: How many times in a row a phrase that no option can plan waits (2 beats) before one is
 #: played note by note.
 UNPLANNED_WAITS = 2
+#: From this intensity a phrase that would run into the next section may be cut short before it
+#: (busy music cannot wait that long); calmer music waits for the next section instead, so its
+#: phrases are heard whole.
+CUT_INTENSITY = 0.6
+#: Chance that a phrase comes after the same gap (from the last onset before the rest) as the
+#: phrase before it: the rests keep their long-tailed distribution, and the gaps recur.
+REST_REPEAT = 0.5
+#: How many beats later a phrase may come when it does not fit the harmony where it was drawn.
+SHIFTS = (1, 2)
+VARY_END_TIER = 1.5
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
@@ -127,6 +138,7 @@ class Composer:
         self._note_i = 0
         self._unplanned = 0  # phrases in a row for which no option kept the rules
         self._next_phrase = 2 * TICKS_PER_BEAT  # tick at which the next phrase may start
+        self._gap: int | None = None  # ticks from the last phrase's last onset to the next's first
         # The sounding melody note: (pitch, end tick, timing offset in seconds).
         self._mel: tuple[int, int, float] | None = None
         self._timing = random.Random(f"auralis.music.timing:{seed}")
@@ -321,7 +333,7 @@ class Composer:
         sub = "triple" if rng.random() < prof.triple else "duple"
         intensity = self._params.intensity
         kept = [mo for i, mo in enumerate(self._motifs) if rng.random() < (KEEP_MOTIF if i else KEEP_THEME)]
-        n_new = rng.randint(1, MAX_MOTIFS - len(kept)) if len(kept) < MAX_MOTIFS else 0
+        n_new = rng.randint(NEW_MOTIFS, MAX_MOTIFS - len(kept)) if len(kept) < MAX_MOTIFS else 0
         long_bias = prof.long_bias * (1.3 - 0.6 * intensity)
         fresh = [
             fitted_motif(
@@ -399,12 +411,20 @@ class Composer:
         # 70/25/5 budget, the main motif literally or (into a new register) either with a pickup
         # note (a leap into the phrase, stepping back into the cell), then the others, then the drawn motif with
         # one step changed by a scale step (each with the same ending and shape).
-        options: list[tuple[int, Phrase]] = [(0, ph)]
+        options: list[tuple[float, Phrase]] = [(0, ph)]
         assert ph.cell is not None
+        # The same statement a beat or two later (other notes then fall on the chord change).
+        options += [
+            (0.5, build_phrase(ph.cell, motif, ph.ending, start + d * TICKS_PER_BEAT, ph.shape, ph.variation))
+            for d in SHIFTS
+        ]
         stated = [(ph.cell, motif, ph.variation)]
         if k or ph.variation not in ("literal", "displace"):
             main = self._motifs[0]
-            options.append((1, build_phrase(main, main, ph.ending, start, ph.shape, "literal")))
+            options += [
+                (1 + 0.2 * bool(d), build_phrase(main, main, ph.ending, start + d * TICKS_PER_BEAT, ph.shape, "literal"))
+                for d in (0,) + SHIFTS
+            ]
             stated.append((main, main, "literal"))
         goal = m.target(None, SHAPE_START[ph.shape], self._scale)
         if m.last is not None and abs(goal - m.last) > 2 * LEAP:  # into a new register
@@ -414,14 +434,16 @@ class Composer:
             (2, build_phrase(mo, mo, ph.ending, start, ph.shape, "literal"))
             for i, mo in enumerate(self._motifs) if i and i != k
         ]
+        # (a step changed at either end of the cell breaks only one of its 4-grams)
         for i in range(len(motif.steps)):
             for d in (1, -1):
                 steps = motif.steps[:i] + (motif.steps[i] + d,) + motif.steps[i + 1 :]
                 if all(abs(x) <= MAX_STEP for x in steps):
-                    options.append((3, build_phrase(replace(motif, steps=steps), motif, ph.ending, start, ph.shape, "vary")))
+                    tier = VARY_END_TIER if i in (0, len(motif.steps) - 1) else 3
+                    options.append((tier, build_phrase(replace(motif, steps=steps), motif, ph.ending, start, ph.shape, "vary")))
         if new_section is not None:
             options = [(t, o) for t, o in options if o.end <= new_section]
-            if cut is not None:
+            if cut is not None and p.intensity >= CUT_INTENSITY:
                 options.append((4, cut))
             if not options:
                 self._next_phrase = new_section + TICKS_PER_BEAT
@@ -528,8 +550,15 @@ class Composer:
             self._mel = (pitch, note.off, jit)
             self._note_i += 1
             if nxt is None:
-                rest = rest_seconds(self._rng, self._params.intensity, self._traits.density, spb)
-                self._next_phrase = note.off + math.ceil(rest / spb * tpb)
+                i, d = self._params.intensity, self._traits.density
+                rest = rest_seconds(self._rng, i, d, spb)
+                last, floor = note.off - note.on, rest_floor(i, d, spb) / spb * tpb
+                gap = entry_ticks(last, rest / spb * tpb, floor, tpb)
+                # The answer comes after the same gap as the phrase before it, now and then.
+                if self._gap is not None and self._gap - last >= floor and self._rng.random() < REST_REPEAT:
+                    gap = self._gap
+                self._gap = gap
+                self._next_phrase = note.on + gap
                 self._phrase = self._pitches = None
         if self._mel is not None and self._mel[1] < tick1:
             pitch, end, off_jit = self._mel

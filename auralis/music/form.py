@@ -33,6 +33,8 @@ BREATH = 0.0  # the melody rests for the whole section
 BREATH_CHANCE = 0.12
 BASS_PARTS = ("root", "pedal")
 PAD_SPANS = (19, 23, 27, 31)
+#: The number of notes of a seed's motifs: the sparser half of the seeds, the busier half.
+MOTIF_LENGTHS = (5, 6)
 #: How far (semitones) a section's register centre lies from home, on the other side each time.
 REGISTER_MOVE = (2, 3)
 
@@ -88,7 +90,7 @@ class SeedProfile:
             pad_voices=rng.choice((3, 4, 4, 5)),
             pad_span=rng.randrange(len(PAD_SPANS)),
             pad_low=39 + round(15 * w[4]),
-            motif_length=5 + min(1, int(2 * w[1])),
+            motif_length=MOTIF_LENGTHS[min(1, int(2 * w[1]))],
             leap=1.0 + 0.8 * w[6],
             pace=5.5 + 7.0 * (1 - w[1]),
             bass_hold=(0.2 + 0.25 * w[8], 0.6 + 0.4 * w[8]),

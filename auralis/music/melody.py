@@ -65,11 +65,21 @@ PLAN_SLACK = 2
 #: (so any 100 notes hold 70/25/5 within 3 points); a plan that cannot pays EXCESS_WEIGHT per
 #: note beyond it.
 BOUND = 1.45
+#: Where each category's band of width 2 x BOUND lies (chord, scale, chromatic): shifted by
+#: these many notes. A band of that width keeps any 100 notes within 2.9 points wherever it lies;
+#: passing tones have few slots, so the chromatic count runs behind its share and the scale
+#: tones ahead (median -0.4 and +0.5 notes), and centred bands refused most literal statements
+#: for a scale tone at the top of its band.
+BAND_SHIFT = (0.0, 0.5, -0.5)
 EXCESS_WEIGHT = 50.0
 #: A passing tone is tried when the budget owes this much of a chromatic note.
 PASSING_OWED = 0.3
 #: A planned note is chosen again when its category is this many notes ahead of its share.
 DRIFT = 1.5
+#: How strongly a phrase enters at the same distance (in scale steps) from where the last one
+#: ended as the phrases before it did (call and answer: the gap across a rest recurs).
+ENTRY_WEIGHT = 3.0
+ENTRY_MEMORY = 3
 
 
 class Sound(NamedTuple):
@@ -94,6 +104,12 @@ def category(pc: int, chord_pcs: Collection[int], scale: Collection[int]) -> int
     if pc in scale:
         return SCALE_TONE
     return CHROMATIC
+
+
+def degree(pitch: int, scale: Collection[int]) -> float:
+    """`pitch`'s position in scale steps (a chromatic pitch half-way between its neighbours)."""
+    octave, pc = divmod(pitch, 12)
+    return octave * len(scale) + sum(1 for q in scale if q < pc) - (0.0 if pc in scale else 0.5)
 
 
 def scale_step(pitch: int, steps: int, scale: Collection[int]) -> int:
@@ -121,6 +137,8 @@ class MelodyLine:
         self._recent: deque[tuple[int, float]] = deque(maxlen=REPEAT_NOTES)
         self._seen: dict[tuple[tuple[int, float], ...], int] = {}
         self._log: deque[tuple[float, tuple[tuple[int, float], ...]]] = deque()
+        # How the last phrases entered: scale steps from the note before (see ENTRY_WEIGHT).
+        self.entries: deque[float] = deque(maxlen=ENTRY_MEMORY)
 
     @property
     def lo(self) -> int:
@@ -171,18 +189,20 @@ class MelodyLine:
                     pool += self._candidates(ph, sound, scale, goal, bar)
             within = [c for c in pool if c[1] == 0.0]
             if within:
-                return self._pick(within, rng)
+                return self._pick(within, rng, scale)
             fallback += [(cost + EXCESS_WEIGHT * excess + tier, 0.0, ph, ps, slot) for cost, excess, ph, ps, slot in pool]
-        return self._pick(fallback, rng) if fallback else None
+        return self._pick(fallback, rng, scale) if fallback else None
 
-    @staticmethod
     def _pick(
-        pool: list[tuple[float, float, Phrase, list[int], int]], rng: random.Random
+        self, pool: list[tuple[float, float, Phrase, list[int], int]], rng: random.Random,
+        scale: Collection[int],
     ) -> tuple[Phrase, list[int]]:
         best = min(c[0] for c in pool)
         _, _, ph, ps, slot = rng.choices(pool, [math.exp(best - c[0]) for c in pool])[0]
         if slot >= 0:
             ph = with_passing_tone(ph, slot, ph.unit)
+        if self.last is not None:
+            self.entries.append(degree(ps[0], scale) - degree(self.last, scale))
         return ph, ps
 
     def _candidates(
@@ -223,6 +243,7 @@ class MelodyLine:
                 slots.append((i, t, here.held))
         out: list[tuple[float, float, Phrase, list[int], int]] = []
         lo, hi = max(LOWEST, self.lo - PLAN_SLACK), min(HIGHEST, self.hi + PLAN_SLACK)
+        last_degree = degree(self.last, scale) if self.last is not None else None
         for first in range(lo, hi + 1):
             if first % 12 not in scale:
                 continue
@@ -239,6 +260,8 @@ class MelodyLine:
             out_of = sum(max(0, self.lo - p, p - self.hi) for p in ps)
             leap_in = self.last is not None and abs(first - self.last) > LEAP
             shape_cost = START_WEIGHT * (abs(first - goal) + out_of) + 2.0 * leap_in
+            if last_degree is not None and degree(first, scale) - last_degree not in self.entries:
+                shape_cost += ENTRY_WEIGHT
             if not self._repeats(ps, lengths):
                 excess, dev = self._budget(cats)
                 out.append((BUDGET_WEIGHT * dev + shape_cost, excess, phrase, ps, -1))
@@ -269,7 +292,7 @@ class MelodyLine:
             n += 1
             c[k] += 1
             for j in range(3):
-                d = abs(c[j] - TARGET_SHARE[j] * n)
+                d = abs(c[j] - TARGET_SHARE[j] * n - BAND_SHIFT[j])
                 if d > BOUND:
                     excess += d - BOUND
         return excess, sum((c[j] - TARGET_SHARE[j] * n) ** 2 for j in range(3))
@@ -356,7 +379,7 @@ class MelodyLine:
             assert planned is not None
             c = category(planned % 12, chord_pcs, scale)
             n = sum(self.counts) + 1
-            ok = self.counts[c] + 1 - TARGET_SHARE[c] * n <= DRIFT
+            ok = self.counts[c] + 1 - TARGET_SHARE[c] * n <= DRIFT + BAND_SHIFT[c]
         if ok:
             assert planned is not None
             self.forced = None

@@ -99,6 +99,8 @@ FIT_TRIES = 32
 #: The share of a motif's notes that should be chord tones when it is placed on a triad (the
 #: melody's budget asks 70% of all notes, 74% of the diatonic ones).
 CHORD_FIT = 0.75
+#: A motif ends at most this many scale steps from where it began.
+RETURN = 1
 
 
 def chord_fit(steps: tuple[int, ...]) -> float:
@@ -130,6 +132,7 @@ def fitted_motif(
         flow = sum(m.values) / len(m.values)
         score = ((size - leap) / 0.25) ** 2 + (math.log(flow / pace) / 0.15) ** 2
         score += (max(0.0, CHORD_FIT - chord_fit(m.steps)) / 0.05) ** 2
+        score += (max(0, abs(sum(m.steps)) - RETURN) / 0.5) ** 2
         if best is None or score < best[0]:
             best = (score, m)
     assert best is not None

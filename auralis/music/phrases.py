@@ -139,13 +139,38 @@ def with_passing_tone(phrase: Phrase, i: int, length: int) -> Phrase:
     return Phrase(phrase.shape, tuple(notes), phrase.variation, phrase.ending, phrase.unit, phrase.cell)
 
 
-def rest_seconds(rng: random.Random, intensity: float, density: float, spb: float) -> float:
-    """A breath after a phrase (see the module docstring). `density` > 1: a busier section."""
+def rest_floor(intensity: float, density: float, spb: float) -> float:
+    """The shortest breath after a phrase, in seconds (see rest_seconds)."""
     floor = max(MIN_REST_S, MIN_REST_BEATS * spb)
     if intensity > 0.6:  # busy music may breathe more briefly
         floor *= 1.0 - 1.5 * (intensity - 0.6)
     if density < 1.0:  # a sparse section: longer breaths throughout
         floor /= max(density, 0.3)
+    return floor
+
+
+#: The distances (beats) from a phrase's last onset to the next phrase's first that a breath
+#: is drawn to: a few values, spaced by about half an octave in log time, so the gap across a
+#: rest recurs (a listener hears answers come back at the same distance) while the rests keep
+#: their long tail.
+ENTRY_BEATS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
+
+
+def entry_ticks(last: int, rest: float, floor: float, tpb: int) -> int:
+    """Ticks from a phrase's last onset to the next phrase's first: the value of ENTRY_BEATS
+    nearest (in log time) to the `last` note's length (ticks) plus the `rest` drawn (ticks),
+    the next larger one where the rest would fall under `floor` (ticks)."""
+    want = max(1.0, last + rest)
+    opts = [b * tpb for b in ENTRY_BEATS]
+    k = min(range(len(opts)), key=lambda i: abs(math.log(opts[i] / want)))
+    while k + 1 < len(opts) and opts[k] - last < floor:
+        k += 1
+    return max(opts[k], last + math.ceil(floor))
+
+
+def rest_seconds(rng: random.Random, intensity: float, density: float, spb: float) -> float:
+    """A breath after a phrase (see the module docstring). `density` > 1: a busier section."""
+    floor = rest_floor(intensity, density, spb)
     median = (0.6 + 14.0 * (1.0 - intensity) ** 2) / max(density, 0.3)
     extra = median * math.exp(rng.gauss(0.0, 0.75))
     cap = MAX_REST_S - 8.0 * intensity
