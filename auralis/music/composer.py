@@ -66,23 +66,20 @@ BASS_LOW = 36  # bass notes lie in 36-47
 PAD_SWELL_DB, BASS_SWELL_DB = -10.0, -9.0
 MELODY_SWELL_VEL, MELODY_SHAPE_VEL = 34.0, 8.0
 #: Which motif of the section a phrase restates (the first most often).
-MOTIF_WEIGHTS = (0.84, 0.08, 0.05, 0.03)
+MOTIF_WEIGHTS = (0.95, 0.03, 0.01, 0.01)
 #: Chance that the section's main motif (the piece's theme) carries over to the next section,
 #: and that each other motif does.
 KEEP_THEME, KEEP_MOTIF = 1.0, 0.85
 NEW_MOTIFS = 0
+#: The motifs are all drawn afresh at a section whose intensity differs by more than this from
+#: the one they were shaped for (see motifs: their values follow the intensity).
+RESHAPE = 0.15
 #: How many times in a row a phrase that no option can plan waits (2 beats) before one is
 #: played note by note.
 UNPLANNED_WAITS = 2
-#: From this intensity a phrase that would run into the next section may be cut short before it
-#: (busy music cannot wait that long); calmer music waits for the next section instead, so its
-#: phrases are heard whole.
-CUT_INTENSITY = 0.6
 #: Chance that a phrase comes after the same gap (from the last onset before the rest) as the
 #: phrase before it: the rests keep their long-tailed distribution, and the gaps recur.
-REST_REPEAT = 0.5
-#: How many beats later a phrase may come when it does not fit the harmony where it was drawn.
-SHIFTS = (1, 2)
+REST_REPEAT = 0.75
 VARY_END_TIER = 1.5
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
@@ -126,6 +123,7 @@ class Composer:
         self._profile = SeedProfile.draw(seed)
         self._traits = SectionTraits.first(self._rng, self._profile)
         self._motifs: list[Motif] = []
+        self._motif_intensity = params.intensity  # the intensity the motifs were shaped for
         # Voices.
         self._pad: tuple[int, ...] = ()
         self._bass: int | None = None
@@ -333,7 +331,10 @@ class Composer:
         sub = "triple" if rng.random() < prof.triple else "duple"
         intensity = self._params.intensity
         kept = [mo for i, mo in enumerate(self._motifs) if rng.random() < (KEEP_MOTIF if i else KEEP_THEME)]
-        n_new = rng.randint(NEW_MOTIFS, MAX_MOTIFS - len(kept)) if len(kept) < MAX_MOTIFS else 0
+        if abs(intensity - self._motif_intensity) > RESHAPE:  # values shaped for another intensity
+            kept = []
+        self._motif_intensity = intensity
+        n_new = rng.randint(NEW_MOTIFS if kept else 1, MAX_MOTIFS - len(kept)) if len(kept) < MAX_MOTIFS else 0
         long_bias = prof.long_bias * (1.3 - 0.6 * intensity)
         fresh = [
             fitted_motif(
@@ -413,18 +414,10 @@ class Composer:
         # one step changed by a scale step (each with the same ending and shape).
         options: list[tuple[float, Phrase]] = [(0, ph)]
         assert ph.cell is not None
-        # The same statement a beat or two later (other notes then fall on the chord change).
-        options += [
-            (0.5, build_phrase(ph.cell, motif, ph.ending, start + d * TICKS_PER_BEAT, ph.shape, ph.variation))
-            for d in SHIFTS
-        ]
         stated = [(ph.cell, motif, ph.variation)]
         if k or ph.variation not in ("literal", "displace"):
             main = self._motifs[0]
-            options += [
-                (1 + 0.2 * bool(d), build_phrase(main, main, ph.ending, start + d * TICKS_PER_BEAT, ph.shape, "literal"))
-                for d in (0,) + SHIFTS
-            ]
+            options.append((1, build_phrase(main, main, ph.ending, start, ph.shape, "literal")))
             stated.append((main, main, "literal"))
         goal = m.target(None, SHAPE_START[ph.shape], self._scale)
         if m.last is not None and abs(goal - m.last) > 2 * LEAP:  # into a new register
@@ -443,12 +436,14 @@ class Composer:
                     options.append((tier, build_phrase(replace(motif, steps=steps), motif, ph.ending, start, ph.shape, "vary")))
         if new_section is not None:
             options = [(t, o) for t, o in options if o.end <= new_section]
-            if cut is not None and p.intensity >= CUT_INTENSITY:
+            if cut is not None:
                 options.append((4, cut))
             if not options:
                 self._next_phrase = new_section + TICKS_PER_BEAT
                 return
-        plan = m.plan(options, self._sound_at, self._scale, goal, rng, BEATS_PER_BAR * TICKS_PER_BEAT)
+        first = min(o.notes[0].on for _, o in options)
+        t_start = self._time + (first - tick0) / TICKS_PER_BEAT * self._spb - 0.1
+        plan = m.plan(options, self._sound_at, self._scale, goal, rng, BEATS_PER_BAR * TICKS_PER_BEAT, t_start)
         if plan is not None:
             ph, self._pitches = plan
             self._unplanned = 0

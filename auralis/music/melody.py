@@ -170,7 +170,7 @@ class MelodyLine:
 
     def plan(
         self, options: Sequence[tuple[int, Phrase]], sound: Callable[[int], Sound],
-        scale: Collection[int], goal: int, rng: random.Random, bar: int,
+        scale: Collection[int], goal: int, rng: random.Random, bar: int, t_start: float = 0.0,
     ) -> tuple[Phrase, list[int]] | None:
         """A phrase and its pitches, chosen as a whole (see the module docstring) among
         `options`: (tier, phrase) pairs, the lower tiers preferred. Each phrase is tried at every
@@ -241,6 +241,8 @@ class MelodyLine:
                 if here.held is None or here.segment != there.segment or here.segment >= UNKNOWN:
                     continue
                 slots.append((i, t, here.held))
+            # A passing tone at either end of the cell breaks the fewest of its 4-grams.
+            slots.sort(key=lambda x: (0 < x[0] < len(notes) - 2, x[0]))
         out: list[tuple[float, float, Phrase, list[int], int]] = []
         lo, hi = max(LOWEST, self.lo - PLAN_SLACK), min(HIGHEST, self.hi + PLAN_SLACK)
         last_degree = degree(self.last, scale) if self.last is not None else None
@@ -370,16 +372,15 @@ class MelodyLine:
                     and last % 12 in scale and abs(planned - last) == 1
                     and after == planned + (planned - last) and after % 12 in scale
                     and not clashes(after, held)
+                    and self._in_band(CHROMATIC, category(after % 12, chord_pcs, scale))
                 )
                 if ok:
                     self.forced = after
                     return self._remember(self._commit(planned, chord_pcs, scale), t, length)
         if ok and self.forced is None:
-            # The plan may not push any category further than DRIFT notes from its share.
+            # The plan may not push any category further than DRIFT notes from its band's middle.
             assert planned is not None
-            c = category(planned % 12, chord_pcs, scale)
-            n = sum(self.counts) + 1
-            ok = self.counts[c] + 1 - TARGET_SHARE[c] * n <= DRIFT + BAND_SHIFT[c]
+            ok = self._in_band(category(planned % 12, chord_pcs, scale))
         if ok:
             assert planned is not None
             self.forced = None
@@ -387,6 +388,17 @@ class MelodyLine:
         else:
             pitch = self.next_pitch(target, chord_pcs, scale, held, legato, passing_ok, short)
         return self._remember(pitch, t, length)
+
+    def _in_band(self, *cats: int) -> bool:
+        """Whether notes of categories `cats`, one after the other, keep every category within
+        DRIFT notes of its band's middle."""
+        c = list(self.counts)
+        for cat in cats:
+            c[cat] += 1
+            n = sum(c)
+            if any(abs(c[j] - TARGET_SHARE[j] * n - BAND_SHIFT[j]) > DRIFT for j in range(3)):
+                return False
+        return True
 
     def _remember(self, pitch: int, t: float, length: int) -> int:
         self._recent.append((pitch, note_length(length)))
@@ -441,6 +453,7 @@ class MelodyLine:
                     legato and passing_ok and last_diatonic and abs(d) == 1 and beyond % 12 in scale
                     and lo <= beyond <= hi and self.last is not None
                     and not clashes(beyond, held) and (short or not clashes(p, held))
+                    and self._in_band(CHROMATIC, category(beyond % 12, chord_pcs, scale))
                 ):
                     continue
             elif clashes(p, held):
@@ -463,8 +476,9 @@ class MelodyLine:
             pitch = min(options, key=lambda p: (max(0, lo - p, p - hi), abs(p - last), p))
             return self._commit(pitch, chord_pcs, scale)
         n = sum(self.counts) + 1
-        behind = {c: TARGET_SHARE[c] * n - self.counts[c] for c in feasible}
-        most = max(feasible, key=lambda c: (behind[c], -c))
+        behind = {c: TARGET_SHARE[c] * n + BAND_SHIFT[c] - self.counts[c] for c in feasible}
+        inside = [c for c in feasible if c == CHROMATIC or self._in_band(c)]
+        most = max(inside or feasible, key=lambda c: (behind[c], -c))
         # The candidate nearest the target decides the category, unless another is too far behind.
         best = max(
             ((w, p, c) for c in feasible if c != CHROMATIC for p, w in zip(cands[c], weights[c])),

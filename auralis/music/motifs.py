@@ -41,7 +41,7 @@ STEPS = ((1, 1.0), (-1, 1.0), (2, 0.45), (-2, 0.45), (0, 0.12), (3, 0.12), (-3, 
 MAX_STEP = 3  # the largest step of a motif (scale degrees)
 
 VARIATIONS = ("literal", "invert", "augment", "displace", "ornament", "vary")
-VARIATION_WEIGHTS = (0.66, 0.06, 0.06, 0.14, 0.04, 0.04)
+VARIATION_WEIGHTS = (0.8, 0.02, 0.02, 0.12, 0.02, 0.02)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,9 @@ FIT_TRIES = 32
 CHORD_FIT = 0.75
 #: A motif ends at most this many scale steps from where it began.
 RETURN = 1
+#: What each leap (a fourth or more) costs a motif in the fit: returning motifs would otherwise
+#: lean on a leap and its step back.
+LEAP_COST = 4.0
 
 
 def chord_fit(steps: tuple[int, ...]) -> float:
@@ -133,6 +136,7 @@ def fitted_motif(
         score = ((size - leap) / 0.25) ** 2 + (math.log(flow / pace) / 0.15) ** 2
         score += (max(0.0, CHORD_FIT - chord_fit(m.steps)) / 0.05) ** 2
         score += (max(0, abs(sum(m.steps)) - RETURN) / 0.5) ** 2
+        score += LEAP_COST * sum(1 for x in m.steps if abs(x) >= MAX_STEP)
         if best is None or score < best[0]:
             best = (score, m)
     assert best is not None
