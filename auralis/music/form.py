@@ -108,6 +108,7 @@ class SectionTraits:
     pad_voices: int
     pad_span: int
     pad_low: int
+    breath_owed: float = 0.0  # how much of a breath is owed (see next)
 
     @staticmethod
     def first(rng: random.Random, p: SeedProfile) -> SectionTraits:
@@ -123,13 +124,18 @@ class SectionTraits:
             pad_voices=p.pad_voices,
             pad_span=PAD_SPANS[p.pad_span],
             pad_low=p.pad_low,
+            breath_owed=rng.random(),
         )
 
     def next(self, rng: random.Random, p: SeedProfile) -> SectionTraits:
         side = -self.side
         level = (self.level + 1) % len(DENSITY_CYCLE)
-        if self.density != BREATH and rng.random() < BREATH_CHANCE:
+        # Breaths are spread evenly (error diffusion of BREATH_CHANCE, from a phase of the
+        # seed's), not drawn: a few minutes of music hold the same share of them.
+        owed = self.breath_owed + BREATH_CHANCE
+        if self.density != BREATH and owed >= 1.0:
             density = BREATH
+            owed -= 1.0
         else:
             density = DENSITY_LEVELS[DENSITY_CYCLE[level]] * p.density
         # The bass holds its chords (more than half of each) and touches them (less than half)
@@ -151,4 +157,5 @@ class SectionTraits:
             pad_voices=voices,
             pad_span=span,
             pad_low=p.pad_low,
+            breath_owed=owed,
         )

@@ -72,6 +72,10 @@ BOUND = 1.45
 #: for a scale tone at the top of its band.
 BAND_SHIFT = (0.0, 0.5, -0.5)
 EXCESS_WEIGHT = 50.0
+#: A value this long (ticks: 3 beats) is one a passing tone should not split.
+LONG_IOI = 3 * TICKS_PER_BEAT
+#: Owed this much of a chromatic note, a passing tone may split a long value too.
+STARVED = 1.0
 #: A passing tone is tried when the budget owes this much of a chromatic note.
 PASSING_OWED = 0.3
 #: A planned note is chosen again when its category is this many notes ahead of its share.
@@ -241,8 +245,16 @@ class MelodyLine:
                 if here.held is None or here.segment != there.segment or here.segment >= UNKNOWN:
                     continue
                 slots.append((i, t, here.held))
-            # A passing tone at either end of the cell breaks the fewest of its 4-grams.
-            slots.sort(key=lambda x: (0 < x[0] < len(notes) - 2, x[0]))
+            # No passing tone that would split a long value (3 beats or more) unless the
+            # chromatic share is starved (then last); first one at either end of the cell,
+            # which breaks the fewest of its 4-grams.
+            def split_long(i: int) -> bool:
+                ioi = notes[i + 1].on - notes[i].on
+                return ioi >= LONG_IOI > ioi - u
+
+            if owed < STARVED:
+                slots = [x for x in slots if not split_long(x[0])]
+            slots.sort(key=lambda x: (split_long(x[0]), 0 < x[0] < len(notes) - 2, x[0]))
         out: list[tuple[float, float, Phrase, list[int], int]] = []
         lo, hi = max(LOWEST, self.lo - PLAN_SLACK), min(HIGHEST, self.hi + PLAN_SLACK)
         last_degree = degree(self.last, scale) if self.last is not None else None
@@ -381,12 +393,14 @@ class MelodyLine:
             # The plan may not push any category further than DRIFT notes from its band's middle.
             assert planned is not None
             ok = self._in_band(category(planned % 12, chord_pcs, scale))
+            # (a plan checks the no-repeat rule against the notes heard when it was made)
+            ok = ok and not self._repeats([planned], [note_length(length)])
         if ok:
             assert planned is not None
             self.forced = None
             pitch = self._commit(planned, chord_pcs, scale)
         else:
-            pitch = self.next_pitch(target, chord_pcs, scale, held, legato, passing_ok, short)
+            pitch = self.next_pitch(target, chord_pcs, scale, held, legato, passing_ok, short, length)
         return self._remember(pitch, t, length)
 
     def _in_band(self, *cats: int) -> bool:
@@ -424,11 +438,12 @@ class MelodyLine:
         legato: bool,
         passing_ok: bool,
         short: bool = True,
+        length: int | None = None,
     ) -> int:
         """Choose the next note near `target`. `legato`: the previous note sounds up to this one;
         `passing_ok`: this note is short, on a weak position and joined to the next, so it may
         be a chromatic passing tone; only a `short` one may sound against a held note a semitone
-        below."""
+        below. `length` (ticks): no pitch that would repeat a 16-note sequence of the last hour."""
         if self.forced is not None:
             pitch, self.forced = self.forced, None
             return self._commit(pitch, chord_pcs, scale)
@@ -457,6 +472,8 @@ class MelodyLine:
                 ):
                     continue
             elif clashes(p, held):
+                continue
+            if length is not None and self._repeats([p], [note_length(length)]):
                 continue
             w = 0.04 ** abs(p - target)
             w *= 1.0 / (1.0 + ((p - self.center) / 7.0) ** 2)  # pull to the register centre

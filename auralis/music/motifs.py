@@ -95,7 +95,7 @@ def draw_motif(
 
 
 #: How many motifs are drawn to find the one nearest a seed's character (see fitted_motif).
-FIT_TRIES = 32
+FIT_TRIES = 96
 #: The share of a motif's notes that should be chord tones when it is placed on a triad (the
 #: melody's budget asks 70% of all notes, 74% of the diatonic ones).
 CHORD_FIT = 0.75
@@ -104,6 +104,9 @@ RETURN = 1
 #: What each leap (a fourth or more) costs a motif in the fit: returning motifs would otherwise
 #: lean on a leap and its step back.
 LEAP_COST = 4.0
+#: How closely (log ratio) a motif's mean value keeps to the seed's pace: a theme kept through
+#: the piece sets its density, so it must not be left to the luck of one draw.
+PACE_FIT = 0.08
 
 
 def chord_fit(steps: tuple[int, ...]) -> float:
@@ -133,7 +136,7 @@ def fitted_motif(
         m = draw_motif(rng, subdivision, step_bias, long_bias, legato, length, intensity, busy)
         size = sum(abs(x) for x in m.steps) / len(m.steps)
         flow = sum(m.values) / len(m.values)
-        score = ((size - leap) / 0.25) ** 2 + (math.log(flow / pace) / 0.15) ** 2
+        score = ((size - leap) / 0.25) ** 2 + (math.log(flow / pace) / PACE_FIT) ** 2
         score += (max(0.0, CHORD_FIT - chord_fit(m.steps)) / 0.05) ** 2
         score += (max(0, abs(sum(m.steps)) - RETURN) / 0.5) ** 2
         score += LEAP_COST * sum(1 for x in m.steps if abs(x) >= MAX_STEP)

@@ -105,6 +105,7 @@ def build_phrase(
     tail = list(motif.tail)
     if ending == "tail" and len(vals) + len(tail) <= MAX_NOTES - 2:
         steps += tail
+        vals[-1] = max(vals[-1], 18)  # the cell still comes to rest before its tail answers it
         vals += [6] * (len(tail) - 1) + [max(12, motif.values[-1])]
         det += [False] * len(tail)
     elif ending == "sigh" and len(vals) > 3:
@@ -154,13 +155,17 @@ def rest_floor(intensity: float, density: float, spb: float) -> float:
 #: rest recurs (a listener hears answers come back at the same distance) while the rests keep
 #: their long tail.
 ENTRY_BEATS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48)
+#: The rest drawn is shortened by this factor before it is drawn to a gap: a gap is taken in
+#: log time, so rounding lengthens the rests a little on average, and calm music would lose
+#: phrases (and long rests) a minute.
+GAP_SCALE = 0.92
 
 
 def entry_ticks(last: int, rest: float, floor: float, tpb: int) -> int:
     """Ticks from a phrase's last onset to the next phrase's first: the value of ENTRY_BEATS
     nearest (in log time) to the `last` note's length (ticks) plus the `rest` drawn (ticks),
     the next larger one where the rest would fall under `floor` (ticks)."""
-    want = max(1.0, last + rest)
+    want = max(1.0, last + GAP_SCALE * rest)
     opts = [b * tpb for b in ENTRY_BEATS]
     k = min(range(len(opts)), key=lambda i: abs(math.log(opts[i] / want)))
     while k + 1 < len(opts) and opts[k] - last < floor:
