@@ -403,6 +403,14 @@ class MelodyLine:
             pitch = self.next_pitch(target, chord_pcs, scale, held, legato, passing_ok, short, length)
         return self._remember(pitch, t, length)
 
+    @property
+    def starved(self) -> bool:
+        """Whether the chromatic count lies a note or more below its band's middle (the plan then
+        offers the phrase with a pickup note, whose whole step into the cell holds a slot for
+        a passing tone)."""
+        n = sum(self.counts)
+        return self.counts[CHROMATIC] - TARGET_SHARE[CHROMATIC] * n - BAND_SHIFT[CHROMATIC] <= -STARVED
+
     def _in_band(self, *cats: int) -> bool:
         """Whether notes of categories `cats`, one after the other, keep every category within
         DRIFT notes of its band's middle."""
