@@ -526,7 +526,9 @@ class Composer:
                 t_off = t_on if legato else min(t_on, at(end, off_jit))
                 evs.append(Event(t_off, "note_off", MELODY_CHANNEL, pitch))
                 self._mel = None
-            held = self._held()
+            # The bass as the plan hears it: held for its whole chord, even after it lets go
+            # (the added voices may still double it).
+            held = list(self._pad) + ([self._bass_target(self._chord)] if self._chord is not None else [])
             chord_pcs = self._chord.pcs if self._chord is not None else ()
             passing_ok = (
                 nxt is not None and nxt.on == note.off and note.off - note.on <= 2 * tpb

@@ -116,6 +116,12 @@ def degree(pitch: int, scale: Collection[int]) -> float:
     return octave * len(scale) + sum(1 for q in scale if q < pc) - (0.0 if pc in scale else 0.5)
 
 
+def rubs(pitch: int, held: Collection[int]) -> bool:
+    """Whether a chromatic `pitch` lies a semitone above a held pitch class in any octave: the
+    added voices (see `orchestration`) double the held pitch classes in other registers."""
+    return any((pitch - q) % 12 == 1 for q in held)
+
+
 def scale_step(pitch: int, steps: int, scale: Collection[int]) -> int:
     """The pitch `steps` scale degrees from `pitch` (a chromatic `pitch` counts as on the scale)."""
     p = pitch
@@ -283,7 +289,7 @@ class MelodyLine:
                 if abs(ps[i + 1] - ps[i]) != 2:
                     continue
                 mid = (ps[i] + ps[i + 1]) // 2
-                if mid % 12 in scale or clashes(mid, held) or clashes(ps[i + 1], held):
+                if mid % 12 in scale or rubs(mid, held) or clashes(ps[i + 1], held):
                     continue
                 pps = ps[: i + 1] + [mid] + ps[i + 1 :]
                 pl = lengths[:i] + [note_length(t - notes[i].on), note_length(u)] + lengths[i + 1 :]
@@ -383,7 +389,7 @@ class MelodyLine:
                     legato and passing_ok and same_chord and last is not None
                     and last % 12 in scale and abs(planned - last) == 1
                     and after == planned + (planned - last) and after % 12 in scale
-                    and not clashes(after, held)
+                    and not clashes(after, held) and not rubs(planned, held)
                     and self._in_band(CHROMATIC, category(after % 12, chord_pcs, scale))
                 )
                 if ok:
@@ -450,8 +456,10 @@ class MelodyLine:
     ) -> int:
         """Choose the next note near `target`. `legato`: the previous note sounds up to this one;
         `passing_ok`: this note is short, on a weak position and joined to the next, so it may
-        be a chromatic passing tone; only a `short` one may sound against a held note a semitone
-        below. `length` (ticks): no pitch that would repeat a 16-note sequence of the last hour."""
+        be a chromatic passing tone, which never lies a semitone above a held pitch class in any
+        octave (see `rubs`; `short` no longer widens that: the added voices double the held pitch
+        classes in every register). `length` (ticks): no pitch that would repeat a 16-note
+        sequence of the last hour."""
         if self.forced is not None:
             pitch, self.forced = self.forced, None
             return self._commit(pitch, chord_pcs, scale)
@@ -475,7 +483,7 @@ class MelodyLine:
                 if not (
                     legato and passing_ok and last_diatonic and abs(d) == 1 and beyond % 12 in scale
                     and lo <= beyond <= hi and self.last is not None
-                    and not clashes(beyond, held) and (short or not clashes(p, held))
+                    and not clashes(beyond, held) and not rubs(p, held)
                     and self._in_band(CHROMATIC, category(beyond % 12, chord_pcs, scale))
                 ):
                     continue
