@@ -118,7 +118,8 @@ def degree(pitch: int, scale: Collection[int]) -> float:
 
 def rubs(pitch: int, held: Collection[int]) -> bool:
     """Whether a chromatic `pitch` lies a semitone above a held pitch class in any octave: the
-    added voices (see `orchestration`) double the held pitch classes in other registers."""
+    added voices (see `orchestration`) double the held pitch classes in other registers, so a
+    planned passing tone avoids it unless the chromatic share is starved."""
     return any((pitch - q) % 12 == 1 for q in held)
 
 
@@ -239,6 +240,7 @@ class MelodyLine:
         slots: list[tuple[int, int, Collection[int]]] = []
         u = phrase.unit
         owed = TARGET_SHARE[CHROMATIC] * (sum(self.counts) + len(notes) + 1) - self.counts[CHROMATIC]
+        starved = self.starved
         if owed >= PASSING_OWED:
             for i in range(len(notes) - 1):
                 a, b = notes[i], notes[i + 1]
@@ -289,7 +291,9 @@ class MelodyLine:
                 if abs(ps[i + 1] - ps[i]) != 2:
                     continue
                 mid = (ps[i] + ps[i + 1]) // 2
-                if mid % 12 in scale or rubs(mid, held) or clashes(ps[i + 1], held):
+                if mid % 12 in scale or clashes(mid, held) or clashes(ps[i + 1], held):
+                    continue
+                if rubs(mid, held) and not starved:
                     continue
                 pps = ps[: i + 1] + [mid] + ps[i + 1 :]
                 pl = lengths[:i] + [note_length(t - notes[i].on), note_length(u)] + lengths[i + 1 :]
@@ -389,7 +393,7 @@ class MelodyLine:
                     legato and passing_ok and same_chord and last is not None
                     and last % 12 in scale and abs(planned - last) == 1
                     and after == planned + (planned - last) and after % 12 in scale
-                    and not clashes(after, held) and not rubs(planned, held)
+                    and not clashes(after, held) and not (rubs(planned, held) and not self.starved)
                     and self._in_band(CHROMATIC, category(after % 12, chord_pcs, scale))
                 )
                 if ok:
@@ -419,13 +423,17 @@ class MelodyLine:
 
     def _in_band(self, *cats: int) -> bool:
         """Whether notes of categories `cats`, one after the other, keep every category within
-        DRIFT notes of its band's middle."""
+        DRIFT notes of its band's middle, or at least bring one that lies beyond it closer."""
         c = list(self.counts)
+        n = sum(c)
+        before = [abs(c[j] - TARGET_SHARE[j] * n - BAND_SHIFT[j]) for j in range(3)]
         for cat in cats:
             c[cat] += 1
             n = sum(c)
-            if any(abs(c[j] - TARGET_SHARE[j] * n - BAND_SHIFT[j]) > DRIFT for j in range(3)):
-                return False
+            for j in range(3):
+                d = abs(c[j] - TARGET_SHARE[j] * n - BAND_SHIFT[j])
+                if d > DRIFT and d >= before[j]:
+                    return False
         return True
 
     def _remember(self, pitch: int, t: float, length: int) -> int:
@@ -456,10 +464,8 @@ class MelodyLine:
     ) -> int:
         """Choose the next note near `target`. `legato`: the previous note sounds up to this one;
         `passing_ok`: this note is short, on a weak position and joined to the next, so it may
-        be a chromatic passing tone, which never lies a semitone above a held pitch class in any
-        octave (see `rubs`; `short` no longer widens that: the added voices double the held pitch
-        classes in every register). `length` (ticks): no pitch that would repeat a 16-note
-        sequence of the last hour."""
+        be a chromatic passing tone; only a `short` one may sound against a held note a semitone
+        below. `length` (ticks): no pitch that would repeat a 16-note sequence of the last hour."""
         if self.forced is not None:
             pitch, self.forced = self.forced, None
             return self._commit(pitch, chord_pcs, scale)
@@ -483,7 +489,7 @@ class MelodyLine:
                 if not (
                     legato and passing_ok and last_diatonic and abs(d) == 1 and beyond % 12 in scale
                     and lo <= beyond <= hi and self.last is not None
-                    and not clashes(beyond, held) and not rubs(p, held)
+                    and not clashes(beyond, held) and (short or not clashes(p, held))
                     and self._in_band(CHROMATIC, category(beyond % 12, chord_pcs, scale))
                 ):
                     continue
