@@ -7,24 +7,26 @@ motifs literally and the drawn motif with one step changed. Each is tried at eve
 (its scale steps kept literally) that keeps every rule below against the harmony known then (the
 chord sounding and the next three of the progression cycle, with the pad voicing and bass they
 will get), with and without a chromatic passing tone slipped in when the budget owes one. The
-first tier with a candidate that keeps each category of the 70/25/5 budget within :data:`BOUND`
-notes of its share *at every note* wins (so any 100 notes keep it within 3 points), its best
-candidate by the budget and the phrase shape's start preferred. Since the harmony is known
-ahead, the plan sounds as planned: the budget is exact and a restatement stays literal.
+first tier with a candidate that keeps each category of the 70/25/5 budget within its band
+(:data:`BOUND` notes either side of its share shifted by :data:`BAND_SHIFT`) *at every note*
+wins (so any 100 notes keep it within 3 points), its best candidate by the budget, the phrase
+shape's start and the entry (the distance from the last phrase's end that the last phrases
+entered at, :data:`ENTRY_WEIGHT`) preferred. Since the harmony is known ahead, the plan sounds
+as planned: the budget is exact and a restatement stays literal.
 
 When a planned note sounds, it is checked again against what then sounds
 (:meth:`MelodyLine.take`); a note the plan could not foresee (a live change, a chord beyond the
-lookahead), or one whose category would run more than :data:`DRIFT` notes ahead of its share
-(so every 100 notes keep 70/25/5 within 3 points), is chosen on its own instead, near the planned
-pitch (:meth:`MelodyLine.next_pitch`):
+lookahead), one that would take a category more than :data:`DRIFT` notes from its band's middle
+(unless it brings one back towards it), or one that would repeat a 16-note sequence of the last
+hour, is chosen on its own instead, near the planned pitch (:meth:`MelodyLine.next_pitch`):
 
 - **Target.** The motif's step (in scale steps) from the previous note gives a target pitch; the
   first note of a phrase targets the phrase shape's start in the section's register. Candidates
   are weighted by their distance to the target, then by the register pull.
 - **Categories: 70% chord tones, 25% other scale tones, 5% chromatic**, held by error diffusion
   with a tolerance: the target's own category is taken unless another category is more than
-  :data:`TOLERANCE` notes behind its share (then the furthest-behind feasible one is), so the
-  counts never drift more than about a note from the targets in any stretch of music.
+  :data:`TOLERANCE` notes behind its band's middle (then the furthest-behind one that keeps the
+  bands is), so the counts stay in their bands in any stretch of music.
 - **Consonance.** No note forms a minor second or minor ninth above a held pad or bass note;
   only a chromatic passing tone (short, on a weak position) may.
 - **Contour.** Intervals are at most a fifth (except into a new register); after a leap (more
