@@ -2,11 +2,12 @@
 
 A render thread holds the GIL for its Python and NumPy work (the DC blocker, the loudness ride, the
 limiter, the 16-bit conversion, the encoder's wrapper: about 1 ms of a 100 ms chunk). Each NumPy
-operation on a block gives the GIL up and takes it back a few microseconds later. CPython 3.11
-forces a waiting thread's turn only when the holder kept the GIL for a whole switch interval
-*without any switch*, and every such give-and-take counts as a switch: the event loop, waking for
-a request or a send, can wait out a render thread's whole stretch of NumPy work and then the other
-render thread's (the "convoy effect"). That was the tail of `/api/metrics` beside Opus listeners.
+operation on a block gives the GIL up and takes it back a few microseconds later. In CPython 3.11
+a thread waiting for the GIL asks the holder to drop it only when a whole switch interval passes
+without a signal; each give-up signals it, it wakes to find the GIL taken back, and it waits a
+whole interval again (`take_gil` in Python/ceval_gil.h). So the event loop, waking for a request
+or a send, could wait out a render thread's whole stretch of NumPy work, then the other render
+thread's (a convoy). That was the tail of `/api/metrics` beside Opus listeners.
 
 A short sleep between the stages (FluidSynth, the finishing chain, the encoder) gives the GIL up
 long enough for a waiting event loop to take it. It costs the render thread that sleep, not CPU.
