@@ -327,7 +327,13 @@ class Renderer:
         ``events`` are those whose time falls in this block (absolute seconds, sorted); late
         ones play at the block start, ones at or past its end at its end.
         """
-        y = self._dc.process(self.render_raw(events, n_frames))
+        return self.finish(self.render_raw(events, n_frames))
+
+    def finish(self, raw: np.ndarray) -> np.ndarray:
+        """The finishing chain on the next block of :meth:`render_raw`'s output: DC blocked,
+        ridden, limited, float32 within [-1, 1] (``render`` is ``finish(render_raw(...))``; a
+        caller may do other work between the two, in the same order of blocks)."""
+        y = self._dc.process(raw)
         if self._rider is not None:
             y = self._rider.process(y)
         y = self._limiter.process(y)

@@ -41,6 +41,7 @@ from auralis.audio.soundfont import check_soundfont_file
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, Chunk
 from auralis.streaming.fanout import FanOut, Reader
+from auralis.streaming import handover
 from auralis.streaming.shared_soundfont import load_anchor
 from auralis.streaming.station_score import (
     ChunkScore,
@@ -293,7 +294,10 @@ class Station:
             fault, self._fault = self._fault, None
             raise fault
         cs = cursor.advance()
-        pcm = to_pcm16(renderer.render(self._renderer_events(cs.events), CHUNK_FRAMES), self._dither)
+        raw = renderer.render_raw(self._renderer_events(cs.events), CHUNK_FRAMES)
+        handover.hand_over()  # the GIL to the event loop between stages
+        pcm = to_pcm16(renderer.finish(raw), self._dither)
+        handover.hand_over()
         if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
             raise RuntimeError(f"chunk has {len(pcm)} bytes, expected {CHUNK_BYTES}")
         elapsed = time.perf_counter() - t0
@@ -315,6 +319,7 @@ class Station:
             if enc is None:
                 enc = self._encoders[fmt] = hub.encoders[fmt]()
             data = enc.encode(chunk)
+            handover.hand_over()
             if fresh:  # before the first packet: a reader reads it after its first packet
                 fo.set_header(getattr(enc, "header", None))
             fo.publish(Packet(cs.index, stamp, due, data, cs.chord, cs.section, cs.params))

@@ -22,6 +22,7 @@ from auralis.music.params import MusicParams
 from auralis.music.timeline import Change, Timeline
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, CHUNK_SECONDS, SAMPLE_RATE, Chunk
 from auralis.streaming.encoders import Encoder
+from auralis.streaming import handover
 
 
 class StreamHost(Protocol):
@@ -259,8 +260,10 @@ class ListenerStream:
                 self._chord = chord
             elif (section := marker_section(ev)) is not None:
                 self._section = section
-        audio = self._renderer.render(events, CHUNK_FRAMES)
-        pcm = to_pcm16(audio, self._dither)
+        raw = self._renderer.render_raw(events, CHUNK_FRAMES)
+        handover.hand_over()  # the GIL to the event loop between stages
+        pcm = to_pcm16(self._renderer.finish(raw), self._dither)
+        handover.hand_over()
         if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
             raise RuntimeError(f"chunk has {len(pcm)} bytes, expected {CHUNK_BYTES}")
         render_ms = (time.perf_counter() - t0) * 1000.0
@@ -281,6 +284,7 @@ class ListenerStream:
             if self._encode_fault is not None:
                 raise self._encode_fault
             chunk = dataclasses.replace(chunk, frame=self.encoder.encode(chunk))
+            handover.hand_over()
         with self._lock:
             if self._closed:
                 return render_ms

@@ -1,0 +1,31 @@
+"""Handing the GIL to the event loop between a render thread's stages.
+
+A render thread holds the GIL for its Python and NumPy work (the DC blocker, the loudness ride, the
+limiter, the 16-bit conversion, the encoder's wrapper: about 1 ms of a 100 ms chunk). Each NumPy
+operation on a block gives the GIL up and takes it back a few microseconds later. In CPython 3.11
+a thread waiting for the GIL asks the holder to drop it only when a whole switch interval passes
+without a signal; each give-up signals it, it wakes to find the GIL taken back, and it waits a
+whole interval again (`take_gil` in Python/ceval_gil.h). So the event loop, waking for a request
+or a send, could wait out a render thread's whole stretch of NumPy work, then the other render
+thread's (a convoy). That was the tail of `/api/metrics` beside Opus listeners.
+
+A short sleep between the stages (FluidSynth, the finishing chain, the encoder) gives the GIL up
+long enough for a waiting event loop to take it. It costs the render thread that sleep, not CPU.
+`bench/bench_gil_handover.py` measures the event loop's timer lateness beside two render threads
+with and without it (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import time
+
+#: How long a render thread sleeps at each hand-over: Linux's default timer slack makes any
+#: sleep about 50-60 us, long enough for a waiting thread to wake and take the GIL. 0 turns the
+#: hand-overs off (the benchmark's comparison).
+HANDOVER_S = 50e-6
+
+
+def hand_over() -> None:
+    """Give the GIL up for about `HANDOVER_S` (a waiting event loop takes it)."""
+    if HANDOVER_S > 0.0:
+        time.sleep(HANDOVER_S)
