@@ -70,6 +70,8 @@ MOTIF_WEIGHTS = (0.95, 0.03, 0.01, 0.01)
 #: Chance that the section's main motif (the piece's theme) carries over to the next section,
 #: and that each other motif does.
 KEEP_THEME, KEEP_MOTIF = 1.0, 0.85
+#: The fewest new motifs a section draws (when at least one was kept): the theme and the kept
+#: motifs are the seed's, heard through the piece (the recurrence of issue 14).
 NEW_MOTIFS = 0
 #: The motifs are all drawn afresh at a section whose intensity differs by more than this from
 #: the one they were shaped for (see motifs: their values follow the intensity).
