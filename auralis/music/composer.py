@@ -445,9 +445,7 @@ class Composer:
             if not options:
                 self._next_phrase = new_section + TICKS_PER_BEAT
                 return
-        first = min(o.notes[0].on for _, o in options)
-        t_start = self._time + (first - tick0) / TICKS_PER_BEAT * self._spb - 0.1
-        plan = m.plan(options, self._sound_at, self._scale, goal, rng, BEATS_PER_BAR * TICKS_PER_BEAT, t_start)
+        plan = m.plan(options, self._sound_at, self._scale, goal, rng, BEATS_PER_BAR * TICKS_PER_BEAT)
         if plan is not None:
             ph, self._pitches = plan
             self._unplanned = 0

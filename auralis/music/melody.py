@@ -183,7 +183,7 @@ class MelodyLine:
 
     def plan(
         self, options: Sequence[tuple[int, Phrase]], sound: Callable[[int], Sound],
-        scale: Collection[int], goal: int, rng: random.Random, bar: int, t_start: float = 0.0,
+        scale: Collection[int], goal: int, rng: random.Random, bar: int,
     ) -> tuple[Phrase, list[int]] | None:
         """A phrase and its pitches, chosen as a whole (see the module docstring) among
         `options`: (tier, phrase) pairs, the lower tiers preferred. Each phrase is tried at every
