@@ -64,6 +64,7 @@ from auralis.audio.stereo import check_stereo_image
 from auralis.music.palettes import PALETTES
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_SECONDS
+from auralis.streaming import handover
 from auralis.streaming.encoders import Encoder
 from auralis.streaming.headroom import Backlog, RenderLoad, short_lead_allowed, usable_cores
 from auralis.streaming.stream import ListenerStream
@@ -308,6 +309,11 @@ class StreamEngine:
         return Renderer(
             self.soundfont, self.config, share_from=(g.anchor, g.sfont_id), palette=stream.params.palette
         )
+
+    def _hand_overs_wanted(self) -> bool:
+        """Hand-overs while the render threads' measured busy share leaves room
+        (`auralis.streaming.handover`)."""
+        return handover.wanted(self.load.measured().busy_share)
 
     def _wake(self) -> None:
         with self._cond:

@@ -10,7 +10,12 @@ or a send, could wait out a render thread's whole stretch of NumPy work, then th
 thread's (a convoy). That was the tail of `/api/metrics` beside Opus listeners.
 
 A short sleep between the stages (FluidSynth, the finishing chain, the encoder) gives the GIL up
-long enough for a waiting event loop to take it. It costs the render thread that sleep, not CPU.
+long enough for a waiting event loop to take it. With cores to spare it costs the render thread
+that sleep, not CPU; with the cores saturated a thread that sleeps waits for a core again, and the
+render threads fall behind (Opus capacity on the 2-core machine: 40 listeners passed without them,
+failed with them). So a listener stream's render thread hands over only while the render threads
+are busy at most `HANDOVER_MAX_LOAD` of the time (`auralis.streaming.headroom`'s measured share):
+latency while there is room, throughput when there is not.
 `bench/bench_gil_handover.py` measures the event loop's timer lateness beside two render threads
 with and without it (docs/benchmarks.md).
 """
@@ -23,6 +28,15 @@ import time
 #: sleep about 50-60 us, long enough for a waiting thread to wake and take the GIL. 0 turns the
 #: hand-overs off (the benchmark's comparison).
 HANDOVER_S = 50e-6
+
+
+#: The render threads' measured busy share above which listener streams skip the hand-overs.
+HANDOVER_MAX_LOAD = 0.6
+
+
+def wanted(busy_share: float) -> bool:
+    """Whether a chunk rendered now hands the GIL over, at this measured busy share (0-1)."""
+    return HANDOVER_S > 0.0 and busy_share <= HANDOVER_MAX_LOAD
 
 
 def hand_over() -> None:

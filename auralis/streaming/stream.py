@@ -38,6 +38,10 @@ class StreamHost(Protocol):
     def _new_renderer(self, stream: ListenerStream) -> Renderer:
         """A renderer for the stream (called by the worker holding it)."""
 
+    def _hand_overs_wanted(self) -> bool:
+        """Whether the chunk about to render hands the GIL over between its stages
+        (`auralis.streaming.handover`)."""
+
 
 class ListenerStream:
     """A listener's own, independent stream of chunks.
@@ -260,10 +264,13 @@ class ListenerStream:
                 self._chord = chord
             elif (section := marker_section(ev)) is not None:
                 self._section = section
+        hand_over = self._engine._hand_overs_wanted()  # the GIL to the event loop between stages
         raw = self._renderer.render_raw(events, CHUNK_FRAMES)
-        handover.hand_over()  # the GIL to the event loop between stages
+        if hand_over:
+            handover.hand_over()
         pcm = to_pcm16(self._renderer.finish(raw), self._dither)
-        handover.hand_over()
+        if hand_over:
+            handover.hand_over()
         if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
             raise RuntimeError(f"chunk has {len(pcm)} bytes, expected {CHUNK_BYTES}")
         render_ms = (time.perf_counter() - t0) * 1000.0
@@ -284,7 +291,8 @@ class ListenerStream:
             if self._encode_fault is not None:
                 raise self._encode_fault
             chunk = dataclasses.replace(chunk, frame=self.encoder.encode(chunk))
-            handover.hand_over()
+            if hand_over:
+                handover.hand_over()
         with self._lock:
             if self._closed:
                 return render_ms

@@ -114,6 +114,39 @@ def test_a_listener_stream_hands_the_gil_over_after_each_stage(soundfont_path: P
         assert chunk.frame == (np.frombuffer(chunk.pcm, dtype="<i2") >> 8).astype(np.int8).tobytes()
 
 
+def test_a_listener_stream_skips_the_hand_overs_when_the_render_threads_are_busy(
+    soundfont_path: Path, steps: Steps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(handover, "HANDOVER_MAX_LOAD", -1.0)  # any measured share counts as busy
+    engine = StreamEngine(soundfont_path, workers=1)
+    try:
+        stream = engine.open_stream(MusicParams(), seed=7, encoder=RecordingEncoder(steps), lead_chunks=3)
+        deadline = time.monotonic() + 20
+        got = 0
+        while got < 4:
+            assert time.monotonic() < deadline, "the stream did not render"
+            if stream.pop() is None:
+                time.sleep(0.005)
+            else:
+                got += 1
+        stream.close()
+    finally:
+        engine.close()
+    (seq,) = [s for s in steps.by_thread.values() if "raw" in s]
+    per_chunk = chunk_steps(seq)
+    assert len(per_chunk) >= 4
+    for one in per_chunk[:-1]:
+        assert one == ["raw", "finish", "encode"], one
+
+
+def test_hand_overs_are_wanted_up_to_the_busy_share_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert handover.wanted(0.0)
+    assert handover.wanted(handover.HANDOVER_MAX_LOAD)
+    assert not handover.wanted(handover.HANDOVER_MAX_LOAD + 0.01)
+    assert not handover.wanted(1.0)
+    monkeypatch.setattr(handover, "HANDOVER_S", 0.0)  # off
+    assert not handover.wanted(0.0)
+
 def test_a_station_hands_the_gil_over_after_each_stage(soundfont_path: Path, steps: Steps) -> None:
     hub = Stations(
         DEFAULT_STATIONS[:1],
