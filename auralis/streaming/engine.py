@@ -63,8 +63,8 @@ from auralis.audio.soundfont import (
 from auralis.audio.stereo import check_stereo_image
 from auralis.music.palettes import PALETTES
 from auralis.music.params import MusicParams
-from auralis.streaming.chunk import CHUNK_SECONDS
 from auralis.streaming import handover
+from auralis.streaming.chunk import CHUNK_SECONDS
 from auralis.streaming.encoders import Encoder
 from auralis.streaming.headroom import Backlog, RenderLoad, short_lead_allowed, usable_cores
 from auralis.streaming.stream import ListenerStream

@@ -39,9 +39,9 @@ from auralis.audio.fluid import FluidSynth
 from auralis.audio.renderer import RenderConfig, Renderer, to_pcm16
 from auralis.audio.soundfont import check_soundfont_file
 from auralis.music.params import MusicParams
+from auralis.streaming import handover
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, Chunk
 from auralis.streaming.fanout import FanOut, Reader
-from auralis.streaming import handover
 from auralis.streaming.shared_soundfont import load_anchor
 from auralis.streaming.station_score import (
     ChunkScore,

@@ -20,9 +20,9 @@ from auralis.audio.renderer import Renderer, to_pcm16
 from auralis.music.events import marker_chord, marker_section
 from auralis.music.params import MusicParams
 from auralis.music.timeline import Change, Timeline
+from auralis.streaming import handover
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, CHUNK_SECONDS, SAMPLE_RATE, Chunk
 from auralis.streaming.encoders import Encoder
-from auralis.streaming import handover
 
 
 class StreamHost(Protocol):
