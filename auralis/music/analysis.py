@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from auralis.music.events import BASS_CHANNEL, MELODY_CHANNEL, PAD_CHANNEL, Event
-from auralis.music.theory import QUALITIES, pc_from_name, scale_pcs
+from auralis.music.theory import QUALITIES, pc_from_name, scale_degree, scale_pcs
 
 PHRASE_REST_BEATS, PHRASE_REST_S = 2.0, 3.0
 LONG_REST_S = 5.0
@@ -99,9 +99,7 @@ def scale_degrees(events: Sequence[Event], mel: Sequence[Note]) -> list[float]:
         while j < len(contexts) and contexts[j][0] <= n.start:
             scale = contexts[j][1]
             j += 1
-        octave, pc = divmod(n.pitch, 12)
-        below = sum(1 for q in scale if q < pc)
-        out.append(octave * len(scale) + below + (0.0 if pc in scale else -0.5))
+        out.append(scale_degree(n.pitch, scale))
     return out
 
 

@@ -82,6 +82,9 @@ UNPLANNED_WAITS = 2
 #: Chance that a phrase comes after the same gap (from the last onset before the rest) as the
 #: phrase before it: the rests keep their long-tailed distribution, and the gaps recur.
 REST_REPEAT = 0.75
+#: The tier of the drawn motif with its first or last step changed: after the main motif (1),
+#: before the other motifs (2) and a step changed inside (3), since a change at an end breaks
+#: only one of the cell's 4-grams.
 VARY_END_TIER = 1.5
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}

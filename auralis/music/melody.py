@@ -46,6 +46,7 @@ from typing import NamedTuple
 from auralis.music.consonance import clashes, weak_position
 from auralis.music.phrases import Phrase, with_passing_tone
 from auralis.music.rhythm import TICKS_PER_BEAT
+from auralis.music.theory import scale_degree
 
 CHORD_TONE, SCALE_TONE, CHROMATIC = 0, 1, 2
 TARGET_SHARE = (0.70, 0.25, 0.05)
@@ -112,11 +113,10 @@ def category(pc: int, chord_pcs: Collection[int], scale: Collection[int]) -> int
     return CHROMATIC
 
 
-def degree(pitch: int, scale: Collection[int]) -> float:
-    """`pitch`'s position in scale steps (a chromatic pitch half-way between its neighbours)."""
-    octave, pc = divmod(pitch, 12)
-    return octave * len(scale) + sum(1 for q in scale if q < pc) - (0.0 if pc in scale else 0.5)
-
+def off_band(count: float, n: int, cat: int) -> float:
+    """How far (notes) `count` notes of category `cat` among `n` lie from the middle of its
+    70/25/5 band (its share shifted by BAND_SHIFT): negative below."""
+    return count - TARGET_SHARE[cat] * n - BAND_SHIFT[cat]
 
 def rubs(pitch: int, held: Collection[int]) -> bool:
     """Whether a chromatic `pitch` lies a semitone above a held pitch class in any octave: the
@@ -215,7 +215,7 @@ class MelodyLine:
         if slot >= 0:
             ph = with_passing_tone(ph, slot, ph.unit)
         if self.last is not None:
-            self.entries.append(degree(ps[0], scale) - degree(self.last, scale))
+            self.entries.append(scale_degree(ps[0], scale) - scale_degree(self.last, scale))
         return ph, ps
 
     def _candidates(
@@ -267,7 +267,7 @@ class MelodyLine:
             slots.sort(key=lambda x: (split_long(x[0]), 0 < x[0] < len(notes) - 2, x[0]))
         out: list[tuple[float, float, Phrase, list[int], int]] = []
         lo, hi = max(LOWEST, self.lo - PLAN_SLACK), min(HIGHEST, self.hi + PLAN_SLACK)
-        last_degree = degree(self.last, scale) if self.last is not None else None
+        last_degree = scale_degree(self.last, scale) if self.last is not None else None
         for first in range(lo, hi + 1):
             if first % 12 not in scale:
                 continue
@@ -284,7 +284,7 @@ class MelodyLine:
             out_of = sum(max(0, self.lo - p, p - self.hi) for p in ps)
             leap_in = self.last is not None and abs(first - self.last) > LEAP
             shape_cost = START_WEIGHT * (abs(first - goal) + out_of) + 2.0 * leap_in
-            if last_degree is not None and degree(first, scale) - last_degree not in self.entries:
+            if last_degree is not None and scale_degree(first, scale) - last_degree not in self.entries:
                 shape_cost += ENTRY_WEIGHT
             if not self._repeats(ps, lengths):
                 excess, dev = self._budget(cats)
@@ -318,7 +318,7 @@ class MelodyLine:
             n += 1
             c[k] += 1
             for j in range(3):
-                d = abs(c[j] - TARGET_SHARE[j] * n - BAND_SHIFT[j])
+                d = abs(off_band(c[j], n, j))
                 if d > BOUND:
                     excess += d - BOUND
         return excess, sum((c[j] - TARGET_SHARE[j] * n) ** 2 for j in range(3))
@@ -421,19 +421,19 @@ class MelodyLine:
         offers the phrase with a pickup note, whose whole step into the cell holds a slot for
         a passing tone)."""
         n = sum(self.counts)
-        return self.counts[CHROMATIC] - TARGET_SHARE[CHROMATIC] * n - BAND_SHIFT[CHROMATIC] <= -STARVED
+        return off_band(self.counts[CHROMATIC], n, CHROMATIC) <= -STARVED
 
     def _in_band(self, *cats: int) -> bool:
         """Whether notes of categories `cats`, one after the other, keep every category within
         DRIFT notes of its band's middle, or at least bring one that lies beyond it closer."""
         c = list(self.counts)
         n = sum(c)
-        before = [abs(c[j] - TARGET_SHARE[j] * n - BAND_SHIFT[j]) for j in range(3)]
+        before = [abs(off_band(c[j], n, j)) for j in range(3)]
         for cat in cats:
             c[cat] += 1
             n = sum(c)
             for j in range(3):
-                d = abs(c[j] - TARGET_SHARE[j] * n - BAND_SHIFT[j])
+                d = abs(off_band(c[j], n, j))
                 if d > DRIFT and d >= before[j]:
                     return False
         return True

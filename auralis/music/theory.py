@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -79,6 +80,13 @@ def pc_from_name(name: str) -> int:
 def scale_pcs(key: int, mode: str) -> tuple[int, ...]:
     """The seven pitch classes of `mode` on `key`, by degree."""
     return tuple((key + s) % 12 for s in MODE_STEPS[mode])
+
+
+def scale_degree(pitch: int, scale: Collection[int]) -> float:
+    """`pitch`'s position in scale steps of `scale` (its pitch classes); a chromatic pitch sits
+    half-way between its neighbours."""
+    octave, pc = divmod(pitch, 12)
+    return octave * len(scale) + sum(1 for q in scale if q < pc) - (0.0 if pc in scale else 0.5)
 
 
 @lru_cache(maxsize=None)
