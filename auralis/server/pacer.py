@@ -2,7 +2,10 @@
 
 Chunk k is due at ``t0 + max(0, k - burst + 1) * period``: a start burst, then real time with no
 drift. ``t0`` is when the first ``ready_chunks`` chunks are rendered (default one: the first
-chunk leaves as soon as it exists, and the rest of the burst as each is rendered).
+chunk leaves as soon as it exists, and the rest of the burst as each is rendered). ``ready_chunks``
+may be a callable, asked again at every look while the start waits: a stream granted a short
+render lead whose lead is raised before its first chunk (a crowd arriving together) then starts
+with the slack of the raised lead, as the crowd's own streams do.
 
 A chunk that is due when none is ready is a server underrun: the pacer tells its listener
 (`starving`), polls, and tells it again when chunks flow (`resumed`), re-anchoring the schedule
@@ -72,7 +75,7 @@ class Pacer:
         *,
         burst: int,
         period_s: float,
-        ready_chunks: int = 1,
+        ready_chunks: int | Callable[[], int] = 1,
         now: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         poll_s: float = POLL_S,
@@ -107,7 +110,8 @@ class Pacer:
         source, events, burst, period = self.source, self.events, self.burst, self.period_s
         # Start: wait (bounded) until the first `ready_chunks` are rendered; they leave at once.
         deadline = self._time() + self.start_timeout_s
-        while source.depth < self.ready_chunks:
+        ready = self.ready_chunks if callable(self.ready_chunks) else (lambda n=self.ready_chunks: n)
+        while source.depth < ready():
             if self._failed():
                 return
             if self._time() > deadline:

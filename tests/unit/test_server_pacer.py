@@ -83,7 +83,7 @@ class Events:
         self.log.append(("timeout", self.clock.t))
 
 
-def pace(source: Source, events: Events, clock: FakeClock, *, burst: int = 3, ready: int = 1, **kw) -> None:
+def pace(source: Source, events: Events, clock: FakeClock, *, burst: int = 3, ready=1, **kw) -> None:
     pacer = Pacer(
         source, events, burst=burst, ready_chunks=ready, period_s=PERIOD, now=clock.now, sleep=clock.sleep, **kw
     )
@@ -119,6 +119,31 @@ def test_waits_for_ready_chunks_before_sending() -> None:
     first = events.times[0]
     assert first >= T0 + 0.15 - 1e-9  # three chunks were rendered before the first left
     assert events.times == [first] * 3
+
+
+def test_ready_chunks_read_again_while_the_start_waits() -> None:
+    """A stream granted a short lead whose lead is raised before its first chunk (a crowd's
+    starts) waits for the raised lead's chunks, as the crowd's streams do."""
+    clock = FakeClock()
+    # one chunk rendered every 50 ms from T0; the lead is raised from 1 to 3 at T0 + 0.02,
+    # before the first chunk exists
+    source = Source(clock, available=lambda t: int((t - T0) / 0.05 + 1e-9))
+    events = Events(clock, stop_after=4)
+    pace(source, events, clock, burst=3, ready=lambda: 1 if clock.t < T0 + 0.02 else 3)
+    first = events.times[0]
+    assert first >= T0 + 0.15 - 1e-9  # three chunks, not one, were rendered before the first left
+    assert events.times[:3] == [first] * 3
+    assert "starving" not in [e[0] for e in events.log]
+    assert events.times[3] == pytest.approx(first + PERIOD, abs=1e-9)
+
+
+def test_a_lead_raised_after_the_start_does_not_hold_the_stream_back() -> None:
+    clock = FakeClock()
+    source = Source(clock, available=lambda t: int((t - T0) / 0.05 + 1e-9))
+    events = Events(clock, stop_after=2)
+    pace(source, events, clock, burst=3, ready=lambda: 1 if not events.times else 3)
+    assert T0 + 0.05 - 1e-9 <= events.times[0] <= T0 + 0.055 + 1e-9  # left with its one chunk
+    assert events.times[1] <= T0 + 0.105 + 1e-9  # the next as rendered: the start is over
 
 
 def test_first_chunk_leaves_when_rendered_and_the_burst_as_rendered_without_underrun() -> None:
