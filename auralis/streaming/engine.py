@@ -8,7 +8,9 @@ share one scheduler that always renders the stream in most need: the earliest de
 time the chunk to render will be taken if chunks go every 100 ms from the stream's last pop
 (from a period after its creation before the first pop), so fewer buffered chunks and a longer
 wait both come first, a playing stream's next chunk is not put behind the first chunks of a
-crowd of new streams, and a new stream is not starved by playing ones. A stream is rendered when it holds fewer
+crowd of new streams, and a new stream is not starved by playing ones; a playing stream whose next
+chunk will be taken within two periods goes before all of them (a crowd's starts, all due at once,
+would otherwise take every worker for longer than its lead). A stream is rendered when it holds fewer
 than its ``lead_chunks`` chunks and never while its buffer is full; one worker at a time owns a
 stream, so its synth is used by one thread at a time.
 
@@ -353,9 +355,10 @@ class StreamEngine:
     def _pick(self) -> ListenerStream | None:
         best = None
         best_key = None
+        now = time.monotonic()
         for s in self._streams:
             if not s._group.busy and s._wants_render():
-                key = s._priority()
+                key = s._priority(now)
                 if best_key is None or key < best_key:
                     best, best_key = s, key
         return best

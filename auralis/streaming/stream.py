@@ -25,6 +25,12 @@ from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, CHUNK_SECONDS, SA
 from auralis.streaming.encoders import Encoder
 
 
+#: A playing stream whose next chunk to render will be taken within this many seconds renders
+#: before any other stream's chunk or start (`ListenerStream._priority`): two periods, so the
+#: chunk has a period of slack against a start already under way on every worker.
+AT_RISK_S = 2 * CHUNK_SECONDS
+
+
 class StreamHost(Protocol):
     """What a stream needs of the engine that renders it (`auralis.streaming.engine.StreamEngine`);
     the engine imports this module, so this module names the engine only through this protocol."""
@@ -239,14 +245,23 @@ class ListenerStream:
             and len(self._buf) < self.lead_chunks
         )
 
-    def _priority(self) -> float:
+    def _priority(self, now: float) -> tuple[int, float]:
         """Lower renders first: the time the chunk to render now will be taken, if chunks go
         every period from the last pop: the earliest deadline first. Before its first pop a
         stream counts from one period after its creation: a playing stream's next chunk (a
         listener would hear the gap) goes before the first chunks of streams that arrived less
-        than a period before it was due, and a new stream still gets its turn after waiting."""
-        anchor = self._last_pop if self._played else self._created_mono + CHUNK_SECONDS
-        return anchor + (len(self._buf) + 1) * CHUNK_SECONDS
+        than a period before it was due, and a new stream still gets its turn after waiting.
+
+        A playing stream whose chunk will be taken within `AT_RISK_S` goes before every other
+        (the first element): a crowd arriving together has its first chunks all due within a
+        period or two, more starts than the workers finish in a playing stream's lead, and by
+        deadline alone they would all go first and starve it (measured: a lone listener's
+        stream underran 2-3 times in each of 3 runs when 19 others arrived, at the short lead
+        and at lead 3 alike). Its start is then a little later; a listener hears no gap."""
+        if self._played:
+            due = self._last_pop + (len(self._buf) + 1) * CHUNK_SECONDS
+            return (0 if due - now < AT_RISK_S else 1, due)
+        return (1, self._created_mono + (len(self._buf) + 2) * CHUNK_SECONDS)
 
     def _render_next(self) -> float:
         """Render and buffer the next chunk; returns its render time in ms. Runs in a worker."""

@@ -888,9 +888,12 @@ async def run_soak(
     sample_every_s: float = 10.0,
     warmup_s: float = 60.0,
     progress: Any = None,
+    others_after_s: float = 0.0,
 ) -> SoakResult:
     """`clients` listeners for `seconds`, each pinging every 5 s and sending telemetry every
-    second like the browser; the server's RSS, threads and fds sampled every `sample_every_s`."""
+    second like the browser; the server's RSS, threads and fds sampled every `sample_every_s`.
+    With `others_after_s`, the first listener connects alone and the others together that many
+    seconds later (a crowd arriving while a lone listener plays)."""
     probe = ServerProbe(srv.process.pid)
     t0 = time.monotonic()
     end = t0 + seconds
@@ -898,6 +901,8 @@ async def run_soak(
     samples: list[dict[str, float]] = []
 
     async def listener(i: int, log: StreamLog) -> None:
+        if i and others_after_s:
+            await asyncio.sleep(others_after_s)
         async with await connect(srv.ws_url, f"?seed={5000 + i}") as ws:
             reader = asyncio.create_task(read_until(ws, log, end))
             next_ping = time.monotonic()

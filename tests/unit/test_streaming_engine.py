@@ -16,6 +16,7 @@ from auralis.music.composer import Composer
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, CHUNK_SECONDS, Chunk
 from auralis.streaming.engine import ListenerStream, StreamEngine
+from auralis.streaming.stream import AT_RISK_S
 from auralis.audio.renderer import RenderConfig, check_palettes  # noqa: E402,I001
 from auralis.music.palettes import PALETTES  # noqa: E402,I001
 from auralis.audio.soundfont import bank0_programs  # noqa: E402,I001
@@ -401,7 +402,14 @@ def test_earliest_deadline_first(engine: StreamEngine) -> None:
     assert s_old._last_pop <= s_new._created_mono
     assert s_old._last_pop + CHUNK_SECONDS <= s_new._created_mono + CHUNK_SECONDS
     wait_for(lambda: s_new.depth == 1 and s_old.depth == 1)
-    assert s_old._priority() == pytest.approx(s_old._last_pop + 2 * CHUNK_SECONDS)
-    assert s_new._priority() == pytest.approx(s_new._created_mono + 3 * CHUNK_SECONDS)  # a period of grace
+    now = time.monotonic()
+    assert s_old._priority(now)[1] == pytest.approx(s_old._last_pop + 2 * CHUNK_SECONDS)
+    assert s_new._priority(now) == (1, pytest.approx(s_new._created_mono + 3 * CHUNK_SECONDS))  # a period of grace
+    # a playing stream whose next chunk is taken within AT_RISK_S goes before a start whose
+    # deadline is earlier (a crowd's), and by deadline again once it has slack
+    due = s_old._last_pop + 2 * CHUNK_SECONDS
+    s_new._created_mono = due - 3 * CHUNK_SECONDS - 0.05  # its first chunks due 50 ms before s_old's
+    assert s_new._priority(due - AT_RISK_S + 0.01) > s_old._priority(due - AT_RISK_S + 0.01)
+    assert s_new._priority(due - AT_RISK_S - 0.01) < s_old._priority(due - AT_RISK_S - 0.01)
     s_new.close()
     s_old.close()
