@@ -94,11 +94,12 @@ class Settings(BaseSettings):
         "equal to lead_chunks or more: every stream starts at lead_chunks",
     )
     lead_short_max_load: float = Field(
-        0.0, ge=0.0, le=1.0,
+        0.25, ge=0.0, le=1.0,
         description="The most projected render load (share of the render threads' capacity over the "
         "next chunk period, measured: busy share, chunk and start costs, work waiting) at which a new "
         "stream starts at lead_chunks_short (such a stream takes lead_chunks when a start comes that is not "
-        "granted it); 0 (the default) turns the short lead off; 0.25 meets the 350 ms end-to-end target",
+        "granted it); 0.25 (the default) meets the 350 ms end-to-end target for a lone listener; 0 turns "
+        "the short lead off",
     )
     lead_chunks_max: int = Field(
         3, ge=1, le=50,
