@@ -12,6 +12,11 @@ a short sleep between a render thread's stages) and off, each on fresh streams.
 Prints per round the probe's lateness (p50 / p90 / p99 / max), the render threads' CPU per chunk
 (the process's CPU over the chunks taken) and the chunks a stream did not have when due
 (underruns). Nothing is sent over a network: the loop's own work is the pacing and the probe.
+
+After each wake-up the probe also reads this process's RSS twice on the loop: with `os.pread`
+(which gives the GIL up around the call) and with `auralis.monitoring.memory.ResidentMemory`
+(the server's `/api/metrics` reading, which keeps it), and prints both readings' p50 / p99 / max:
+what one hand-off of the GIL costs the loop beside the render threads.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np  # noqa: E402
 import uvloop  # noqa: E402
 
 from auralis.audio.soundfont import find_soundfont  # noqa: E402
+from auralis.monitoring.memory import STATM, ResidentMemory  # noqa: E402
 from auralis.music.params import MusicParams  # noqa: E402
 from auralis.streaming import handover  # noqa: E402
 from auralis.streaming.chunk import CHUNK_SECONDS  # noqa: E402
@@ -65,13 +71,24 @@ async def one_round(engine: StreamEngine, streams: int, seconds: float, seed0: i
     pacers = [asyncio.create_task(pace(k, s)) for k, s in enumerate(opened)]
     await asyncio.sleep(WARMUP_S + 0.5)
     late: list[float] = []
+    reads: dict[str, list[float]] = {"os.pread": [], "ResidentMemory": []}
+    memory = ResidentMemory()
+    fd = os.open(STATM, os.O_RDONLY)
     measuring[0] = True
     cpu0, t0 = time.process_time(), time.monotonic()
     while time.monotonic() - t0 < seconds:
         t = time.perf_counter()
         await asyncio.sleep(PROBE_S)
-        late.append((time.perf_counter() - t - PROBE_S) * 1000.0)
+        t1 = time.perf_counter()
+        late.append((t1 - t - PROBE_S) * 1000.0)
+        os.pread(fd, 256, 0)
+        t2 = time.perf_counter()
+        memory.rss()
+        reads["ResidentMemory"].append((time.perf_counter() - t2) * 1000.0)
+        reads["os.pread"].append((t2 - t1) * 1000.0)
     cpu = time.process_time() - cpu0
+    os.close(fd)
+    memory.close()
     measuring[0] = False
     for p in pacers:
         p.cancel()
@@ -87,6 +104,7 @@ async def one_round(engine: StreamEngine, streams: int, seconds: float, seed0: i
         "cpu_ms_per_chunk": cpu * 1000.0 / max(1, taken[0]),
         "taken": taken[0],
         "missed": missed[0],
+        "reads": {k: (float(np.percentile(v, 50)), float(np.percentile(v, 99)), float(max(v))) for k, v in reads.items()},
     }
 
 
@@ -113,6 +131,9 @@ def main() -> int:
                     f"per chunk; {row['taken']} chunks, {row['missed']} underruns; load {row['load']:.1f}",
                     flush=True,
                 )
+                for name, (p50, p99, top) in row["reads"].items():
+                    print(f"    RSS read with {name:14s}: p50 {p50 * 1000:.0f} us / p99 {p99 * 1000:.0f} us / max {top:.2f} ms",
+                          flush=True)
     finally:
         handover.HANDOVER_S = on_s
         engine.close()
