@@ -29,6 +29,9 @@ from auralis.streaming.encoders import Encoder
 #: before any other stream's chunk or start (`ListenerStream._priority`): two periods, so the
 #: chunk has a period of slack against a start already under way on every worker.
 AT_RISK_S = 2 * CHUNK_SECONDS
+#: A new stream waiting this long for its first chunks goes before playing streams at risk
+#: (`ListenerStream._priority`): a crowd's starts on a busy machine take about this long.
+START_PATIENCE_S = 1.0
 
 
 class StreamHost(Protocol):
@@ -257,11 +260,15 @@ class ListenerStream:
         period or two, more starts than the workers finish in a playing stream's lead, and by
         deadline alone they would all go first and starve it (measured: a lone listener's
         stream underran 2-3 times in each of 3 runs when 19 others arrived, at the short lead
-        and at lead 3 alike). Its start is then a little later; a listener hears no gap."""
+        and at lead 3 alike). Its start is then a little later; a listener hears no gap. A new
+        stream that has waited `START_PATIENCE_S` joins them (by deadline, so it goes first):
+        with the workers overloaded the playing streams would be at risk all the time, and a
+        new listener is never kept waiting longer than that for them."""
         if self._played:
             due = self._last_pop + (len(self._buf) + 1) * CHUNK_SECONDS
             return (0 if due - now < AT_RISK_S else 1, due)
-        return (1, self._created_mono + (len(self._buf) + 2) * CHUNK_SECONDS)
+        due = self._created_mono + (len(self._buf) + 2) * CHUNK_SECONDS
+        return (0 if now - self._created_mono >= START_PATIENCE_S else 1, due)
 
     def _render_next(self) -> float:
         """Render and buffer the next chunk; returns its render time in ms. Runs in a worker."""

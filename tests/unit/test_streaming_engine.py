@@ -16,7 +16,7 @@ from auralis.music.composer import Composer
 from auralis.music.params import MusicParams
 from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, CHUNK_SECONDS, Chunk
 from auralis.streaming.engine import ListenerStream, StreamEngine
-from auralis.streaming.stream import AT_RISK_S
+from auralis.streaming.stream import AT_RISK_S, START_PATIENCE_S
 from auralis.audio.renderer import RenderConfig, check_palettes  # noqa: E402,I001
 from auralis.music.palettes import PALETTES  # noqa: E402,I001
 from auralis.audio.soundfont import bank0_programs  # noqa: E402,I001
@@ -411,5 +411,7 @@ def test_earliest_deadline_first(engine: StreamEngine) -> None:
     s_new._created_mono = due - 3 * CHUNK_SECONDS - 0.05  # its first chunks due 50 ms before s_old's
     assert s_new._priority(due - AT_RISK_S + 0.01) > s_old._priority(due - AT_RISK_S + 0.01)
     assert s_new._priority(due - AT_RISK_S - 0.01) < s_old._priority(due - AT_RISK_S - 0.01)
+    # ... and a start that has waited START_PATIENCE_S goes before it again (by deadline)
+    assert s_new._priority(s_new._created_mono + START_PATIENCE_S) < s_old._priority(due - AT_RISK_S + 0.01)
     s_new.close()
     s_old.close()

@@ -13,6 +13,7 @@ from auralis.audio import fluid
 from auralis.audio.renderer import RenderConfig
 from auralis.audio.stereo import check_stereo_image
 from auralis.music.params import MusicParams
+from auralis.streaming.chunk import CHUNK_SECONDS
 from auralis.streaming.engine import StreamEngine
 from auralis.audio.renderer import check_palettes  # noqa: E402,I001
 from auralis.music.palettes import PALETTES  # noqa: E402,I001
@@ -78,13 +79,15 @@ def test_churn_while_rendering_deletes_every_synth_once(
     got: dict[int, list[bytes]] = {0: [], 1: []}
     stop = threading.Event()
 
-    def consume() -> None:
+    def consume() -> None:  # as listeners do: a chunk of each steady stream per period
+        due = time.monotonic()
         while not stop.is_set():
             for i, s in enumerate(steady):
                 chunk = s.pop()
                 if chunk is not None and i in got:
                     got[i].append(chunk.pcm)
-            time.sleep(0.002)
+            due += CHUNK_SECONDS
+            time.sleep(max(0.0, due - time.monotonic()))
 
     consumer = threading.Thread(target=consume)
     consumer.start()
@@ -96,7 +99,7 @@ def test_churn_while_rendering_deletes_every_synth_once(
         if rng.random() < 0.5:
             time.sleep(rng.random() * 0.01)  # let some render, some never start
         if k % 5 == 0:  # and some surely own a synth when closed (the scheduler serves the
-            # earliest deadline: a new stream waits behind the steady ones popped before it)
+            # earliest deadline: a new stream may wait behind the steady ones popped before it)
             deadline = time.monotonic() + 5.0
             while churn[-1]._renderer is None and churn[-1].error is None and time.monotonic() < deadline:
                 time.sleep(0.001)
