@@ -102,10 +102,12 @@ def poll_metrics_curl(url: str, seconds: float, out: mp.Queue) -> None:
     """The same with curl, a client this project did not write: 10 requests a second over one
     connection, each one's `time_total`."""
     n = max(2, int(seconds * 10))
-    done = subprocess.run(["curl", "-sS", "--rate", "10/s", "-w", "\nTIME %{time_total}\n", f"{url}?[1-{n}]"],
+    done = subprocess.run(["curl", "-sS", "--rate", "10/s", "-w", "\nTIME %{http_code} %{time_total}\n", f"{url}?[1-{n}]"],
                           capture_output=True, text=True, check=True, timeout=seconds + 60)
-    times = [float(line.split()[1]) * 1000 for line in done.stdout.splitlines() if line.startswith("TIME ")]
-    out.put(times[1:])  # the first carries the connection's set-up
+    rows = [line.split()[1:] for line in done.stdout.splitlines() if line.startswith("TIME ")]
+    if len(rows) != n or any(code != "200" for code, _ in rows):
+        raise RuntimeError(f"curl: {len(rows)} answers of {n}, codes {sorted({code for code, _ in rows})}")
+    out.put([float(t) * 1000 for _, t in rows[1:]])  # the first carries the connection's set-up
 
 
 async def listener(url: str, seed: int, measure_from: float, measure_to: float, fmt: str = "json") -> dict:
