@@ -85,7 +85,7 @@ PASSING_OWED = 0.3
 DRIFT = 1.5
 #: How strongly a phrase enters at the same distance (in scale steps) from where the last one
 #: ended as the phrases before it did (call and answer: the gap across a rest recurs).
-ENTRY_WEIGHT = 3.0
+ENTRY_WEIGHT = 5.0
 ENTRY_MEMORY = 3
 
 
@@ -136,6 +136,10 @@ def scale_step(pitch: int, steps: int, scale: Collection[int]) -> int:
     return p
 
 
+def signature(phrase: Phrase) -> tuple[tuple[int | None, int], ...]:
+    return tuple((n.step, n.on - p.on) for p, n in zip(phrase.notes, phrase.notes[1:]))
+
+
 class MelodyLine:
     """The melody's memory: last pitch and interval, register, category counts."""
 
@@ -152,6 +156,8 @@ class MelodyLine:
         self._log: deque[tuple[float, tuple[tuple[int, float], ...]]] = deque()
         # How the last phrases entered: scale steps from the note before (see ENTRY_WEIGHT).
         self.entries: deque[float] = deque(maxlen=ENTRY_MEMORY)
+        self.answers: dict[tuple[object, object], deque[float]] = {}
+        self.said: object = None
 
     @property
     def lo(self) -> int:
@@ -214,8 +220,12 @@ class MelodyLine:
         _, _, ph, ps, slot = rng.choices(pool, [math.exp(best - c[0]) for c in pool])[0]
         if slot >= 0:
             ph = with_passing_tone(ph, slot, ph.unit)
+        sig = signature(ph)
         if self.last is not None:
-            self.entries.append(scale_degree(ps[0], scale) - scale_degree(self.last, scale))
+            e = scale_degree(ps[0], scale) - scale_degree(self.last, scale)
+            self.entries.append(e)
+            self.answers.setdefault((self.said, sig), deque(maxlen=ENTRY_MEMORY)).append(e)
+        self.said = sig
         return ph, ps
 
     def _candidates(
@@ -264,10 +274,13 @@ class MelodyLine:
 
             if owed < STARVED:
                 slots = [x for x in slots if not split_long(x[0])]
+            if not starved:  # EXP2
+                slots = [x for x in slots if not 0 < x[0] < len(notes) - 2]
             slots.sort(key=lambda x: (split_long(x[0]), 0 < x[0] < len(notes) - 2, x[0]))
         out: list[tuple[float, float, Phrase, list[int], int]] = []
         lo, hi = max(LOWEST, self.lo - PLAN_SLACK), min(HIGHEST, self.hi + PLAN_SLACK)
         last_degree = scale_degree(self.last, scale) if self.last is not None else None
+        sig = signature(phrase)
         for first in range(lo, hi + 1):
             if first % 12 not in scale:
                 continue
@@ -284,8 +297,10 @@ class MelodyLine:
             out_of = sum(max(0, self.lo - p, p - self.hi) for p in ps)
             leap_in = self.last is not None and abs(first - self.last) > LEAP
             shape_cost = START_WEIGHT * (abs(first - goal) + out_of) + 2.0 * leap_in
-            if last_degree is not None and scale_degree(first, scale) - last_degree not in self.entries:
-                shape_cost += ENTRY_WEIGHT
+            if last_degree is not None:
+                e = scale_degree(first, scale) - last_degree
+                if e not in self.answers.get((self.said, sig), ()):
+                    shape_cost += ENTRY_WEIGHT * (0.5 if e in self.entries else 1.0)
             if not self._repeats(ps, lengths):
                 excess, dev = self._budget(cats)
                 out.append((BUDGET_WEIGHT * dev + shape_cost, excess, phrase, ps, -1))
