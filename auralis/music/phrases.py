@@ -109,7 +109,10 @@ def build_phrase(
         vals += [6] * (len(tail) - 1) + [max(12, motif.values[-1])]
         det += [False] * len(tail)
     elif ending == "sigh" and len(vals) > 3:
-        steps, vals, det = steps[:1], [vals[0], max(vals[1], 12)], det[:2]
+        # the cell's first two notes; three where its first step is a leap (the contour wants
+        # the step back after it, and a phrase never ends on a leap)
+        k = 2 if abs(steps[0]) > 2 else 1
+        steps, vals, det = steps[:k], vals[:k] + [max(vals[k], 12)], det[: k + 1]
     else:
         ending = "plain"
     u = unit(m.subdivision)
