@@ -86,6 +86,8 @@ REST_REPEAT = 0.75
 #: before the other motifs (2) and a step changed inside (3), since a change at an end breaks
 #: only one of the cell's 4-grams.
 VARY_END_TIER = 1.5
+VARIANT_TIER = 1.25
+THEME_FIT = 4.0
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
@@ -139,6 +141,7 @@ class Composer:
         self._pitches: list[int] | None = None  # the planned pitches of the phrase
         self._ahead: tuple[int, Sound] | None = None  # (beat, the next chord as foreseen then)
         self._note_i = 0
+        self._variants: dict[Motif, tuple[int, ...]] = {}  # each motif's variant heard last
         self._unplanned = 0  # phrases in a row for which no option kept the rules
         self._next_phrase = 2 * TICKS_PER_BEAT  # tick at which the next phrase may start
         self._gap: int | None = None  # ticks from the last phrase's last onset to the next's first
@@ -344,9 +347,9 @@ class Composer:
         fresh = [
             fitted_motif(
                 rng, sub, prof.step_bias, long_bias, prof.legato, prof.motif_length, intensity,
-                prof.leap, prof.pace, prof.busy,
+                prof.leap, prof.pace, prof.busy, THEME_FIT if not kept and i == 0 else 1.0,
             )
-            for _ in range(n_new)
+            for i in range(n_new)
         ]
         self._motifs = kept + fresh
 
@@ -440,6 +443,8 @@ class Composer:
                 steps = motif.steps[:i] + (motif.steps[i] + d,) + motif.steps[i + 1 :]
                 if all(abs(x) <= MAX_STEP for x in steps):
                     tier = VARY_END_TIER if i in (0, len(motif.steps) - 1) else 3
+                    if self._variants.get(motif) == steps:  # the variant heard last: it returns too
+                        tier = VARIANT_TIER
                     options.append((tier, build_phrase(replace(motif, steps=steps), motif, ph.ending, start, ph.shape, "vary")))
         if new_section is not None:
             options = [(t, o) for t, o in options if o.end <= new_section]
@@ -451,6 +456,8 @@ class Composer:
         plan = m.plan(options, self._sound_at, self._scale, goal, rng, BEATS_PER_BAR * TICKS_PER_BEAT)
         if plan is not None:
             ph, self._pitches = plan
+            if ph.variation == "vary" and ph.cell is not None:
+                self._variants[motif] = ph.cell.steps
             self._unplanned = 0
         elif self._unplanned < UNPLANNED_WAITS:
             # No option keeps the rules from where the line is (mostly a new register out of

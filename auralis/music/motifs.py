@@ -122,6 +122,7 @@ def chord_fit(steps: tuple[int, ...]) -> float:
 def fitted_motif(
     rng: random.Random, subdivision: str, step_bias: float, long_bias: float, legato: float,
     length: int, intensity: float, leap: float, pace: float, busy: float = 0.5,
+    fit_weight: float = 1.0,
 ) -> Motif:
     """Of FIT_TRIES motifs drawn (see draw_motif), the one nearest a seed's character: mean step
     size `leap` (scale degrees) and mean note value `pace` (ticks at intensity 0.5, scaled as the
@@ -137,7 +138,7 @@ def fitted_motif(
         size = sum(abs(x) for x in m.steps) / len(m.steps)
         flow = sum(m.values) / len(m.values)
         score = ((size - leap) / 0.25) ** 2 + (math.log(flow / pace) / PACE_FIT) ** 2
-        score += (max(0.0, CHORD_FIT - chord_fit(m.steps)) / 0.05) ** 2
+        score += fit_weight * (max(0.0, CHORD_FIT - chord_fit(m.steps)) / 0.05) ** 2
         score += (max(0, abs(sum(m.steps)) - RETURN) / 0.5) ** 2
         score += LEAP_COST * sum(1 for x in m.steps if abs(x) >= MAX_STEP)
         if best is None or score < best[0]:
