@@ -126,6 +126,7 @@ class Composer:
         self._bars_ahead: list[int] = []  # the lengths (bars) of the next chords, drawn ahead
         self._section = 0
         self._section_end = 0.0
+        self._section_start = 0.0
         # Form: the seed's profile and the section's traits.
         self._profile = SeedProfile.draw(seed)
         self._traits = SectionTraits.first(self._rng, self._profile)
@@ -299,6 +300,7 @@ class Composer:
             # 4 bars, so the section lasts 30-90 seconds whatever the tempo.
             latest = SECTION_SECONDS[1] - max(CHORD_BARS) * bar_sec
             self._section_end = t + rng.uniform(SECTION_SECONDS[0], latest)
+            self._section_start = t
             self._cycle = new_cycle(rng, p.key, p.mode, prev_root, self._chord_tonic)
             self._cycle_pos = 0
         elif context_changed:
@@ -409,6 +411,8 @@ class Composer:
         motif = self._motifs[k]
         ph = plan_phrase(rng, motif, start, p.intensity, self._endings)
         new_section = self._section_change()
+        if new_section is not None and ph.end > new_section and self._postpone(ph.end):
+            new_section = self._section_change()
         cut = None
         if new_section is not None and ph.end > new_section:
             # A phrase never runs into the next section (which starts afresh, in its own
@@ -485,6 +489,22 @@ class Composer:
             if tick >= start:
                 return sound
         return self._ahead[1][0][1]
+
+    def _postpone(self, tick: int) -> bool:
+        """Let the section run on to the first foreseen chord change at or after `tick` (the end
+        of a phrase that would otherwise be cut or dropped), if the section still lasts at most
+        SECTION_SECONDS[1]: the form's boundaries then fall in the breaths between phrases."""
+        beat = self._chord_end
+        for bars in self._bars_ahead + [0]:
+            if beat * TICKS_PER_BEAT >= tick:
+                t = self._time + (beat - self._beat) * self._spb
+                if t - self._section_start > SECTION_SECONDS[1]:
+                    return False
+                self._section_end = t - 0.5 * self._spb
+                self._ahead = None
+                return True
+            beat += BEATS_PER_BAR * bars
+        return False
 
     def _section_change(self) -> int | None:
         """The tick at which the next section starts, if it is foreseen (see _foresee)."""
