@@ -426,7 +426,7 @@ class Composer:
         # one step changed by a scale step (each with the same ending and shape).
         options: list[tuple[float, Phrase]] = [(0, ph)]
         assert ph.cell is not None
-        if True:  # EXP1 a pickup a scale step from the cell: room for a passing tone into it
+        if m.starved:  # a pickup a scale step from the cell: room for a passing tone into it
             options += [(0.5, build_phrase(ph.cell, motif, ph.ending, start, ph.shape, ph.variation, d)) for d in (1, -1)]
         stated = [(ph.cell, motif, ph.variation)]
         if k or ph.variation not in ("literal", "displace"):

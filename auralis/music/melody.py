@@ -274,8 +274,6 @@ class MelodyLine:
 
             if owed < STARVED:
                 slots = [x for x in slots if not split_long(x[0])]
-            if not starved:  # EXP2
-                slots = [x for x in slots if not 0 < x[0] < len(notes) - 2]
             slots.sort(key=lambda x: (split_long(x[0]), 0 < x[0] < len(notes) - 2, x[0]))
         out: list[tuple[float, float, Phrase, list[int], int]] = []
         lo, hi = max(LOWEST, self.lo - PLAN_SLACK), min(HIGHEST, self.hi + PLAN_SLACK)

@@ -28,6 +28,7 @@ MAX_REST_S = 20.0
 MIN_NOTES, MAX_NOTES = 2, 8
 #: How often a calm phrase (intensity 0) is a sigh on two notes (scaled by (1 - intensity)^2).
 SIGH = 0.55
+SIGH_CAP = 0.27
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,7 @@ class Endings:
     def next(self, intensity: float) -> str:
         tail = min(1.0, (0.05 + 0.8 * intensity) * (0.7 + 0.6 * self.reach))
         self._tail += tail  # busier music: often a tail that answers the cell's last note
-        self._sigh += (1.0 - tail) * SIGH * (1 - intensity) ** 2  # calm music: now and then two notes
+        self._sigh += (1.0 - tail) * min(SIGH_CAP, SIGH * (1 - intensity) ** 2)  # calm music: now and then two notes
         if self._tail >= 1.0:
             self._tail -= 1.0
             return "tail"
