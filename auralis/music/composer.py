@@ -142,6 +142,7 @@ class Composer:
         self._pitches: list[int] | None = None  # the planned pitches of the phrase
         self._ahead: tuple[int, Sound] | None = None  # (beat, the next chord as foreseen then)
         self._note_i = 0
+        self._other: Motif | None = None  # the other motif stated last
         self._variants: dict[Motif, tuple[int, ...]] = {}  # each motif's variant heard last
         self._unplanned = 0  # phrases in a row for which no option kept the rules
         self._next_phrase = 2 * TICKS_PER_BEAT  # tick at which the next phrase may start
@@ -438,7 +439,7 @@ class Composer:
             for cell, mo, variation in stated:
                 options += [(1, build_phrase(cell, mo, ph.ending, start, ph.shape, variation, d)) for d in (1, -1)]
         options += [
-            (2, build_phrase(mo, mo, ph.ending, start, ph.shape, "literal"))
+            (2 - 0.1 * (mo == self._other), build_phrase(mo, mo, ph.ending, start, ph.shape, "literal"))
             for i, mo in enumerate(self._motifs) if i and i != k
         ]
         # (a step changed at either end of the cell breaks only one of its 4-grams)
@@ -460,6 +461,8 @@ class Composer:
         plan = m.plan(options, self._sound_at, self._scale, goal, rng, BEATS_PER_BAR * TICKS_PER_BEAT)
         if plan is not None:
             ph, self._pitches = plan
+            if ph.cell is not None and ph.cell in self._motifs[1:]:
+                self._other = ph.cell
             if ph.variation == "vary" and ph.cell is not None:
                 self._variants[motif] = ph.cell.steps
             self._unplanned = 0
