@@ -86,7 +86,14 @@ REST_REPEAT = 0.75
 #: before the other motifs (2) and a step changed inside (3), since a change at an end breaks
 #: only one of the cell's 4-grams.
 VARY_END_TIER = 1.5
+#: The tier of the motif's variant heard last (see VARY_END_TIER): where the budget refuses the
+#: motif again, the same variant answers, so its 4-grams recur too.
 VARIANT_TIER = 1.25
+#: The tier of the other motif stated last, just before the others (2): the same one answers.
+OTHER_AGAIN_TIER = 1.9
+#: How much more the theme's chord fit weighs when it is drawn (see motifs.fitted_motif): it is
+#: stated in most phrases, and a theme of 60% chord tones on a triad was refused by the 70/25/5
+#: budget in most of them (recurrence 12-18% in those seeds).
 THEME_FIT = 4.0
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
@@ -412,6 +419,8 @@ class Composer:
         motif = self._motifs[k]
         ph = plan_phrase(rng, motif, start, p.intensity, self._endings)
         new_section = self._section_change()
+        # A phrase that would cross the next section's start lets the section run on past it
+        # where the section stays within its 90 s (the form's boundary then falls in a breath).
         if new_section is not None and ph.end > new_section and self._postpone(ph.end):
             new_section = self._section_change()
         cut = None
@@ -439,7 +448,7 @@ class Composer:
             for cell, mo, variation in stated:
                 options += [(1, build_phrase(cell, mo, ph.ending, start, ph.shape, variation, d)) for d in (1, -1)]
         options += [
-            (2 - 0.1 * (mo == self._other), build_phrase(mo, mo, ph.ending, start, ph.shape, "literal"))
+            (OTHER_AGAIN_TIER if mo == self._other else 2, build_phrase(mo, mo, ph.ending, start, ph.shape, "literal"))
             for i, mo in enumerate(self._motifs) if i and i != k
         ]
         # (a step changed at either end of the cell breaks only one of its 4-grams)

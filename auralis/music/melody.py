@@ -10,8 +10,8 @@ will get), with and without a chromatic passing tone slipped in when the budget 
 first tier with a candidate that keeps each category of the 70/25/5 budget within its band
 (:data:`BOUND` notes either side of its share shifted by :data:`BAND_SHIFT`) *at every note*
 wins (so any 100 notes keep it within 3 points), its best candidate by the budget, the phrase
-shape's start and the entry (the distance from the last phrase's end that the last phrases
-entered at, :data:`ENTRY_WEIGHT`) preferred. Since the harmony is known ahead, the plan sounds
+shape's start and the entry (the distance from the last phrase's end at which the same phrase
+entered after the same one, or the last phrases entered, :data:`ENTRY_WEIGHT`) preferred. Since the harmony is known ahead, the plan sounds
 as planned: the budget is exact and a restatement stays literal.
 
 When a planned note sounds, it is checked again against what then sounds
@@ -84,7 +84,11 @@ PASSING_OWED = 0.3
 #: A planned note is chosen again when its category is this many notes ahead of its share.
 DRIFT = 1.5
 #: How strongly a phrase enters at the same distance (in scale steps) from where the last one
-#: ended as the phrases before it did (call and answer: the gap across a rest recurs).
+#: ended as the phrases before it did (call and answer: the gap across a rest recurs): a
+#: transposition costs this much unless the last ENTRY_MEMORY statements of the same phrase
+#: after the same one (see `signature`) entered there (then nothing: the boundary between the
+#: two statements recurs whole, its 4-grams across the rest too) or, half of it, one of the
+#: last ENTRY_MEMORY phrases did.
 ENTRY_WEIGHT = 5.0
 ENTRY_MEMORY = 3
 
@@ -137,6 +141,7 @@ def scale_step(pitch: int, steps: int, scale: Collection[int]) -> int:
 
 
 def signature(phrase: Phrase) -> tuple[tuple[int | None, int], ...]:
+    """What makes two statements the same phrase: their steps and inter-onset intervals."""
     return tuple((n.step, n.on - p.on) for p, n in zip(phrase.notes, phrase.notes[1:]))
 
 
@@ -156,6 +161,8 @@ class MelodyLine:
         self._log: deque[tuple[float, tuple[tuple[int, float], ...]]] = deque()
         # How the last phrases entered: scale steps from the note before (see ENTRY_WEIGHT).
         self.entries: deque[float] = deque(maxlen=ENTRY_MEMORY)
+        # How the last statements of a phrase entered after a given one: (the phrase before,
+        # this phrase) by their signatures -> entries; and the signature of the last phrase.
         self.answers: dict[tuple[object, object], deque[float]] = {}
         self.said: object = None
 

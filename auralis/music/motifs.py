@@ -127,7 +127,8 @@ def fitted_motif(
     """Of FIT_TRIES motifs drawn (see draw_motif), the one nearest a seed's character: mean step
     size `leap` (scale degrees) and mean note value `pace` (ticks at intensity 0.5, scaled as the
     intensity shapes the values). So every motif of a seed moves and flows alike, and seeds
-    differ more than their sections do."""
+    differ more than their sections do. `fit_weight`: how much the chord fit weighs (more for
+    the theme, see composer.THEME_FIT)."""
     if intensity > 0.5:
         pace *= 1.0 - 0.35 * min(1.0, 3 * (intensity - 0.5))
     else:
