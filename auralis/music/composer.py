@@ -86,6 +86,15 @@ REST_REPEAT = 0.75
 #: before the other motifs (2) and a step changed inside (3), since a change at an end breaks
 #: only one of the cell's 4-grams.
 VARY_END_TIER = 1.5
+#: The tier of the motif's variant heard last (see VARY_END_TIER): where the budget refuses the
+#: motif again, the same variant answers, so its 4-grams recur too.
+VARIANT_TIER = 1.25
+#: The tier of the other motif stated last, just before the others (2): the same one answers.
+OTHER_AGAIN_TIER = 1.9
+#: How much more the theme's chord fit weighs when it is drawn (see motifs.fitted_motif): it is
+#: stated in most phrases, and a theme of 60% chord tones on a triad was refused by the 70/25/5
+#: budget in most of them (recurrence 12-18% in those seeds).
+THEME_FIT = 4.0
 
 _RANK = {"note_off": 0, "control": 1, "marker": 1, "tempo": 1, "note_on": 2}
 
@@ -124,6 +133,7 @@ class Composer:
         self._bars_ahead: list[int] = []  # the lengths (bars) of the next chords, drawn ahead
         self._section = 0
         self._section_end = 0.0
+        self._section_start = 0.0
         # Form: the seed's profile and the section's traits.
         self._profile = SeedProfile.draw(seed)
         self._traits = SectionTraits.first(self._rng, self._profile)
@@ -139,6 +149,8 @@ class Composer:
         self._pitches: list[int] | None = None  # the planned pitches of the phrase
         self._ahead: tuple[int, Sound] | None = None  # (beat, the next chord as foreseen then)
         self._note_i = 0
+        self._other: Motif | None = None  # the other motif stated last
+        self._variants: dict[Motif, tuple[int, ...]] = {}  # each motif's variant heard last
         self._unplanned = 0  # phrases in a row for which no option kept the rules
         self._next_phrase = 2 * TICKS_PER_BEAT  # tick at which the next phrase may start
         self._gap: int | None = None  # ticks from the last phrase's last onset to the next's first
@@ -296,6 +308,7 @@ class Composer:
             # 4 bars, so the section lasts 30-90 seconds whatever the tempo.
             latest = SECTION_SECONDS[1] - max(CHORD_BARS) * bar_sec
             self._section_end = t + rng.uniform(SECTION_SECONDS[0], latest)
+            self._section_start = t
             self._cycle = new_cycle(rng, p.key, p.mode, prev_root, self._chord_tonic)
             self._cycle_pos = 0
         elif context_changed:
@@ -344,9 +357,9 @@ class Composer:
         fresh = [
             fitted_motif(
                 rng, sub, prof.step_bias, long_bias, prof.legato, prof.motif_length, intensity,
-                prof.leap, prof.pace, prof.busy,
+                prof.leap, prof.pace, prof.busy, THEME_FIT if not kept and i == 0 else 1.0,
             )
-            for _ in range(n_new)
+            for i in range(n_new)
         ]
         self._motifs = kept + fresh
 
@@ -406,6 +419,10 @@ class Composer:
         motif = self._motifs[k]
         ph = plan_phrase(rng, motif, start, p.intensity, self._endings)
         new_section = self._section_change()
+        # A phrase that would cross the next section's start lets the section run on past it
+        # where the section stays within its 90 s (the form's boundary then falls in a breath).
+        if new_section is not None and ph.end > new_section and self._postpone(ph.end):
+            new_section = self._section_change()
         cut = None
         if new_section is not None and ph.end > new_section:
             # A phrase never runs into the next section (which starts afresh, in its own
@@ -431,7 +448,7 @@ class Composer:
             for cell, mo, variation in stated:
                 options += [(1, build_phrase(cell, mo, ph.ending, start, ph.shape, variation, d)) for d in (1, -1)]
         options += [
-            (2, build_phrase(mo, mo, ph.ending, start, ph.shape, "literal"))
+            (OTHER_AGAIN_TIER if mo == self._other else 2, build_phrase(mo, mo, ph.ending, start, ph.shape, "literal"))
             for i, mo in enumerate(self._motifs) if i and i != k
         ]
         # (a step changed at either end of the cell breaks only one of its 4-grams)
@@ -440,6 +457,8 @@ class Composer:
                 steps = motif.steps[:i] + (motif.steps[i] + d,) + motif.steps[i + 1 :]
                 if all(abs(x) <= MAX_STEP for x in steps):
                     tier = VARY_END_TIER if i in (0, len(motif.steps) - 1) else 3
+                    if self._variants.get(motif) == steps:  # the variant heard last: it returns too
+                        tier = VARIANT_TIER
                     options.append((tier, build_phrase(replace(motif, steps=steps), motif, ph.ending, start, ph.shape, "vary")))
         if new_section is not None:
             options = [(t, o) for t, o in options if o.end <= new_section]
@@ -451,6 +470,10 @@ class Composer:
         plan = m.plan(options, self._sound_at, self._scale, goal, rng, BEATS_PER_BAR * TICKS_PER_BEAT)
         if plan is not None:
             ph, self._pitches = plan
+            if ph.cell is not None and ph.cell in self._motifs[1:]:
+                self._other = ph.cell
+            if ph.variation == "vary" and ph.cell is not None:
+                self._variants[motif] = ph.cell.steps
             self._unplanned = 0
         elif self._unplanned < UNPLANNED_WAITS:
             # No option keeps the rules from where the line is (mostly a new register out of
@@ -478,6 +501,22 @@ class Composer:
             if tick >= start:
                 return sound
         return self._ahead[1][0][1]
+
+    def _postpone(self, tick: int) -> bool:
+        """Let the section run on to the first foreseen chord change at or after `tick` (the end
+        of a phrase that would otherwise be cut or dropped), if the section still lasts at most
+        SECTION_SECONDS[1]: the form's boundaries then fall in the breaths between phrases."""
+        beat = self._chord_end
+        for bars in self._bars_ahead + [0]:
+            if beat * TICKS_PER_BEAT >= tick:
+                t = self._time + (beat - self._beat) * self._spb
+                if t - self._section_start > SECTION_SECONDS[1]:
+                    return False
+                self._section_end = t - 0.5 * self._spb
+                self._ahead = None
+                return True
+            beat += BEATS_PER_BAR * bars
+        return False
 
     def _section_change(self) -> int | None:
         """The tick at which the next section starts, if it is foreseen (see _foresee)."""

@@ -10,8 +10,8 @@ will get), with and without a chromatic passing tone slipped in when the budget 
 first tier with a candidate that keeps each category of the 70/25/5 budget within its band
 (:data:`BOUND` notes either side of its share shifted by :data:`BAND_SHIFT`) *at every note*
 wins (so any 100 notes keep it within 3 points), its best candidate by the budget, the phrase
-shape's start and the entry (the distance from the last phrase's end that the last phrases
-entered at, :data:`ENTRY_WEIGHT`) preferred. Since the harmony is known ahead, the plan sounds
+shape's start and the entry (the distance from the last phrase's end at which the same phrase
+entered after the same one, or the last phrases entered, :data:`ENTRY_WEIGHT`) preferred. Since the harmony is known ahead, the plan sounds
 as planned: the budget is exact and a restatement stays literal.
 
 When a planned note sounds, it is checked again against what then sounds
@@ -84,8 +84,12 @@ PASSING_OWED = 0.3
 #: A planned note is chosen again when its category is this many notes ahead of its share.
 DRIFT = 1.5
 #: How strongly a phrase enters at the same distance (in scale steps) from where the last one
-#: ended as the phrases before it did (call and answer: the gap across a rest recurs).
-ENTRY_WEIGHT = 3.0
+#: ended as the phrases before it did (call and answer: the gap across a rest recurs): a
+#: transposition costs this much unless the last ENTRY_MEMORY statements of the same phrase
+#: after the same one (see `signature`) entered there (then nothing: the boundary between the
+#: two statements recurs whole, its 4-grams across the rest too) or, half of it, one of the
+#: last ENTRY_MEMORY phrases did.
+ENTRY_WEIGHT = 5.0
 ENTRY_MEMORY = 3
 
 
@@ -136,6 +140,11 @@ def scale_step(pitch: int, steps: int, scale: Collection[int]) -> int:
     return p
 
 
+def signature(phrase: Phrase) -> tuple[tuple[int | None, int], ...]:
+    """What makes two statements the same phrase: their steps and inter-onset intervals."""
+    return tuple((n.step, n.on - p.on) for p, n in zip(phrase.notes, phrase.notes[1:]))
+
+
 class MelodyLine:
     """The melody's memory: last pitch and interval, register, category counts."""
 
@@ -152,6 +161,10 @@ class MelodyLine:
         self._log: deque[tuple[float, tuple[tuple[int, float], ...]]] = deque()
         # How the last phrases entered: scale steps from the note before (see ENTRY_WEIGHT).
         self.entries: deque[float] = deque(maxlen=ENTRY_MEMORY)
+        # How the last statements of a phrase entered after a given one: (the phrase before,
+        # this phrase) by their signatures -> entries; and the signature of the last phrase.
+        self.answers: dict[tuple[object, object], deque[float]] = {}
+        self.said: object = None
 
     @property
     def lo(self) -> int:
@@ -214,8 +227,12 @@ class MelodyLine:
         _, _, ph, ps, slot = rng.choices(pool, [math.exp(best - c[0]) for c in pool])[0]
         if slot >= 0:
             ph = with_passing_tone(ph, slot, ph.unit)
+        sig = signature(ph)
         if self.last is not None:
-            self.entries.append(scale_degree(ps[0], scale) - scale_degree(self.last, scale))
+            e = scale_degree(ps[0], scale) - scale_degree(self.last, scale)
+            self.entries.append(e)
+            self.answers.setdefault((self.said, sig), deque(maxlen=ENTRY_MEMORY)).append(e)
+        self.said = sig
         return ph, ps
 
     def _candidates(
@@ -268,6 +285,7 @@ class MelodyLine:
         out: list[tuple[float, float, Phrase, list[int], int]] = []
         lo, hi = max(LOWEST, self.lo - PLAN_SLACK), min(HIGHEST, self.hi + PLAN_SLACK)
         last_degree = scale_degree(self.last, scale) if self.last is not None else None
+        sig = signature(phrase)
         for first in range(lo, hi + 1):
             if first % 12 not in scale:
                 continue
@@ -284,8 +302,10 @@ class MelodyLine:
             out_of = sum(max(0, self.lo - p, p - self.hi) for p in ps)
             leap_in = self.last is not None and abs(first - self.last) > LEAP
             shape_cost = START_WEIGHT * (abs(first - goal) + out_of) + 2.0 * leap_in
-            if last_degree is not None and scale_degree(first, scale) - last_degree not in self.entries:
-                shape_cost += ENTRY_WEIGHT
+            if last_degree is not None:
+                e = scale_degree(first, scale) - last_degree
+                if e not in self.answers.get((self.said, sig), ()):
+                    shape_cost += ENTRY_WEIGHT * (0.5 if e in self.entries else 1.0)
             if not self._repeats(ps, lengths):
                 excess, dev = self._budget(cats)
                 out.append((BUDGET_WEIGHT * dev + shape_cost, excess, phrase, ps, -1))

@@ -122,11 +122,13 @@ def chord_fit(steps: tuple[int, ...]) -> float:
 def fitted_motif(
     rng: random.Random, subdivision: str, step_bias: float, long_bias: float, legato: float,
     length: int, intensity: float, leap: float, pace: float, busy: float = 0.5,
+    fit_weight: float = 1.0,
 ) -> Motif:
     """Of FIT_TRIES motifs drawn (see draw_motif), the one nearest a seed's character: mean step
     size `leap` (scale degrees) and mean note value `pace` (ticks at intensity 0.5, scaled as the
     intensity shapes the values). So every motif of a seed moves and flows alike, and seeds
-    differ more than their sections do."""
+    differ more than their sections do. `fit_weight`: how much the chord fit weighs (more for
+    the theme, see composer.THEME_FIT)."""
     if intensity > 0.5:
         pace *= 1.0 - 0.35 * min(1.0, 3 * (intensity - 0.5))
     else:
@@ -137,7 +139,7 @@ def fitted_motif(
         size = sum(abs(x) for x in m.steps) / len(m.steps)
         flow = sum(m.values) / len(m.values)
         score = ((size - leap) / 0.25) ** 2 + (math.log(flow / pace) / PACE_FIT) ** 2
-        score += (max(0.0, CHORD_FIT - chord_fit(m.steps)) / 0.05) ** 2
+        score += fit_weight * (max(0.0, CHORD_FIT - chord_fit(m.steps)) / 0.05) ** 2
         score += (max(0, abs(sum(m.steps)) - RETURN) / 0.5) ** 2
         score += LEAP_COST * sum(1 for x in m.steps if abs(x) >= MAX_STEP)
         if best is None or score < best[0]:

@@ -26,8 +26,11 @@ MIN_REST_S = 3.2
 MIN_REST_BEATS = 2.5
 MAX_REST_S = 20.0
 MIN_NOTES, MAX_NOTES = 2, 8
-#: How often a calm phrase (intensity 0) is a sigh on two notes (scaled by (1 - intensity)^2).
+#: How often a calm phrase (intensity 0) is a sigh on two notes (scaled by (1 - intensity)^2),
+#: at most SIGH_CAP of them: a sigh holds no 4-gram of its own, and sleep's phrases were a
+#: third sighs (its recurrence then 14-19% in several seeds).
 SIGH = 0.55
+SIGH_CAP = 0.27
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,7 @@ class Endings:
     def next(self, intensity: float) -> str:
         tail = min(1.0, (0.05 + 0.8 * intensity) * (0.7 + 0.6 * self.reach))
         self._tail += tail  # busier music: often a tail that answers the cell's last note
-        self._sigh += (1.0 - tail) * SIGH * (1 - intensity) ** 2  # calm music: now and then two notes
+        self._sigh += (1.0 - tail) * min(SIGH_CAP, SIGH * (1 - intensity) ** 2)  # calm music: now and then two notes
         if self._tail >= 1.0:
             self._tail -= 1.0
             return "tail"
@@ -109,7 +112,10 @@ def build_phrase(
         vals += [6] * (len(tail) - 1) + [max(12, motif.values[-1])]
         det += [False] * len(tail)
     elif ending == "sigh" and len(vals) > 3:
-        steps, vals, det = steps[:1], [vals[0], max(vals[1], 12)], det[:2]
+        # the cell's first two notes; three where its first step is a leap (the contour wants
+        # the step back after it, and a phrase never ends on a leap)
+        k = 2 if abs(steps[0]) > 2 else 1
+        steps, vals, det = steps[:k], vals[:k] + [max(vals[k], 12)], det[: k + 1]
     else:
         ending = "plain"
     u = unit(m.subdivision)

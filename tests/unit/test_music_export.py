@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def piece_with_changes() -> list[Event]:
     # (a seed whose 3 minutes hold every voice: the added voices enter at section boundaries)
-    c = Composer(MusicParams(key=62, mode="dorian", bpm=60), seed=11)
+    c = Composer(MusicParams(key=62, mode="dorian", bpm=60), seed=10)
     events = c.events_until(40.0)
     c.set_params(MusicParams(key=67, mode="lydian", bpm=84, intensity=0.8))
     events += c.events_until(100.0)
