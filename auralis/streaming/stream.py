@@ -259,8 +259,9 @@ class ListenerStream:
         (the first element): a crowd arriving together has its first chunks all due within a
         period or two, more starts than the workers finish in a playing stream's lead, and by
         deadline alone they would all go first and starve it (measured: a lone listener's
-        stream underran 2-3 times in each of 3 runs when 19 others arrived, at the short lead
-        and at lead 3 alike). Its start is then a little later; a listener hears no gap. A new
+        stream underran 2-7 times in each of 6 runs when 19 others arrived 4 s after it at the
+        short lead, and twice in 1 of 3 runs at lead 3; `bench/bench_crowd_leads.py`). Their
+        starts are then a little later; a listener hears no gap. A new
         stream that has waited `START_PATIENCE_S` joins them (by deadline, so it goes first):
         with the workers overloaded the playing streams would be at risk all the time, and a
         new listener is never kept waiting longer than that for them."""
