@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from auralis.monitoring.window import RollingWindow, percentile
+from auralis.monitoring.window import RollingWindow, percentile, summarize
 
 
 @pytest.mark.parametrize("q", [0, 1, 25, 50, 90, 95, 99, 100])
@@ -93,3 +93,21 @@ def test_concurrent_adds_and_reads() -> None:
         t.join()
     assert not errors
     assert w.summary()["samples"] == 5000
+
+
+def test_summary_kept_in_order_equals_sorting_the_window() -> None:
+    """The window keeps its values in ascending order as they come and go (by count and by
+    age, duplicates included); its summary is the one of sorting what is inside it."""
+    now = [0.0]
+    w = RollingWindow(max_samples=50, max_age_s=10.0, clock=lambda: now[0])
+    rng = random.Random(11)
+    for i in range(2000):
+        now[0] += rng.choice((0.01, 0.05, 0.2, 1.5))  # some gaps age samples out
+        w.add(float(rng.choice((1.0, 2.5, rng.uniform(0, 30)))))  # repeated values too
+        if i % 37 == 0:
+            inside = w.values()
+            assert w.summary() == summarize(inside)
+            assert w._sorted == sorted(inside)
+            assert 0 < len(inside) <= 50
+    now[0] += 11.0
+    assert w.summary() == summarize([]) and w._sorted == []
