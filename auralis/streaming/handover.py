@@ -23,6 +23,11 @@ with and without it (docs/benchmarks.md).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+
+from auralis.audio.dither import TpdfDither
+from auralis.audio.renderer import Renderer, to_pcm16
+from auralis.music.events import Event
 
 #: How long a render thread sleeps at each hand-over: Linux's default timer slack makes any
 #: sleep about 50-60 us, long enough for a waiting thread to wake and take the GIL. 0 turns the
@@ -43,3 +48,18 @@ def hand_over() -> None:
     """Give the GIL up for about `HANDOVER_S` (a waiting event loop takes it)."""
     if HANDOVER_S > 0.0:
         time.sleep(HANDOVER_S)
+
+
+def render_pcm16(
+    renderer: Renderer, events: Sequence[Event], frames: int, dither: TpdfDither | None, *, hand_overs: bool
+) -> bytes:
+    """A chunk's 16-bit PCM in two stages, FluidSynth (`Renderer.render_raw`) then the finishing
+    chain (`Renderer.finish`) and the dithered conversion, handing the GIL over after each when
+    `hand_overs` (a listener stream asks `wanted`; a station always hands over)."""
+    raw = renderer.render_raw(events, frames)
+    if hand_overs:
+        hand_over()
+    pcm = to_pcm16(renderer.finish(raw), dither)
+    if hand_overs:
+        hand_over()
+    return pcm

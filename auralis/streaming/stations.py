@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from auralis.audio.dither import TpdfDither
 from auralis.audio.fluid import FluidSynth
-from auralis.audio.renderer import RenderConfig, Renderer, to_pcm16
+from auralis.audio.renderer import RenderConfig, Renderer
 from auralis.audio.soundfont import check_soundfont_file
 from auralis.music.params import MusicParams
 from auralis.streaming import handover
@@ -294,10 +294,8 @@ class Station:
             fault, self._fault = self._fault, None
             raise fault
         cs = cursor.advance()
-        raw = renderer.render_raw(self._renderer_events(cs.events), CHUNK_FRAMES)
-        handover.hand_over()  # the GIL to the event loop between stages
-        pcm = to_pcm16(renderer.finish(raw), self._dither)
-        handover.hand_over()
+        events = self._renderer_events(cs.events)  # the GIL to the event loop between stages:
+        pcm = handover.render_pcm16(renderer, events, CHUNK_FRAMES, self._dither, hand_overs=True)
         if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
             raise RuntimeError(f"chunk has {len(pcm)} bytes, expected {CHUNK_BYTES}")
         elapsed = time.perf_counter() - t0

@@ -16,7 +16,7 @@ from collections import deque
 from typing import Any, Protocol
 
 from auralis.audio.dither import TpdfDither
-from auralis.audio.renderer import Renderer, to_pcm16
+from auralis.audio.renderer import Renderer
 from auralis.music.events import marker_chord, marker_section
 from auralis.music.params import MusicParams
 from auralis.music.timeline import Change, Timeline
@@ -288,12 +288,7 @@ class ListenerStream:
             elif (section := marker_section(ev)) is not None:
                 self._section = section
         hand_over = self._engine._hand_overs_wanted()  # the GIL to the event loop between stages
-        raw = self._renderer.render_raw(events, CHUNK_FRAMES)
-        if hand_over:
-            handover.hand_over()
-        pcm = to_pcm16(self._renderer.finish(raw), self._dither)
-        if hand_over:
-            handover.hand_over()
+        pcm = handover.render_pcm16(self._renderer, events, CHUNK_FRAMES, self._dither, hand_overs=hand_over)
         if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
             raise RuntimeError(f"chunk has {len(pcm)} bytes, expected {CHUNK_BYTES}")
         render_ms = (time.perf_counter() - t0) * 1000.0
