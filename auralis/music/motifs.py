@@ -39,6 +39,7 @@ LONG_VALUES = (18, 24)
 #: Steps (in scale degrees) and their weights: mostly steps and thirds, a few fourths.
 STEPS = ((1, 1.0), (-1, 1.0), (2, 0.45), (-2, 0.45), (0, 0.12), (3, 0.12), (-3, 0.12))
 MAX_STEP = 3  # the largest step of a motif (scale degrees)
+LEAP_STEPS = 2  # a step of more than this many scale degrees is a leap (followed by a step back)
 
 VARIATIONS = ("literal", "invert", "augment", "displace", "ornament", "vary")
 VARIATION_WEIGHTS = (0.8, 0.02, 0.02, 0.12, 0.02, 0.02)
@@ -72,11 +73,11 @@ def draw_motif(
     sw = [w * (step_bias if abs(s) == 1 else 1.0) for s, w in zip(sv, sw)]
     steps: list[int] = []
     for i in range(n - 1):
-        if steps and abs(steps[-1]) > 2:  # after a leap, a step back
+        if steps and abs(steps[-1]) > LEAP_STEPS:  # after a leap, a step back
             steps.append(-1 if steps[-1] > 0 else 1)
             continue
         last = i == n - 2
-        steps.append(rng.choices(sv, [0.0 if last and abs(s) > 2 else w for s, w in zip(sv, sw)])[0])
+        steps.append(rng.choices(sv, [0.0 if last and abs(s) > LEAP_STEPS else w for s, w in zip(sv, sw)])[0])
     vv, vw = zip(*values(subdivision))
     vw = [w * (long_bias ** (i / (len(vv) - 1) * 2 - 1)) for i, w in enumerate(vw)]
     vals = list(rng.choices(vv, vw, k=n))
@@ -90,7 +91,7 @@ def draw_motif(
     u = unit(subdivision)
     detached = tuple(v >= 2 * u and rng.random() > legato for v in vals)
     first = rng.choice((1, -1, 2, -2))
-    tail = (first,) if abs(steps[0]) > 2 or rng.random() < 0.5 else (first, steps[0])
+    tail = (first,) if abs(steps[0]) > LEAP_STEPS or rng.random() < 0.5 else (first, steps[0])
     return Motif(tuple(steps), tuple(vals), subdivision, detached=detached, tail=tail)
 
 

@@ -15,7 +15,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from auralis.music.motifs import Motif, vary
+from auralis.music.motifs import LEAP_STEPS, Motif, vary
 from auralis.music.rhythm import unit
 
 SHAPES = ("rise-fall", "arch", "fall")
@@ -114,7 +114,7 @@ def build_phrase(
     elif ending == "sigh" and len(vals) > 3:
         # the cell's first two notes; three where its first step is a leap (the contour wants
         # the step back after it, and a phrase never ends on a leap)
-        k = 2 if abs(steps[0]) > 2 else 1
+        k = 2 if abs(steps[0]) > LEAP_STEPS else 1
         steps, vals, det = steps[:k], vals[:k] + [max(vals[k], 12)], det[: k + 1]
     else:
         ending = "plain"
