@@ -159,8 +159,7 @@ class _PersonalEvents:
 async def personal_pieces(hub: Hub, stream: Any, encoder: Any, title: str) -> AsyncIterator[Piece]:
     """A personal stream's encoded chunks, paced in real time after a short start burst."""
     events = _PersonalEvents()
-    pacer = Pacer(stream, events, burst=hub.settings.start_burst,
-                  ready_chunks=min(hub.settings.start_burst, hub.settings.lead_chunks), period_s=CHUNK_SECONDS)
+    pacer = Pacer(stream, events, burst=hub.settings.start_burst, period_s=CHUNK_SECONDS)
     task = asyncio.create_task(pacer.run())
     try:
         header = getattr(encoder, "header", None)

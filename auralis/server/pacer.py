@@ -1,11 +1,11 @@
 """The pacer: takes one listener's chunks from its stream on an absolute schedule.
 
 Chunk k is due at ``t0 + max(0, k - burst + 1) * period``: a start burst, then real time with no
-drift. ``t0`` is when the first ``ready_chunks`` chunks are rendered (default one: the first
-chunk leaves as soon as it exists, and the rest of the burst as each is rendered). ``ready_chunks``
-may be a callable, asked again at every look while the start waits: a stream granted a short
-render lead whose lead is raised before its first chunk (a crowd arriving together) then starts
-with the slack of the raised lead, as the crowd's own streams do.
+drift. ``t0`` is when the stream's first chunks are rendered: as many as its render lead, at most
+the burst (the lead the engine chose: at lead one the first chunk leaves as soon as it exists,
+and the rest of the burst as each is rendered). The lead is read again at every look while the
+start waits: a stream granted a short lead whose lead is raised before its first chunk (a crowd
+arriving together) then starts with the slack of the raised lead, as the crowd's own streams do.
 
 A chunk that is due when none is ready is a server underrun: the pacer tells its listener
 (`starving`), polls, and tells it again when chunks flow (`resumed`), re-anchoring the schedule
@@ -42,6 +42,9 @@ class ChunkSource(Protocol):
     @property
     def overflows(self) -> int: ...
 
+    @property
+    def lead_chunks(self) -> int: ...
+
     def pop(self) -> Any: ...
 
 
@@ -75,7 +78,6 @@ class Pacer:
         *,
         burst: int,
         period_s: float,
-        ready_chunks: int | Callable[[], int] = 1,
         now: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         poll_s: float = POLL_S,
@@ -84,7 +86,6 @@ class Pacer:
         self.source = source
         self.events = events
         self.burst = burst
-        self.ready_chunks = ready_chunks
         self.period_s = period_s
         self._now = now
         self._sleep = sleep
@@ -108,10 +109,9 @@ class Pacer:
     async def run(self) -> None:
         """Pace until cancelled, or until the stream fails or does not start in time."""
         source, events, burst, period = self.source, self.events, self.burst, self.period_s
-        # Start: wait (bounded) until the first `ready_chunks` are rendered; they leave at once.
+        # Start: wait (bounded) until the stream's lead (at most the burst) is rendered; it leaves at once.
         deadline = self._time() + self.start_timeout_s
-        ready = self.ready_chunks if callable(self.ready_chunks) else (lambda n=self.ready_chunks: n)
-        while source.depth < ready():
+        while source.depth < min(burst, source.lead_chunks):
             if self._failed():
                 return
             if self._time() > deadline:

@@ -151,14 +151,11 @@ class ListenerSession:
                 extra={"event": "ws_connect", "client_id": self.client_id, "listeners": len(hub.sessions),
                        "lead_chunks": self.stream.lead_chunks},
             )
-            # the burst leaves once it is rendered: the stream's first chunks then have their
-            # render lead of slack (20 streams starting together on 2 cores underran with one);
-            # the lead is the one the engine chose for this stream (short with measured headroom),
-            # read again while the start waits: a crowd arriving may raise a short lead before
-            # the first chunk, and the stream then starts with the raised lead's slack
-            stream, burst = self.stream, self.settings.start_burst
-            pacer = Pacer(stream, self, burst=burst, period_s=CHUNK_SECONDS,
-                          ready_chunks=lambda: min(burst, stream.lead_chunks))
+            # the burst leaves once the stream's lead is rendered: its first chunks then have
+            # their render lead of slack (20 streams starting together on 2 cores underran with
+            # one); the lead is the one the engine chose (short with measured headroom), read
+            # again while the start waits (`auralis.server.pacer`)
+            pacer = Pacer(self.stream, self, burst=self.settings.start_burst, period_s=CHUNK_SECONDS)
             self._writer = asyncio.create_task(self.outbox.run())
             self._pacer = asyncio.create_task(self._pace(pacer))
             self._receiver = asyncio.create_task(self._receive_loop())

@@ -36,6 +36,11 @@ class Source:
     overflows: int = 0
     popped: int = 0
     overflow_at: dict[int, int] = field(default_factory=dict)
+    lead: object = 1  # the stream's render lead, or a function of nothing giving it
+
+    @property
+    def lead_chunks(self) -> int:
+        return self.lead() if callable(self.lead) else self.lead
 
     def _ready(self) -> int:
         return self.available(self.clock.t) if callable(self.available) else 10**9
@@ -84,9 +89,8 @@ class Events:
 
 
 def pace(source: Source, events: Events, clock: FakeClock, *, burst: int = 3, ready=1, **kw) -> None:
-    pacer = Pacer(
-        source, events, burst=burst, ready_chunks=ready, period_s=PERIOD, now=clock.now, sleep=clock.sleep, **kw
-    )
+    source.lead = ready  # the chunks the start waits for: the stream's lead, at most the burst
+    pacer = Pacer(source, events, burst=burst, period_s=PERIOD, now=clock.now, sleep=clock.sleep, **kw)
 
     async def main() -> None:
         events.task = asyncio.create_task(pacer.run())
