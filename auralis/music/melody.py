@@ -122,6 +122,7 @@ def off_band(count: float, n: int, cat: int) -> float:
     70/25/5 band (its share shifted by BAND_SHIFT): negative below."""
     return count - TARGET_SHARE[cat] * n - BAND_SHIFT[cat]
 
+
 def rubs(pitch: int, held: Collection[int]) -> bool:
     """Whether a chromatic `pitch` lies a semitone above a held pitch class in any octave: the
     added voices (see `orchestration`) double the held pitch classes in other registers, so a
