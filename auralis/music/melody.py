@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
@@ -91,6 +91,11 @@ DRIFT = 1.5
 #: last ENTRY_MEMORY phrases did.
 ENTRY_WEIGHT = 5.0
 ENTRY_MEMORY = 3
+#: How many pairs of statements (the phrase before, this phrase) keep their entries: the pair
+#: heard least recently is forgotten first. A piece meets about 100-140 new pairs an hour (bright,
+#: seed 3: 138 after 1 h, 1,008 after 10 h), so this bound first bites after about 10 hours; without
+#: it a station playing for weeks would grow by about 150 KB an hour.
+ANSWER_PAIRS = 1024
 
 
 class Sound(NamedTuple):
@@ -164,7 +169,8 @@ class MelodyLine:
         self.entries: deque[float] = deque(maxlen=ENTRY_MEMORY)
         # How the last statements of a phrase entered after a given one: (the phrase before,
         # this phrase) by their signatures -> entries; and the signature of the last phrase.
-        self.answers: dict[tuple[object, object], deque[float]] = {}
+        # At most ANSWER_PAIRS of them, the least recently heard forgotten first.
+        self.answers: OrderedDict[tuple[object, object], deque[float]] = OrderedDict()
         self.said: object = None
 
     @property
@@ -232,9 +238,20 @@ class MelodyLine:
         if self.last is not None:
             e = scale_degree(ps[0], scale) - scale_degree(self.last, scale)
             self.entries.append(e)
-            self.answers.setdefault((self.said, sig), deque(maxlen=ENTRY_MEMORY)).append(e)
+            self._answered((self.said, sig), e)
         self.said = sig
         return ph, ps
+
+    def _answered(self, pair: tuple[object, object], entry: float) -> None:
+        """Remember that the statement `pair` entered at `entry`, within `ANSWER_PAIRS` pairs."""
+        entries = self.answers.get(pair)
+        if entries is None:
+            entries = self.answers[pair] = deque(maxlen=ENTRY_MEMORY)
+            if len(self.answers) > ANSWER_PAIRS:
+                self.answers.popitem(last=False)
+        else:
+            self.answers.move_to_end(pair)
+        entries.append(entry)
 
     def _candidates(
         self, phrase: Phrase, sound: Callable[[int], Sound], scale: Collection[int], goal: int, bar: int,

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
+from auralis.music import melody
 from auralis.music.consonance import clashes
-from auralis.music.melody import CHROMATIC, LEAP, REPEAT_NOTES, MelodyLine, Sound, category
+from auralis.music.melody import CHROMATIC, LEAP, REPEAT_NOTES, MelodyLine, Sound, category, signature
 from auralis.music.motifs import Motif
 from auralis.music.phrases import Phrase, PlannedNote
 from auralis.music.theory import scale_pcs
@@ -118,3 +121,23 @@ def test_no_sixteen_note_sequence_is_planned_twice() -> None:
 def test_motif_tail_is_part_of_the_motif() -> None:
     m = Motif((1, -1), (6, 6, 12), "duple", tail=(2,))
     assert m.tail == (2,) and len(m) == 3
+
+
+def test_the_pairs_heard_least_recently_are_forgotten_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entries remembered per pair of statements stay within ANSWER_PAIRS: a pair heard again
+    is kept over one heard once, longer ago (a station plays for weeks; the memory must not grow)."""
+    monkeypatch.setattr(melody, "ANSWER_PAIRS", 3)
+    line = MelodyLine(random.Random(5), center=67)
+    line.last, line.last_interval = 67, 1
+    shapes = {"A": [1, 1], "B": [-1, -1], "C": [2, -1], "D": [-2, 1]}
+    sig = {}
+    for name in "ABABCD":
+        line.counts = [70, 25, 5]  # on budget: no passing tone owed, the phrase stays as offered
+        plan = line.plan([(0, phrase(shapes[name], [6, 6, 12]))], lambda tick: Sound(C_MINOR, (), 0), SCALE, 67, random.Random(1), BAR)
+        assert plan is not None
+        sig[name] = signature(plan[0])
+        line.last = plan[1][-1]
+    # Pairs met: (-, A) (A, B) (B, A) (A, B) again, (B, C) (C, D): with room for 3, the two heard
+    # once longest ago go; (A, B), heard again after (B, A), stays.
+    assert list(line.answers) == [(sig["A"], sig["B"]), (sig["B"], sig["C"]), (sig["C"], sig["D"])]
+    assert len(line.answers[(sig["A"], sig["B"])]) == 2  # both of its entries
