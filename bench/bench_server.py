@@ -21,6 +21,10 @@ from the AUR2 header (bytes 16-24, u64 little-endian).
 
     .venv/bin/python bench/bench_server.py --format opus --workers 1,2 --half --duration 20 --levels 20,40,60,80,100,120,140,160
 
+The server logs at `--log-level`, by default `info` as it does unless told otherwise: an access
+line for every `/api/metrics` answer is part of what is timed (runs before 2026-11-29 logged at
+`warning`).
+
 Server CPU is the sum over the server's processes (the supervisor and its workers).
 
 The clients share the machine with the server (2 cores here), so the figures are a floor.
@@ -260,12 +264,14 @@ def main() -> int:
     ap.add_argument("--format", default="json", choices=["json", "pcm", "opus"], help="what every listener asks for")
     ap.add_argument("--lead-chunks", type=int, default=None, help="pin every stream's render lead (AURALIS_LEAD_CHUNKS and _SHORT); unset: the server chooses by headroom")
     ap.add_argument("--workers", default="1", help="worker counts compared in this run, e.g. 1,2 (default 1)")
+    ap.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                    help="the server's AURALIS_LOG_LEVEL (default info, the server's own default: an access line per answer)")
     ap.add_argument("--half", action="store_true",
                     help="then time /api/metrics with half the capacity connected (target: p99 <= 5 ms)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     cap = str(max(levels) + 10)
-    env = {"AURALIS_MAX_CONNECTIONS": cap, "AURALIS_MAX_PERSONAL_STREAMS": cap, "AURALIS_LOG_LEVEL": "warning"}
+    env = {"AURALIS_MAX_CONNECTIONS": cap, "AURALIS_MAX_PERSONAL_STREAMS": cap, "AURALIS_LOG_LEVEL": args.log_level}
     if args.lead_chunks is not None:  # pinned: every stream at this lead
         env["AURALIS_LEAD_CHUNKS"] = env["AURALIS_LEAD_CHUNKS_SHORT"] = str(args.lead_chunks)
     rows, summary = [], []
