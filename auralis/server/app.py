@@ -68,7 +68,7 @@ from auralis.server.music_api import music_router
 from auralis.server.render_jobs import RenderService
 from auralis.server.render_routes import install_render_routes
 from auralis.server.security import install_security
-from auralis.server.session import ListenerSession, close_reason
+from auralis.server.session import ListenerSession
 from auralis.server.worker_relay import StationRelay
 from auralis.server.station_routes import install_station_routes
 from auralis.server.station_session import StationSession
@@ -76,6 +76,7 @@ from auralis.server.stations import StationService
 from auralis.server.settings import Settings
 from auralis.server.timelines import SessionTimelines
 from auralis.server.transport import connection_budget, http_protocol, websocket_protocol
+from auralis.server.ws_session import close_reason
 from auralis.streaming.allocator import use_one_malloc_arena
 
 log = logging.getLogger("auralis.server")

@@ -6,7 +6,8 @@ Each connection runs three tasks of its own, so no client can hold up another:
   absolute schedule and hands them to the session, which queues them;
 * the **writer** (`auralis.server.outbox`) sends the queued frames; a client that stops reading
   blocks only its own writer, and once its backlog reaches `send_queue_chunks` frames it is
-  dropped (close 1008);
+  dropped (close 1008; the queueing and the close are `auralis.server.ws_session`'s, shared with
+  station listeners);
 * the **receiver** validates and applies client messages (nothing is half-applied; a bad message
   gets `INVALID_MESSAGE` and the audio goes on): telemetry (`auralis.server.telemetry`) and
   parameter changes (`auralis.server.param_changes`).
@@ -23,38 +24,27 @@ import asyncio
 import logging
 import random
 import time
-import uuid
 from typing import Any
 
 from starlette import status
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket
 
 from auralis.music.params import PRESETS, MusicParams
 from auralis.music.timeline import Timeline
 from auralis.server import protocol as P
 from auralis.server.hub import Hub
-from auralis.server.outbox import Outbox, websocket_send
 from auralis.server.pacer import Pacer
 from auralis.server.param_changes import ParamChanges
 from auralis.server.telemetry import ListenerTelemetry
 from auralis.server.token_lease import ConnectionToken, Verifier
 from auralis.server.transport import ROUND_TRIPS
+from auralis.server.ws_session import CLOSE_TIMEOUT_S, WebSocketSession
 from auralis.streaming.chunk import CHUNK_SECONDS
 from auralis.streaming.engine import StreamLimitReached
 
 log = logging.getLogger("auralis.server.session")
 
-#: Time allowed for the close frame to leave before the connection is cut.
-CLOSE_TIMEOUT_S = 1.0
-
-
-def close_reason(text: str) -> str:
-    """A WebSocket close reason fits 123 bytes of UTF-8."""
-    data = text.encode()
-    return text if len(data) <= 123 else data[:120].decode(errors="ignore") + "..."
-
-
-class ListenerSession:
+class ListenerSession(WebSocketSession):
     def __init__(
         self,
         ws: WebSocket,
@@ -66,18 +56,15 @@ class ListenerSession:
         """The stream's encoder (`request.format`) gives each chunk its ready frame, in the
         render thread; the session forwards it as it is. `verifier` (production) holds the
         connection to its token's expiry."""
-        self.ws = ws
+        super().__init__(ws, hub.settings.send_queue_chunks)
         self.format = request.format
         self._now: tuple[Any, ...] | None = None  # the music the last `now` message described
         self.verifier = verifier
         self.token: ConnectionToken | None = None
         self.hub = hub
         self.settings = hub.settings
-        self.client_id = uuid.uuid4().hex
         self.seed: int = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
         self.stream: Any = None
-        self.finished = asyncio.Event()
-        self.outbox = Outbox(websocket_send(ws), audio_limit=self.settings.send_queue_chunks)
         self.telemetry = ListenerTelemetry(
             hub.monitor,
             client_id=self.client_id,
@@ -92,11 +79,9 @@ class ListenerSession:
             apply=self._apply_params,
             acknowledge=self._queue,
         )
-        self._close: tuple[int, str] | None = None
         self._closing = asyncio.Event()
         self._pacer: asyncio.Task[None] | None = None
         self._receiver: asyncio.Task[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
         self._started = time.monotonic()
 
     @property
@@ -275,73 +260,15 @@ class ListenerSession:
 
     # --- closing -----------------------------------------------------------------------------
 
-    def request_close(self, code: int, reason: str, *, flush: bool = True, goodbye: bool = False) -> None:
-        """Close with `code`: after the queued frames (flush) or at once (a client too slow to
-        take them). `goodbye` sends `status disconnected` first. Idempotent."""
-        if self._close is not None:
-            return
-        self._close = (code, reason)
+    def _stop_producing(self) -> None:
+        """A close was requested: no more chunks (the pacer) or parameter acknowledgements."""
         self._closing.set()
         if self._pacer is not None and self._pacer is not asyncio.current_task():
             self._pacer.cancel()
         self.changes.cancel()
-        if goodbye:
-            depth = self.stream.depth if self.stream is not None else 0
-            self.outbox.put_final(P.status_message("disconnected", reason, depth))
-        if flush:
-            self.outbox.close()
-        elif self._writer is not None:
-            self._writer.cancel()
 
-    def _connected(self) -> bool:
-        """Both ends of the WebSocket are still open (Starlette's states) and sends succeed."""
-        return (
-            not self.outbox.send_failed
-            and self.ws.client_state != WebSocketState.DISCONNECTED
-            and self.ws.application_state == WebSocketState.CONNECTED
-        )
-
-    async def _finish_close(self) -> int | None:
-        """Send the close frame if the client is still there; cut the connection if it cannot."""
-        if self._close is None:
-            return None
-        code, reason = self._close
-        if self._connected():
-            try:
-                await asyncio.wait_for(self.ws.close(code, close_reason(reason)), CLOSE_TIMEOUT_S)
-            except TimeoutError:
-                self.abort()
-            except Exception:
-                pass  # the client left meanwhile
-        return code
-
-    def abort(self) -> None:
-        """Cut the TCP connection (a client that does not read cannot take a close frame)."""
-        raw_send = self.ws.scope.get("auralis.raw_send")
-        transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
-        if transport is not None and hasattr(transport, "abort"):
-            transport.abort()
-            log.info("listener cut", extra={"event": "ws_abort", "client_id": self.client_id})
-
-    def _fail(self, code: str, message: str, close_code: int) -> None:
-        self.outbox.put_final(P.error_message(code, message, recoverable=False))
-        self.request_close(close_code, message)
-
-    # --- sending -----------------------------------------------------------------------------
-
-    def _queue(self, frame: str | bytes, *, audio: bool = False) -> None:
-        """Queue a ready frame; a client whose backlog is at the outbox's bound is not reading:
-        it is dropped with 1008."""
-        if self._close is not None:
-            return
-        if not self.outbox.put(frame, audio=audio):
-            log.warning(
-                "listener too slow, dropped",
-                extra={"event": "ws_slow_client", "client_id": self.client_id, "queued": self.outbox.queued},
-            )
-            self.request_close(
-                status.WS_1008_POLICY_VIOLATION, "client too slow: it stopped reading the stream", flush=False
-            )
+    def _goodbye_depth(self) -> int:
+        return self.stream.depth if self.stream is not None else 0
 
     # --- pacing (PaceEvents) -------------------------------------------------------------------
 

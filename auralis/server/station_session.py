@@ -17,18 +17,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from typing import Any
 
 from starlette import status
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket
 
 from auralis.server import protocol as P
 from auralis.server.hub import Hub
-from auralis.server.outbox import Outbox, websocket_send
-from auralis.server.session import CLOSE_TIMEOUT_S, close_reason
 from auralis.server.stations import StationService, StationsUnavailable
 from auralis.server.token_lease import ConnectionToken, Verifier
+from auralis.server.ws_session import CLOSE_TIMEOUT_S, WebSocketSession
 from auralis.streaming.encoders import with_seq
 from auralis.streaming.fanout import ReaderDropped, SourceClosed
 
@@ -37,7 +35,7 @@ log = logging.getLogger("auralis.server.station_session")
 OPERATOR_ONLY = "a station's parameters are set by its operator"
 
 
-class StationSession:
+class StationSession(WebSocketSession):
     def __init__(
         self,
         ws: WebSocket,
@@ -48,18 +46,13 @@ class StationSession:
         *,
         verifier: Verifier | None = None,
     ) -> None:
-        self.ws = ws
+        super().__init__(ws, hub.settings.send_queue_chunks)
         self.hub = hub
         self.service = service
         self.station_name = station
         self.format = fmt
-        self.client_id = uuid.uuid4().hex
         self.stream: Any = None  # the hub's Listener protocol: no personal stream
-        self.finished = asyncio.Event()
-        self.outbox = Outbox(websocket_send(ws), audio_limit=hub.settings.send_queue_chunks)
         self.seq = 0
-        self._close: tuple[int, str] | None = None
-        self._writer: asyncio.Task[None] | None = None
         self._feeder: asyncio.Task[None] | None = None
         self.token = (
             ConnectionToken(verifier, ws.scope, fail=self._fail, queue=self._queue,
@@ -140,7 +133,7 @@ class StationSession:
                 self._queue(with_seq(packet.data, self.seq), audio=True)
                 self.seq += 1
         except ReaderDropped:
-            log.warning("station listener too slow, dropped", extra={"event": "ws_slow_client", "client_id": self.client_id})
+            log.warning("station listener too slow, dropped", extra={"event": "ws_slow_client", **self._log_extra()})
             self.request_close(status.WS_1008_POLICY_VIOLATION, "client too slow: it fell behind the station", flush=False)
         except SourceClosed as end:
             if end.error is not None:
@@ -149,50 +142,13 @@ class StationSession:
             else:
                 self.request_close(status.WS_1001_GOING_AWAY, "station stopped", goodbye=True)
 
-    def _queue(self, frame: str | bytes, *, audio: bool = False) -> None:
-        if self._close is not None:
-            return
-        if not self.outbox.put(frame, audio=audio):
-            self.request_close(status.WS_1008_POLICY_VIOLATION, "client too slow: it stopped reading the stream", flush=False)
+    def _log_extra(self) -> dict[str, Any]:
+        return {"client_id": self.client_id, "station": self.station_name}
 
-    def _fail(self, code: str, message: str, close_code: int) -> None:
-        self.outbox.put_final(P.error_message(code, message, recoverable=False))
-        self.request_close(close_code, message)
-
-    def request_close(self, code: int, reason: str, *, flush: bool = True, goodbye: bool = False) -> None:
-        if self._close is not None:
-            return
-        self._close = (code, reason)
+    def _stop_producing(self) -> None:
+        """A close was requested: no more packets from the station (the feeder)."""
         if self._feeder is not None and self._feeder is not asyncio.current_task():
             self._feeder.cancel()
-        if goodbye:
-            self.outbox.put_final(P.status_message("disconnected", reason, 0))
-        if flush:
-            self.outbox.close()
-        elif self._writer is not None:
-            self._writer.cancel()
-
-    async def _finish_close(self) -> None:
-        if self._close is None:
-            return
-        code, reason = self._close
-        if (
-            not self.outbox.send_failed
-            and self.ws.client_state != WebSocketState.DISCONNECTED
-            and self.ws.application_state == WebSocketState.CONNECTED
-        ):
-            try:
-                await asyncio.wait_for(self.ws.close(code, close_reason(reason)), CLOSE_TIMEOUT_S)
-            except TimeoutError:
-                self.abort()
-            except Exception:
-                pass
-
-    def abort(self) -> None:
-        raw_send = self.ws.scope.get("auralis.raw_send")
-        transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
-        if transport is not None and hasattr(transport, "abort"):
-            transport.abort()
 
     async def _receive_loop(self) -> None:
         while True:

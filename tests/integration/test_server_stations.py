@@ -503,6 +503,16 @@ def test_ws_station_listener_that_stops_reading_is_dropped(server: ServerProcess
 
         n = asyncio.run(healthy_meanwhile())
         assert n > 0, "the listener that stopped reading was not dropped within 60 s"
+        # the drop is logged, naming the station, whether the station's ring or the outbox's
+        # bound caught the listener first
+        def logged() -> bool:
+            return any('"event":"ws_slow_client"' in line and '"station":"bright"' in line
+                       for line in server.logs().splitlines())
+
+        deadline = time.monotonic() + 5
+        while not logged() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert logged()
     finally:
         slow.close()
 
