@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from auralis.audio.dither import TpdfDither
 from auralis.audio.renderer import Renderer, to_pcm16
 from auralis.music.events import Event
+from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES
 
 #: How long a render thread sleeps at each hand-over: Linux's default timer slack makes any
 #: sleep about 50-60 us, long enough for a waiting thread to wake and take the GIL. 0 turns the
@@ -51,15 +52,18 @@ def hand_over() -> None:
 
 
 def render_pcm16(
-    renderer: Renderer, events: Sequence[Event], frames: int, dither: TpdfDither | None, *, hand_overs: bool
+    renderer: Renderer, events: Sequence[Event], dither: TpdfDither | None, *, hand_overs: bool
 ) -> bytes:
-    """A chunk's 16-bit PCM in two stages, FluidSynth (`Renderer.render_raw`) then the finishing
-    chain (`Renderer.finish`) and the dithered conversion, handing the GIL over after each when
-    `hand_overs` (a listener stream asks `wanted`; a station always hands over)."""
-    raw = renderer.render_raw(events, frames)
+    """One chunk's 16-bit PCM (`CHUNK_BYTES`) in two stages, FluidSynth (`Renderer.render_raw`)
+    then the finishing chain (`Renderer.finish`) and the dithered conversion, handing the GIL
+    over after each when `hand_overs` (a listener stream asks `wanted`; a station always hands
+    over)."""
+    raw = renderer.render_raw(events, CHUNK_FRAMES)
     if hand_overs:
         hand_over()
     pcm = to_pcm16(renderer.finish(raw), dither)
     if hand_overs:
         hand_over()
+    if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
+        raise RuntimeError(f"chunk has {len(pcm)} bytes, expected {CHUNK_BYTES}")
     return pcm

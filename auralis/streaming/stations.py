@@ -40,7 +40,7 @@ from auralis.audio.renderer import RenderConfig, Renderer
 from auralis.audio.soundfont import check_soundfont_file
 from auralis.music.params import MusicParams
 from auralis.streaming import handover
-from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, Chunk
+from auralis.streaming.chunk import CHUNK_FRAMES, Chunk
 from auralis.streaming.fanout import FanOut, Reader
 from auralis.streaming.shared_soundfont import load_anchor
 from auralis.streaming.station_score import (
@@ -294,10 +294,8 @@ class Station:
             fault, self._fault = self._fault, None
             raise fault
         cs = cursor.advance()
-        events = self._renderer_events(cs.events)  # the GIL to the event loop between stages:
-        pcm = handover.render_pcm16(renderer, events, CHUNK_FRAMES, self._dither, hand_overs=True)
-        if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
-            raise RuntimeError(f"chunk has {len(pcm)} bytes, expected {CHUNK_BYTES}")
+        # the GIL to the event loop between stages, always: a station serves many listeners
+        pcm = handover.render_pcm16(renderer, self._renderer_events(cs.events), self._dither, hand_overs=True)
         elapsed = time.perf_counter() - t0
         self.render_seconds += elapsed
         self.chunks_rendered += 1

@@ -21,7 +21,7 @@ from auralis.music.events import marker_chord, marker_section
 from auralis.music.params import MusicParams
 from auralis.music.timeline import Change, Timeline
 from auralis.streaming import handover
-from auralis.streaming.chunk import CHUNK_BYTES, CHUNK_FRAMES, CHUNK_SECONDS, SAMPLE_RATE, Chunk
+from auralis.streaming.chunk import CHUNK_FRAMES, CHUNK_SECONDS, SAMPLE_RATE, Chunk
 from auralis.streaming.encoders import Encoder
 
 
@@ -288,9 +288,7 @@ class ListenerStream:
             elif (section := marker_section(ev)) is not None:
                 self._section = section
         hand_over = self._engine._hand_overs_wanted()  # the GIL to the event loop between stages
-        pcm = handover.render_pcm16(self._renderer, events, CHUNK_FRAMES, self._dither, hand_overs=hand_over)
-        if len(pcm) != CHUNK_BYTES:  # pragma: no cover - guards the wire format
-            raise RuntimeError(f"chunk has {len(pcm)} bytes, expected {CHUNK_BYTES}")
+        pcm = handover.render_pcm16(self._renderer, events, self._dither, hand_overs=hand_over)
         render_ms = (time.perf_counter() - t0) * 1000.0
         with self._lock:
             while self._schedule and self._schedule[0][0] <= seq:
