@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import replace
 
 from auralis.music.consonance import clashes, weak_position
@@ -506,17 +507,22 @@ class Composer:
         """Let the section run on to the first foreseen chord change at or after `tick` (the end
         of a phrase that would otherwise be cut or dropped), if the section still lasts at most
         SECTION_SECONDS[1]: the form's boundaries then fall in the breaths between phrases."""
-        beat = self._chord_end
-        for bars in self._bars_ahead + [0]:
+        for _, beat, t in self._chord_changes():
             if beat * TICKS_PER_BEAT >= tick:
-                t = self._time + (beat - self._beat) * self._spb
                 if t - self._section_start > SECTION_SECONDS[1]:
                     return False
                 self._section_end = t - 0.5 * self._spb
                 self._ahead = None
                 return True
-            beat += BEATS_PER_BAR * bars
         return False
+
+    def _chord_changes(self) -> Iterator[tuple[int, int, float]]:
+        """(k, beat, time) of the next chord changes as far as their lengths are drawn: the k-th
+        chord after the one sounding starts at `beat`, `time` seconds into the piece."""
+        beat = self._chord_end
+        for k, bars in enumerate(self._bars_ahead + [0], start=1):
+            yield k, beat, self._time + (beat - self._beat) * self._spb
+            beat += BEATS_PER_BAR * bars
 
     def _section_change(self) -> int | None:
         """The tick at which the next section starts, if it is foreseen (see _foresee)."""
@@ -529,15 +535,14 @@ class Composer:
         assert self._chord is not None
         tpb, tr = TICKS_PER_BEAT, self._traits
         out = [(0, Sound(self._chord.pcs, self._held(), 0))]
-        pad, beat = self._pad, self._chord_end
-        for k, bars in enumerate(self._bars_ahead + [0], start=1):
-            if self._time + (beat - self._beat) * self._spb >= self._section_end:
+        pad = self._pad
+        for k, beat, t in self._chord_changes():
+            if t >= self._section_end:
                 out.append((beat * tpb, Sound(out[-1][1].pcs, None, UNKNOWN)))  # a new section
                 break
             nxt = self._cycle[(self._cycle_pos + k) % len(self._cycle)]
             pad = voice(pad, nxt.pcs, tr.pad_voices, tr.pad_low, tr.pad_span)
             out.append((beat * tpb, Sound(nxt.pcs, list(pad) + [self._bass_target(nxt)], k)))
-            beat += BEATS_PER_BAR * bars
         return out
 
     def _melody_beat(self, evs: list[Event], b: int, t0: float, spb: float) -> None:
