@@ -75,7 +75,7 @@ from auralis.server.station_session import StationSession
 from auralis.server.stations import StationService
 from auralis.server.settings import Settings
 from auralis.server.timelines import SessionTimelines
-from auralis.server.transport import connection_budget, http_protocol, websocket_protocol
+from auralis.server.transport import RAW_SEND, connection_budget, http_protocol, websocket_protocol
 from auralis.server.ws_session import close_reason
 from auralis.streaming.allocator import use_one_malloc_arena
 
@@ -106,7 +106,7 @@ class _NoCacheAndRawSend:
         # The scope is the connection's own (uvicorn's protocol or request cycle holds it) and
         # `send` is bound to that connection: kept in the scope past the call, it would make a
         # reference cycle that only the garbage collector frees (with the connection's buffers).
-        scope["auralis.raw_send"] = send
+        scope[RAW_SEND] = send
         try:
             if scope["type"] == "websocket":
                 await self.app(scope, receive, send)
@@ -124,7 +124,7 @@ class _NoCacheAndRawSend:
 
             await self.app(scope, receive, send_no_cache)
         finally:
-            scope.pop("auralis.raw_send", None)
+            scope.pop(RAW_SEND, None)
 
 
 async def _share_with_workers(hub: Hub, stations: StationService, relay: StationRelay) -> None:

@@ -32,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 
 from auralis.server.hub import Hub
 from auralis.server.pacer import Pacer
-from auralis.server.transport import HTTP_TRANSPORT
+from auralis.server.transport import HTTP_TRANSPORT, RAW_SEND
 from auralis.streaming.chunk import CHUNK_SECONDS
 from auralis.streaming.fanout import ReaderDropped, SourceClosed
 
@@ -49,9 +49,6 @@ STREAM_SEND_BUFFER_BYTES = 32768
 STREAM_WRITE_BUFFER_BYTES = 16384
 #: Time allowed for the final (empty) body message at the end.
 END_TIMEOUT_S = 1.0
-
-#: Scope key of the ASGI `send` below the middleware wrappers (set by the app's outermost one).
-RAW_SEND = "auralis.raw_send"
 
 #: (audio bytes, ICY title or None)
 Piece = tuple[bytes, str | None]

@@ -245,6 +245,11 @@ def http_protocol(max_head_bytes: int, head_timeout_s: float) -> type[HttpProtoc
 #: The scope key of a connection's `RoundTrips`.
 ROUND_TRIPS = "auralis.round_trips"
 
+#: Scope key of the ASGI `send` below the middleware wrappers (set by the app's outermost one):
+#: endless audio bodies go straight to it, and a session reaches its connection's transport
+#: through it to cut a client that cannot take a close frame.
+RAW_SEND = "auralis.raw_send"
+
 
 class RoundTrips:
     """The round trips (seconds) of the server's own pings on one connection, as they come."""

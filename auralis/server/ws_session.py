@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from auralis.server import protocol as P
 from auralis.server.outbox import Outbox, websocket_send
+from auralis.server.transport import RAW_SEND
 
 log = logging.getLogger("auralis.server.ws_session")
 
@@ -120,7 +121,7 @@ class WebSocketSession:
 
     def abort(self) -> None:
         """Cut the TCP connection (a client that does not read cannot take a close frame)."""
-        raw_send = self.ws.scope.get("auralis.raw_send")
+        raw_send = self.ws.scope.get(RAW_SEND)
         transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
         if transport is not None and hasattr(transport, "abort"):
             transport.abort()
